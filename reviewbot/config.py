@@ -1,0 +1,187 @@
+"""Configuration: ``[tool.reviewbot]`` in ``pyproject.toml`` or a ``.reviewbot.toml``.
+
+One validated :class:`Config` object is loaded once at the edge (the CLI or the
+Action entry) and passed down explicitly. Nothing below the surfaces reads files
+or environment variables for settings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reviewbot.errors import ConfigError
+
+CONFIG_FILE = ".reviewbot.toml"
+
+
+class Tier(StrEnum):
+    FAST = "fast"
+    BALANCED = "balanced"
+    DEEP = "deep"
+
+    def up(self) -> Tier | None:
+        """The next stronger tier, or None at the top."""
+        order = list(Tier)
+        i = order.index(self)
+        return order[i + 1] if i + 1 < len(order) else None
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Section):
+    """US dollars per million tokens."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+
+
+class ModelsConfig(_Section):
+    tiers: dict[Tier, str] = Field(
+        default_factory=lambda: {
+            Tier.FAST: "claude-haiku-5-5",
+            Tier.BALANCED: "claude-sonnet-5-5",
+            Tier.DEEP: "claude-opus-5-5",
+        }
+    )
+    # role -> tier. Roles not listed use `default_tier`.
+    roles: dict[str, Tier] = Field(
+        default_factory=lambda: {
+            "finder": Tier.FAST,
+            "skeptic": Tier.FAST,
+            "judge": Tier.DEEP,
+            "author": Tier.FAST,
+            "synthesizer": Tier.FAST,
+            "orchestrator": Tier.DEEP,
+        }
+    )
+    default_tier: Tier = Tier.BALANCED
+    # model id -> price; merged over the built-in table.
+    pricing: dict[str, Price] = Field(default_factory=dict)
+    max_turns: int = Field(default=12, ge=1, le=200)
+    max_tokens: int = Field(default=4096, ge=1, le=128_000)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    request_timeout: float = Field(default=600.0, gt=0)
+
+    def tier_for(self, role: str) -> Tier:
+        return self.roles.get(role, self.default_tier)
+
+    def model_for(self, tier: Tier) -> str:
+        return self.tiers[tier]
+
+
+class RuntimeConfig(_Section):
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    role_concurrency: dict[str, int] = Field(default_factory=dict)
+    max_agents: int = Field(default=300, ge=1)
+    agent_timeout: float = Field(default=600.0, gt=0)
+    budget_usd: float | None = Field(default=5.0, ge=0)
+    budget_tokens: int | None = Field(default=None, ge=0)
+
+
+class DimensionConfig(_Section):
+    name: str
+    prompt: str
+    role: str = "finder"
+
+
+class ReviewConfig(_Section):
+    dimensions: list[DimensionConfig] | None = None  # None: the built-in defaults
+    fail_on: Severity | None = None
+    skeptics: int = Field(default=3, ge=1, le=9)
+    shard_tokens: int = Field(default=40_000, ge=1_000)
+    max_file_bytes: int = Field(default=1_000_000, ge=1)
+    ruff: bool = True
+
+
+class MigrateConfig(_Section):
+    jobs: int = Field(default=4, ge=1, le=256)
+    branch_prefix: str = "reviewbot/migrate-"
+    verify: str | None = None
+
+
+class GitHubConfig(_Section):
+    review_drafts: bool = False
+    max_inline_comments: int = Field(default=25, ge=0, le=100)
+    check_run: bool = False
+    comment_commands: bool = True
+
+
+class Config(_Section):
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    migrate: MigrateConfig = Field(default_factory=MigrateConfig)
+    github: GitHubConfig = Field(default_factory=GitHubConfig)
+
+
+ConfigSource = Literal["pyproject.toml", ".reviewbot.toml"]
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{key}'"
+    allowed = error.get("ctx", {}).get("expected")
+    msg = error["msg"]
+    return f"'{key}': {msg}" + (f" (allowed: {allowed})" if allowed and allowed not in msg else "")
+
+
+def parse_config(data: dict[str, Any], *, source: str) -> Config:
+    """Validate a mapping; the error names the file, the key and what is allowed."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more)" if more else ""
+        raise ConfigError(f"{source}: {_describe(dict(first))}{suffix}") from None
+
+
+def load_config(root: Path, explicit: Path | None = None) -> Config:
+    """Load configuration for a repository rooted at ``root``.
+
+    ``explicit`` (``--config FILE``) wins; then ``.reviewbot.toml``; then
+    ``[tool.reviewbot]`` in ``pyproject.toml``; else the defaults.
+    """
+    candidates: list[tuple[Path, bool]] = []
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist; pass an existing file to --config")
+        candidates.append((explicit, explicit.name == "pyproject.toml"))
+    else:
+        candidates += [(root / CONFIG_FILE, False), (root / "pyproject.toml", True)]
+    for path, nested in candidates:
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
+        if nested:
+            section = data.get("tool", {}).get("reviewbot")
+            if section is None:
+                continue
+            return parse_config(section, source=f"{path} [tool.reviewbot]")
+        return parse_config(data, source=str(path))
+    return Config()

@@ -16,16 +16,19 @@ import click
 from reviewbot import __version__
 from reviewbot.errors import ExitCode, ReviewbotError
 
-# command name -> "module:attribute" of a click.Command
-COMMANDS: dict[str, str] = {
-    "review": "reviewbot.cli.review:review",
-    "migrate": "reviewbot.cli.migrate:migrate",
-    "run": "reviewbot.cli.run:run",
-    "resume": "reviewbot.cli.run:resume",
-    "find": "reviewbot.cli.find:find",
-    "diff": "reviewbot.cli.diff:diff",
-    "action": "reviewbot.cli.action:action",
-    "serve-model": "reviewbot.cli.serve:serve_model",
+# command name -> ("module:attribute" of a click.Command, short help for the listing)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "review": ("reviewbot.cli.review:review", "Review a change and report verified findings."),
+    "migrate": ("reviewbot.cli.migrate:migrate", "Migrate call sites file by file onto one branch."),
+    "run": ("reviewbot.cli.run:run", "Run a harness file."),
+    "resume": ("reviewbot.cli.run:resume", "Resume an interrupted run."),
+    "find": ("reviewbot.cli.find:find", "Find call sites of a symbol."),
+    "diff": ("reviewbot.cli.diff:diff", "Show a change set, skipped files and changed symbols."),
+    "action": ("reviewbot.cli.action:action", "Run as a GitHub Action step."),
+    "serve-model": (
+        "reviewbot.cli.serve:serve_model",
+        "Serve the loopback Anthropic-compatible test server.",
+    ),
 }
 
 
@@ -36,13 +39,19 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
             return self.commands[cmd_name]
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
             return None
-        module_name, attr = target.split(":")
+        module_name, attr = entry[0].split(":")
         command = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The listing comes from the registry so that `--help` imports no command module.
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,67 @@
+"""The layering of DESIGN.md, enforced: a lower layer never imports a higher one."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import reviewbot
+
+PACKAGE = Path(reviewbot.__file__).parent
+
+# Lowest first. Modules not listed (config, errors) are importable from anywhere.
+LAYERS: list[set[str]] = [
+    {"git"},
+    {"code"},
+    {"models"},
+    {"runtime"},
+    {"review", "migrate"},
+    {"harness"},
+    {"cli", "github", "report"},
+]
+ANYWHERE = {"config", "errors", "__init__", "__main__"}
+UNLAYERED = {"testing"}  # test servers and fixtures may use anything
+
+
+def _layer_of(part: str) -> int | None:
+    for index, names in enumerate(LAYERS):
+        if part in names:
+            return index
+    return None
+
+
+def _imported_reviewbot_parts(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parts: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            pieces = name.split(".")
+            if pieces[0] == "reviewbot" and len(pieces) > 1:
+                parts.add(pieces[1])
+    return parts
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    violations: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        top = rel.parts[0].removesuffix(".py")
+        if top in ANYWHERE or top in UNLAYERED or top.startswith("_"):
+            continue
+        own = _layer_of(top)
+        assert own is not None, f"{rel}: package '{top}' has no layer; add it to LAYERS"
+        for part in _imported_reviewbot_parts(path):
+            if part in ANYWHERE:
+                continue
+            if part in UNLAYERED:
+                violations.append(f"{rel} imports reviewbot.{part} (test-only code)")
+                continue
+            other = _layer_of(part)
+            if other is not None and other > own:
+                violations.append(f"{rel} imports reviewbot.{part} (a higher layer)")
+    assert not violations, "\n".join(violations)

@@ -110,6 +110,8 @@ class ReviewConfig(_Section):
     fail_on: Severity | None = None
     skeptics: int = Field(default=3, ge=1, le=9)
     shard_tokens: int = Field(default=40_000, ge=1_000)
+    # up to this many changed lines (and 3 files) one finder covers every dimension
+    tiny_change_lines: int = Field(default=40, ge=0)
     max_file_bytes: int = Field(default=1_000_000, ge=1)
     ruff: bool = True
 
@@ -125,6 +127,9 @@ class GitHubConfig(_Section):
     max_inline_comments: int = Field(default=25, ge=0, le=100)
     check_run: bool = False
     comment_commands: bool = True
+    # Whose comments carry our tracking markers; a GitHub App token posts as "<app>[bot]".
+    bot_login: str = "github-actions[bot]"
+    push_attempts: int = Field(default=3, ge=1, le=10)
 
 
 class Config(_Section):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["reviewbot.testing.pytest_plugin"]
+
 # Tests never talk to a real service and never read the developer's settings.
 _HERMETIC_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",

@@ -1,0 +1,101 @@
+"""The review domain: findings, plan, context, grounding, dedup, the deterministic tier."""
+
+from reviewbot.review.change import ReviewTarget, open_target
+from reviewbot.review.context import (
+    ShardContext,
+    changed_symbols_for,
+    data_block,
+    estimate_tokens,
+    grounding_scope,
+    shard_context,
+    skeptic_context,
+)
+from reviewbot.review.dedup import DedupIndex, dedup, same_issue
+from reviewbot.review.deterministic import (
+    DeterministicResult,
+    deterministic_findings,
+    ruff_findings,
+    syntax_findings,
+)
+from reviewbot.review.dimensions import DEFAULT_DIMENSIONS, configured_dimensions, select_dimensions
+from reviewbot.review.findings import (
+    Coverage,
+    Finding,
+    Funnel,
+    ReviewResult,
+    SkippedFile,
+    Source,
+    Status,
+    Verification,
+    Vote,
+    at_or_above,
+    fingerprint,
+    normalize_title,
+    ranked,
+)
+from reviewbot.review.grounding import GroundingScope, Rejection, ground, locate_evidence
+from reviewbot.review.plan import CostEstimate, ReviewPlan, Shard, finder_dimensions, plan_review
+from reviewbot.review.prompts import (
+    FINDER_SYSTEM,
+    CandidateFinding,
+    FinderReport,
+    Synthesis,
+    angles,
+    claim,
+    finder_task,
+    synthesis_prompt,
+)
+from reviewbot.review.tools import review_tools
+
+__all__ = [
+    "DEFAULT_DIMENSIONS",
+    "FINDER_SYSTEM",
+    "CandidateFinding",
+    "CostEstimate",
+    "Coverage",
+    "DedupIndex",
+    "DeterministicResult",
+    "Finding",
+    "FinderReport",
+    "Funnel",
+    "GroundingScope",
+    "Rejection",
+    "ReviewPlan",
+    "ReviewResult",
+    "ReviewTarget",
+    "Shard",
+    "ShardContext",
+    "SkippedFile",
+    "Source",
+    "Status",
+    "Synthesis",
+    "Verification",
+    "Vote",
+    "angles",
+    "at_or_above",
+    "changed_symbols_for",
+    "claim",
+    "configured_dimensions",
+    "data_block",
+    "dedup",
+    "deterministic_findings",
+    "estimate_tokens",
+    "finder_dimensions",
+    "finder_task",
+    "fingerprint",
+    "ground",
+    "grounding_scope",
+    "locate_evidence",
+    "normalize_title",
+    "open_target",
+    "plan_review",
+    "ranked",
+    "review_tools",
+    "ruff_findings",
+    "same_issue",
+    "select_dimensions",
+    "shard_context",
+    "skeptic_context",
+    "syntax_findings",
+    "synthesis_prompt",
+]

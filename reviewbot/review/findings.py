@@ -6,7 +6,7 @@ import hashlib
 import re
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from reviewbot.config import Severity
 from reviewbot.runtime.stats import RunStats
@@ -52,7 +52,9 @@ class Finding(BaseModel):
     rule: str | None = None  # e.g. the ruff code
     in_diff: bool = True  # every line start..end is a line of the diff on the new side
     verification: Verification | None = None
+    duplicates: int = 0  # other candidates that collapsed into this one
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.path, self.category, self.title, self.evidence)
@@ -102,8 +104,18 @@ class ReviewResult(BaseModel):
     summary: str = ""
     findings: list[Finding] = Field(default_factory=list)  # confirmed + deterministic only
     refuted: list[Finding] = Field(default_factory=list)
+    unverified: list[Finding] = Field(default_factory=list)  # not voted on (run stopped)
     funnel: Funnel = Field(default_factory=Funnel)
     coverage: Coverage = Field(default_factory=Coverage)
     partial: bool = False
     notes: list[str] = Field(default_factory=list)  # e.g. which model phases were skipped and why
     stats: RunStats | None = None
+
+
+def ranked(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, then by file and line: the order every report shows."""
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line, f.title))
+
+
+def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
+    return [f for f in findings if f.severity.rank >= threshold.rank]

@@ -28,3 +28,4 @@ class RunStats(BaseModel):
     wall_seconds: float = 0.0
     errors: list[str] = Field(default_factory=list)  # one line per failed agent/branch
     skipped_phases: list[str] = Field(default_factory=list)  # e.g. model phases with no key
+    notes: list[str] = Field(default_factory=list)  # lines the harness asked to report (run.note)

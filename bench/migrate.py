@@ -1,0 +1,109 @@
+"""Benchmark: a rule-tier migration of every `os.path.join(...)` call in Django's source.
+
+Django's sdist (from the registry, cached under bench/.cache) is committed into a fresh
+repository; then `harnesses/migrate.py` rewrites every call into `join(...)` with
+`from os.path import join` added, through the per-file worktree pipeline with all the
+deterministic gates (parse, sites, scope, tests), and assembles one branch.
+
+Prints files per minute, the time spent in worktree handling vs transformation vs gates
+(summed over tasks running in parallel), and the peak number of worktrees on disk.
+
+    python bench/migrate.py [--jobs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from reviewbot.config import Config
+from reviewbot.harness import builtin_harness, run_harness
+from reviewbot.migrate import MigrationResult
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+VERSION = "5.1.4"
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def django_repo() -> Path:
+    repo = CACHE / f"migrate-django-{VERSION}-repo"
+    if (repo / ".git").is_dir():
+        return repo
+    CACHE.mkdir(parents=True, exist_ok=True)
+    sdist = CACHE / f"Django-{VERSION}.tar.gz"
+    if not sdist.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
+                        f"django=={VERSION}", "-d", str(CACHE)], check=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        with tarfile.open(sdist) as tar:
+            tar.extractall(tmp, filter="data")
+        staging = Path(tmp) / f"Django-{VERSION}"
+        git(staging, "init", "-q", "-b", "main")
+        git(staging, "add", "-A")
+        git(staging, "commit", "-q", "-m", f"Django {VERSION}")
+        staging.rename(repo)
+    return repo
+
+
+def fresh_state(repo: Path) -> None:
+    """Forget earlier bench runs, so every file is migrated again (no task reuse)."""
+    state = repo / ".git" / "reviewbot"
+    for name in ("migrate.sqlite", "migrate.sqlite-wal", "migrate.sqlite-shm"):
+        (state / name).unlink(missing_ok=True)
+    for ref in git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/reviewbot/").split():
+        git(repo, "branch", "-q", "-D", ref)
+    shutil.rmtree(state / "worktrees", ignore_errors=True)
+    git(repo, "worktree", "prune")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=4)
+    args = parser.parse_args()
+    repo = django_repo()
+    fresh_state(repo)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    params = {"instruction": "use join from os.path", "repo": str(repo), "find": "os.path.join",
+              "template": "join({args})", "imports": ["from os.path import join"], "jobs": args.jobs}
+    started = time.perf_counter()
+    outcome = run_harness(builtin_harness("migrate"), params, config=Config(), repo_path=repo, env=env)
+    wall = time.perf_counter() - started
+    result = MigrationResult.model_validate(outcome.result)
+    counts = result.counts()
+    gates: dict[str, int] = {}
+    for f in result.files:
+        if f.status == "failed" and f.failed_gate:
+            gates[f.failed_gate] = gates.get(f.failed_gate, 0) + 1
+    changed = git(repo, "diff", "--name-only", f"{result.base}..{result.branch}").split() if counts["migrated"] else []
+    print(f"Django {VERSION}: {result.sites_found} os.path.join sites in {result.files_found} files "
+          f"(jobs={args.jobs}, {os.cpu_count()} cores)")
+    print(f"files: migrated {counts['migrated']} · skipped {counts['skipped']} · failed {counts['failed']} "
+          f"{gates or ''} · dropped {counts['dropped']}; assembled branch changes {len(changed)} files")
+    skipped = [f for f in result.files if f.status == "skipped"]
+    for f in skipped[:5]:
+        print(f"  skipped {f.path}: {f.reason}")
+    print(f"wall-clock {wall:.1f} s (harness {result.wall_seconds:.1f} s) -> "
+          f"{len(result.files) / wall * 60:.0f} files per minute")
+    total = sum(result.timings.values())
+    print("time by activity (summed over parallel tasks):")
+    for name in ("worktree", "transform", "gates", "commit", "assembly"):
+        value = result.timings.get(name, 0.0)
+        print(f"  {name:<10} {value:7.2f} s  ({value / total * 100 if total else 0:4.1f}%)")
+    print(f"peak worktrees on disk: {result.peak_worktrees}")
+
+
+if __name__ == "__main__":
+    main()

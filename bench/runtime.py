@@ -1,0 +1,220 @@
+"""Runtime benchmark: pipeline vs barrier at scale, runtime overhead, memory.
+
+1,000 items through a 3-stage pipeline (3,000 agents) at concurrency 64 against
+the loopback model server, with lognormal latency (median 1 s, sigma 1: a heavy
+tail) from a fixed seed. The server runs in a child process so that this
+process's CPU time is the client's alone (runtime, SDK, HTTP).
+
+Prints: pipeline wall-clock, the lower bound max(longest item chain, total
+agent-seconds / concurrency) and their ratio (goal <= 1.10); the same workload
+with a barrier between stages; runtime overhead per agent call in CPU ms (goal
+< 2 ms), measured as the CPU per call of `Run.agent` minus that of bare
+`run_agent` calls on the same zero-latency server; peak RSS.
+
+    /work/venv/bin/python bench/runtime.py [--items 1000] [--concurrency 64] [--sigma 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from reviewbot.config import Config
+from reviewbot.models import AgentRequest, ModelAccess, make_client, run_agent
+from reviewbot.runtime import EventBus, Journal, Run
+from reviewbot.runtime.events import AgentFinished
+
+API_KEY = "bench-key"
+SEED = 20261121
+
+SERVER = r"""
+import json, sys
+from reviewbot.testing import ModelServer, Lognormal
+median, sigma, seed = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+latency = Lognormal(median=median, sigma=sigma, seed=seed) if median > 0 else None
+def handler(req):
+    return {"answer": "ok", "item": len(req.last_user_text)}
+with ModelServer(handler, latency=latency, api_key=sys.argv[4]) as srv:
+    print(srv.base_url, flush=True)
+    sys.stdin.read()
+    print(json.dumps({"calls": srv.calls, "rejections": len(srv.rejections)}), flush=True)
+"""
+
+
+class Out(BaseModel):
+    answer: str
+    item: int
+
+
+class Server:
+    """The loopback model server in a child process."""
+
+    def __init__(self, median: float, sigma: float, seed: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(median), str(sigma), str(seed), API_KEY],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+
+    def close(self) -> dict[str, int]:
+        out, _ = self.proc.communicate("", timeout=60)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def config(concurrency: int) -> Config:
+    return Config.model_validate(
+        {
+            "runtime": {"concurrency": concurrency, "max_agents": 100_000, "budget_usd": None},
+            "models": {"max_tokens": 256},
+        }
+    )
+
+
+async def workload(
+    base_url: str, items: int, concurrency: int, state: Path, *, barrier: bool
+) -> tuple[float, list[AgentFinished], Run]:
+    cfg = config(concurrency)
+    client = make_client(ModelAccess(api_key=API_KEY, base_url=base_url), cfg.models)
+    run_id = f"bench-{'barrier' if barrier else 'pipeline'}-{time.time_ns()}"
+    journal = Journal(state / "journal.sqlite")
+    bus = EventBus(state / "runs" / run_id / "events.jsonl")
+    finished: list[AgentFinished] = []
+    bus.subscribe(lambda e: finished.append(e) if isinstance(e, AgentFinished) else None)
+    run = Run(run_id=run_id, config=cfg, client=client, journal=journal, events=bus,
+              harness="bench")
+
+    def stage(k: int):  # noqa: ANN202
+        async def go(value: Any) -> Any:
+            item = value if k == 1 else value[0]
+            await run.agent(f"stage {k} of item {item}", schema=Out, role=f"stage{k}",
+                            phase=f"item{item}")
+            return (item, k)
+
+        return go
+
+    stages = [stage(1), stage(2), stage(3)]
+    started = time.perf_counter()
+    if barrier:
+        values: list[Any] = list(range(items))
+        for st in stages:
+            values = await run.parallel([lambda v=v, st=st: st(v) for v in values])
+    else:
+        await run.pipeline(range(items), *stages)
+    wall = time.perf_counter() - started
+    await client.close()
+    bus.close()
+    journal.close()
+    return wall, finished, run
+
+
+def bounds(finished: list[AgentFinished], concurrency: int) -> tuple[float, float, float]:
+    chains: defaultdict[str, float] = defaultdict(float)
+    for e in finished:
+        chains[e.phase or ""] += e.seconds
+    total = sum(e.seconds for e in finished)
+    longest = max(chains.values())
+    return longest, total, max(longest, total / concurrency)
+
+
+async def bare_calls(base_url: str, n: int, concurrency: int) -> None:
+    """The same calls through `run_agent` alone: what the runtime adds nothing to."""
+    cfg = config(concurrency)
+    client = make_client(ModelAccess(api_key=API_KEY, base_url=base_url), cfg.models)
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    async def one(i: int) -> None:
+        async with limiter:
+            await run_agent(
+                client,
+                AgentRequest(model="claude-sonnet-5-5", role=f"stage{i % 3 + 1}", system="",
+                             context=(), prompt=f"stage {i % 3 + 1} of item {i // 3}",
+                             schema=Out, max_tokens=256),
+            )
+
+    async with anyio.create_task_group() as tg:
+        for i in range(n):
+            tg.start_soon(one, i)
+    await client.close()
+
+
+def cpu_of(fn: Any) -> float:
+    before = time.process_time()
+    fn()
+    return time.process_time() - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--median", type=float, default=1.0)
+    parser.add_argument("--sigma", type=float, default=1.0)
+    parser.add_argument("--skip-barrier", action="store_true")
+    args = parser.parse_args()
+    n_agents = args.items * 3
+    state = Path(tempfile.mkdtemp(prefix="reviewbot-bench-"))
+
+    print(f"workload: {args.items} items x 3 stages = {n_agents} agents, concurrency "
+          f"{args.concurrency}, lognormal latency median {args.median:g}s sigma {args.sigma:g} "
+          f"seed {SEED}")
+
+    # 1. pipeline against the latency server
+    srv = Server(args.median, args.sigma, SEED)
+    wall, finished, run = anyio.run(
+        lambda: workload(srv.base_url, args.items, args.concurrency, state, barrier=False)
+    )
+    info = srv.close()
+    assert info["rejections"] == 0 and len(finished) == n_agents, info
+    longest, total, lower = bounds(finished, args.concurrency)
+    print(f"pipeline: wall {wall:.1f}s · lower bound {lower:.1f}s "
+          f"(longest chain {longest:.1f}s, agent-seconds {total:.0f}/{args.concurrency} = "
+          f"{total / args.concurrency:.1f}s) · ratio {wall / lower:.3f} (goal <= 1.10)")
+
+    # 2. the same workload with a barrier between stages (same seed)
+    if not args.skip_barrier:
+        srv = Server(args.median, args.sigma, SEED)
+        bwall, bfinished, _ = anyio.run(
+            lambda: workload(srv.base_url, args.items, args.concurrency, state, barrier=True)
+        )
+        srv.close()
+        _, _, blower = bounds(bfinished, args.concurrency)
+        print(f"barrier:  wall {bwall:.1f}s · lower bound {blower:.1f}s · ratio "
+              f"{bwall / blower:.3f} · {bwall / wall:.2f}x the pipeline's wall-clock")
+
+    # 3. CPU overhead of the runtime per agent call, zero latency
+    srv = Server(0, 0, SEED)
+    try:
+        anyio.run(lambda: bare_calls(srv.base_url, 300, args.concurrency))  # warm up
+        bare = min(
+            cpu_of(lambda: anyio.run(lambda: bare_calls(srv.base_url, n_agents, args.concurrency)))
+            for _ in range(2)
+        )
+        full = min(
+            cpu_of(lambda: anyio.run(lambda: workload(srv.base_url, args.items,
+                                                      args.concurrency, state, barrier=False)))
+            for _ in range(2)
+        )
+    finally:
+        srv.close()
+    print(f"cpu per agent call: bare run_agent {bare / n_agents * 1000:.2f} ms · through Run "
+          f"{full / n_agents * 1000:.2f} ms · runtime overhead "
+          f"{(full - bare) / n_agents * 1000:.2f} ms (goal < 2 ms; includes journal and events)")
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"peak RSS: {peak_kb / 1024:.0f} MB (this process; the server runs in a child)")
+
+
+if __name__ == "__main__":
+    main()

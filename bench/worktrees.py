@@ -1,0 +1,162 @@
+"""Worktree pool benchmark on Django's source.
+
+Commits Django's sdist (from the package registry) into a fresh repository, then hands out
+and returns N worktree checkouts from a pool (each task edits one file), next to creating a
+fresh `git worktree add` per task. Half of the pool tasks ask for a second commit, so the
+pool also moves worktrees between commits.
+
+    /work/venv/bin/python bench/worktrees.py [--tasks 200] [--size 8] [--fresh 5]
+
+Goal: median checkout under 50 ms after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+from reviewbot.git import Repo, WorktreePool
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+VERSION = "5.1.4"
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
+    )
+    return proc.stdout.strip()
+
+
+def django_repo() -> Path:
+    """A repository holding Django's sdist: one base commit and a second touching 20 files."""
+    repo = CACHE / f"worktrees-django-{VERSION}-repo"
+    if (repo / ".git").is_dir():
+        return repo
+    CACHE.mkdir(parents=True, exist_ok=True)
+    sdist = CACHE / f"Django-{VERSION}.tar.gz"
+    if not sdist.exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
+             f"django=={VERSION}", "-d", str(CACHE)],
+            check=True,
+        )
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        with tarfile.open(sdist) as tar:
+            tar.extractall(tmp, filter="data")
+        staging = Path(tmp) / f"Django-{VERSION}"
+        git(staging, "init", "-q", "-b", "main")
+        git(staging, "add", "-A")
+        git(staging, "commit", "-q", "-m", f"Django {VERSION}")
+        for path in sorted(staging.glob("django/db/models/*.py"))[:20]:
+            path.write_text(path.read_text(encoding="utf-8") + "\n# second commit\n")
+        git(staging, "commit", "-q", "-am", "second")
+        staging.rename(repo)
+    return repo
+
+
+def ms(values: list[float]) -> str:
+    values = sorted(values)
+    p90 = values[int(len(values) * 0.9) - 1] if len(values) >= 10 else values[-1]
+    return (
+        f"median {statistics.median(values) * 1000:7.1f} ms   p90 {p90 * 1000:7.1f} ms   "
+        f"max {values[-1] * 1000:7.1f} ms   (n={len(values)})"
+    )
+
+
+async def bench_pool(repo: Repo, tasks: int, size: int, files: list[str]) -> None:
+    base, second = repo.resolve("HEAD~1"), repo.resolve("HEAD")
+    first_checkouts: list[float] = []
+    checkouts: list[float] = []
+    releases: list[float] = []
+    limiter = anyio.Semaphore(size)
+    seen: set[str] = set()
+
+    async def task(i: int) -> None:
+        async with limiter:
+            commit = base if i % 2 == 0 else second
+            start = time.perf_counter()
+            async with pool.checkout(commit) as wt:
+                handed = time.perf_counter()
+                target = wt.path / files[i % len(files)]
+                target.write_text(target.read_text(encoding="utf-8") + f"\n# task {i}\n")
+                (wt.path / f"scratch-{i}.txt").write_text("untracked output\n")
+                before_release = time.perf_counter()
+            done = time.perf_counter()
+            # a worktree's first hand-out is its creation; every later one is a reuse
+            (checkouts if wt.name in seen else first_checkouts).append(handed - start)
+            seen.add(wt.name)
+            releases.append(done - before_release)
+
+    start = time.perf_counter()
+    async with WorktreePool(repo, size=size) as pool:
+        async with anyio.create_task_group() as tg:
+            for i in range(tasks):
+                tg.start_soon(task, i)
+        total = time.perf_counter() - start
+        created = pool.created
+    closed = time.perf_counter() - start - total
+    print(f"pool of {size}, {tasks} tasks, {created} worktrees created")
+    print(f"  first checkouts (create) : {ms(first_checkouts)}")
+    print(f"  checkout after warm-up   : {ms(checkouts)}")
+    print(f"  return (restore)         : {ms(releases)}")
+    print(f"  wall time {total:.1f} s for {tasks} tasks; pool close {closed:.1f} s")
+
+
+def bench_fresh(root: Path, samples: int, files: list[str]) -> None:
+    adds: list[float] = []
+    removes: list[float] = []
+    base = git(root, "rev-parse", "HEAD~1")
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(samples):
+            path = Path(tmp) / f"fresh-{i}"
+            start = time.perf_counter()
+            git(root, "worktree", "add", "--detach", "-q", str(path), base)
+            adds.append(time.perf_counter() - start)
+            target = path / files[i % len(files)]
+            target.write_text(target.read_text(encoding="utf-8") + "\n# fresh\n")
+            start = time.perf_counter()
+            git(root, "worktree", "remove", "--force", str(path))
+            removes.append(time.perf_counter() - start)
+    print(f"fresh `git worktree add` per task, {samples} samples")
+    print(f"  add                      : {ms(adds)}")
+    print(f"  remove                   : {ms(removes)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--size", type=int, default=8)
+    parser.add_argument("--fresh", type=int, default=5, help="samples of the fresh-add baseline")
+    args = parser.parse_args()
+    root = django_repo()
+    repo = Repo.open(root)
+    files = [p for p in repo.tracked_files() if p.startswith("django/") and p.endswith(".py")]
+    print(f"Django {VERSION}: {len(repo.tracked_files())} tracked files, {os.cpu_count()} cores")
+    anyio.run(bench_pool, repo, args.tasks, args.size, files)
+    bench_fresh(root, args.fresh, files)
+    leftovers = list((repo.git_dir / "reviewbot" / "worktrees").iterdir())
+    if leftovers:
+        shutil.rmtree(repo.git_dir / "reviewbot" / "worktrees")
+        raise SystemExit(f"pool left {len(leftovers)} entries behind")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Migrate every call site of something, one file per task in its own worktree, onto one branch.
+
+1. Discover the sites at the base commit; group them by file; order files so that
+   definitions come before the files that import them.
+2. A pipeline over the files (no barrier): worktree -> transform (rule, then the
+   author agent fast -> balanced -> deep) -> gates -> commit on a task branch.
+3. Assemble the passing commits onto the result branch, run --verify there once,
+   bisect out the file(s) that break it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import anyio.to_thread
+from pydantic import ValidationError
+
+from reviewbot.errors import UsageError
+from reviewbot.git import Repo, RepoView, WorktreePool
+from reviewbot.migrate import (
+    FilePlan,
+    FileResult,
+    MigrationJob,
+    MigrationResult,
+    MigrationSpec,
+    TaskStore,
+    assemble_results,
+    discover,
+    estimate_cost,
+    migrate_file,
+    order_files,
+    rule_rewrite,
+)
+from reviewbot.runtime import Run
+
+META = {
+    "name": "migrate",
+    "description": "Change every call site of a symbol, per file in worktrees, gated, onto one branch.",
+    "phases": ["discover", "migrate", "skeptic", "assemble"],
+    "parameters": {
+        "instruction": {"type": "str", "required": True, "description": "what to change, in words"},
+        "repo": {"type": "path", "default": ".", "description": "a path inside the repository"},
+        "base": {"type": "str", "default": "HEAD", "description": "the commit to migrate from"},
+        "find": {"type": "str", "description": "qualified symbol whose calls to migrate"},
+        "query": {"type": "str", "description": "tree-sitter query source (instead of find)"},
+        "language": {"type": "str", "description": "language of the query"},
+        "template": {"type": "str", "description": "rewrite template for the rule tier"},
+        "imports": {"type": "list[str]", "default": [], "description": "imports the template needs"},
+        "site_capture": {"type": "str", "default": "site"},
+        "paths": {"type": "list[str]", "default": [], "description": "glob patterns of files"},
+        "verify": {"type": "str", "description": "shell command that must pass in the worktree"},
+        "verify_timeout": {"type": "float", "default": 600.0},
+        "branch": {"type": "str", "description": "result branch (default reviewbot/migrate-<slug>)"},
+        "limit": {"type": "int", "default": 0, "description": "only the first N files (0: all)"},
+        "jobs": {"type": "int", "default": 4, "description": "worktrees in parallel"},
+        "dry_run": {"type": "bool", "default": False},
+    },
+    "max_agents": 5000,
+}
+
+
+def branch_name(prefix: str, instruction: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", instruction.lower()).strip("-")[:40].strip("-") or "change"
+    return f"{prefix}{slug}"
+
+
+async def main(
+    run: Run,
+    instruction: str,
+    repo: str = ".",
+    base: str = "HEAD",
+    find: str | None = None,
+    query: str | None = None,
+    language: str | None = None,
+    template: str | None = None,
+    imports: list[str] | None = None,
+    site_capture: str = "site",
+    paths: list[str] | None = None,
+    verify: str | None = None,
+    verify_timeout: float = 600.0,
+    branch: str | None = None,
+    limit: int = 0,
+    jobs: int = 4,
+    dry_run: bool = False,
+) -> MigrationResult:
+    started = time.monotonic()
+    try:
+        spec = MigrationSpec(find=find, query=query, language=language, template=template,
+                             imports=tuple(imports or ()), site_capture=site_capture, paths=tuple(paths or ()))
+    except ValidationError as exc:
+        raise UsageError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+    repository = Repo.open(repo)
+    base_sha = repository.resolve(base)
+    view = RepoView.at(repository, base_sha)
+    target = branch or branch_name(run.config.migrate.branch_prefix, instruction)
+    verify = verify or run.config.migrate.verify
+
+    with run.phase("discover"):
+        found = await anyio.to_thread.run_sync(discover, view, spec)
+        order = await anyio.to_thread.run_sync(order_files, list(found.by_file), view)
+    result = MigrationResult(
+        instruction=instruction, base=base_sha, branch=target, dry_run=dry_run,
+        models_available=run.models_available, files_found=len(order), sites_found=found.site_count,
+        discovery_skipped=found.skipped,
+    )
+    if limit > 0:
+        order = order[:limit]
+
+    if dry_run:
+        for path in order:
+            lines = sorted({s.line for s in found.by_file[path]})
+            plan = FilePlan(path=path, site_lines=lines)
+            if spec.has_rule:
+                outcome = rule_rewrite(spec, path, view.read_bytes(path), found.by_file[path])
+                plan.rule_covers = not isinstance(outcome, str)
+                plan.rule_note = outcome if isinstance(outcome, str) else ""
+            result.plan.append(plan)
+        needing = [p for p in result.plan if not p.rule_covers]
+        result.estimate = estimate_cost(run.config, [view.read_bytes(p.path) for p in needing])
+        result.wall_seconds = time.monotonic() - started
+        return result
+
+    if not run.models_available:
+        run.skip_phase("migrate (model tier)", "no model configured; only the rule tier runs")
+    store = TaskStore(repository.state_dir / "migrate.sqlite")
+    try:
+        async with WorktreePool(repository, size=max(1, jobs)) as pool:
+            job = MigrationJob(
+                run=run, repo=repository, base=base_sha, spec=spec, instruction=instruction,
+                verify=verify, verify_timeout=verify_timeout, pool=pool, store=store,
+                task_branch_prefix=f"reviewbot/tasks/{target.rsplit('/', 1)[-1]}-{base_sha[:8]}",
+                total_files=len(order),
+            )
+            with run.phase("migrate"):
+                done = await run.pipeline(order, lambda path: migrate_file(job, path, found.by_file[path]))
+            result.files = [
+                r if r is not None else FileResult(
+                    path=path, site_lines=sorted({s.line for s in found.by_file[path]}), status="failed",
+                    failed_gate="internal", reason="the task raised an error (see the run's errors)")
+                for path, r in zip(order, done, strict=True)
+            ]
+            with run.phase("assemble"):
+                result.assembly = await assemble_results(job, result.files, target)
+            result.timings = dict(job.tally.seconds)
+            result.peak_worktrees = job.tally.peak_worktrees
+    finally:
+        store.close()
+    result.stopped = run.stop_reason
+    result.wall_seconds = time.monotonic() - started
+    return result
+

@@ -1,0 +1,248 @@
+"""Review a change: deterministic tier, then finders, grounding, dedup, votes, synthesis.
+
+Pipeline, not barriers: each finder's grounded, new findings go to the vote as soon
+as that finder answers, while slower finders still run. Dedup is online (a finding
+that duplicates one already under verification only adds to its group), so the only
+barrier is the synthesis at the end, which needs every verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from reviewbot.config import DimensionConfig
+from reviewbot.errors import ReviewbotError
+from reviewbot.review import (
+    DedupIndex,
+    Finding,
+    FinderReport,
+    Funnel,
+    ReviewResult,
+    Status,
+    Synthesis,
+    Verification,
+    Vote,
+    angles,
+    changed_symbols_for,
+    claim,
+    deterministic_findings,
+    finder_dimensions,
+    finder_task,
+    ground,
+    grounding_scope,
+    open_target,
+    plan_review,
+    review_tools,
+    select_dimensions,
+    shard_context,
+    skeptic_context,
+    synthesis_prompt,
+    FINDER_SYSTEM,
+)
+
+META = {
+    "name": "review",
+    "description": "Review a change: ruff and parse errors, then finders per dimension and "
+    "shard, grounding, dedup, adversarial votes and a short synthesis.",
+    "phases": ["deterministic", "context", "find", "verify", "synthesize"],
+    "parameters": {
+        "repo": {"type": "str", "default": "."},
+        "base": {"type": "str", "default": ""},
+        "head": {"type": "str", "default": ""},
+        "uncommitted": {"type": "bool", "default": True},
+        "dimensions": {"type": "str", "default": ""},
+    },
+    "max_agents": 400,
+}
+
+MODEL_PHASES = ("find", "verify", "synthesize")
+NO_MODELS_NOTE = (
+    "model phases skipped (find, verify, synthesize): no model service configured; "
+    "set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a compatible server) to enable them"
+)
+
+
+async def main(
+    run: Any,
+    repo: str = ".",
+    base: str = "",
+    head: str = "",
+    uncommitted: bool = True,
+    dimensions: str = "",
+) -> ReviewResult:
+    config = run.config
+    target = await anyio.to_thread.run_sync(lambda: open_target(
+        repo, base=base or None, head=head or None, uncommitted=uncommitted,
+        max_file_bytes=config.review.max_file_bytes,
+    ))
+    names = [d.strip() for d in dimensions.split(",") if d.strip()]
+    dims = select_dimensions(config.review, names)
+    result = ReviewResult(base=target.base, head=target.head, coverage=target.coverage())
+
+    with run.phase("deterministic"):
+        det = await anyio.to_thread.run_sync(lambda: deterministic_findings(
+            target.base_view, target.head_view, target.changes.files, ruff=config.review.ruff))
+    result.findings.extend(det.findings)
+    result.funnel.deterministic = len(det.findings)
+    result.notes.extend(det.notes)
+
+    if not target.reviewable:
+        result.summary = "No reviewable changes between the base and the head."
+        return result
+    if not run.models_available:
+        for name in MODEL_PHASES:
+            run.stats.skipped_phases.append(name)
+        result.notes.append(NO_MODELS_NOTE)
+        result.summary = _plain_summary(target.stat(), result.findings)
+        return result
+
+    plan = await anyio.to_thread.run_sync(
+        lambda: plan_review(target.reviewable, target.head_view, dims, config))
+    with run.phase("context"):
+        symbols = await anyio.to_thread.run_sync(
+            lambda: changed_symbols_for(target.head_view, target.changes))
+        by_path = {c.path: c for c in target.reviewable}
+        contexts = [
+            shard_context([by_path[p] for p in shard.paths], target.head_view, symbols,
+                          base=target.base, head_ref=target.head)
+            for shard in plan.shards
+        ]
+    scope = grounding_scope(target.reviewable, contexts)
+    tools = review_tools(target.head_view)
+    finders = finder_dimensions(dims, plan.tiny)
+    index = DedupIndex()
+    funnel = result.funnel
+    verdicts: dict[int, Verification] = {}
+    finished_finders = 0
+
+    def finder(job: tuple[DimensionConfig, int]) -> Callable[[], Awaitable[list[int]]]:
+        dim, shard = job
+
+        async def find() -> list[int]:
+            report = await run.agent(
+                finder_task(dim), schema=FinderReport, role=dim.role, tools=tools,
+                phase="find", context=[contexts[shard].text], system=FINDER_SYSTEM,
+            )
+            nonlocal finished_finders
+            finished_finders += 1
+            candidates = [_to_finding(c, dim) for c in report.findings]
+            funnel.candidates += len(candidates)
+            kept, rejected = ground([c for c in candidates if c is not None],
+                                    target.head_view, scope)
+            funnel.ungrounded += len(rejected) + candidates.count(None)
+            funnel.grounded += len(kept)
+            fresh = []
+            for f in kept:
+                gid, new = index.add(f)
+                if new:
+                    fresh.append(gid)
+            return fresh
+
+        return find
+
+    async def verify(gid: int) -> None:
+        f = index.merged(gid)
+        try:
+            outcome = await run.vote(
+                claim(f), angles=angles(config.review.skeptics),
+                context=[skeptic_context(target.head_view, f)], tools=tools, phase="verify",
+            )
+        except ReviewbotError as exc:
+            if _run_fatal(exc):
+                raise
+            verdicts[gid] = Verification(status=Status.UNVERIFIED)
+            return
+        verdicts[gid] = Verification(
+            status=Status.CONFIRMED if outcome.verdict == "confirmed" else Status.REFUTED,
+            votes=[Vote(verdict=v.verdict, reason=v.reason, angle=v.angle, model=v.model)
+                   for v in outcome.votes],
+            escalated=outcome.escalated,
+            judge=(Vote(verdict=outcome.judge.verdict, reason=outcome.judge.reason,
+                        angle="judge", model=outcome.judge.model) if outcome.judge else None),
+        )
+
+    async def verify_all(fresh: list[int]) -> bool:
+        await run.parallel([_bind(verify, gid) for gid in fresh])
+        return True
+
+    jobs = [(d, s.index) for s in plan.shards for d in finders]
+    # No barrier: a finder's new findings are verified while slower finders still run.
+    await run.pipeline(jobs, lambda job: finder(job)(), verify_all)
+
+    funnel.duplicates = index.duplicates
+    funnel.deduplicated = len(index)
+    for gid in range(len(index)):
+        f = index.merged(gid)
+        verification = verdicts.get(gid, Verification(status=Status.UNVERIFIED))
+        f = f.model_copy(update={"verification": verification})
+        if verification.escalated:
+            funnel.escalated += 1
+        if verification.status is Status.CONFIRMED:
+            funnel.confirmed += 1
+            result.findings.append(f)
+        elif verification.status is Status.REFUTED:
+            funnel.refuted += 1
+            result.refuted.append(f)
+        else:
+            funnel.unverified += 1
+            result.unverified.append(f)
+    if finished_finders < len(jobs):
+        result.notes.append(f"{len(jobs) - finished_finders} of {len(jobs)} finders did not "
+                            "finish (failed or stopped); see the run's errors")
+
+    result.summary = _plain_summary(target.stat(), result.findings)
+    if not run.stopped:
+        with run.phase("synthesize"):
+            try:
+                synthesis = await run.agent(
+                    synthesis_prompt(target.stat(), result.findings), schema=Synthesis,
+                    role="synthesizer", phase="synthesize",
+                )
+                result.summary = synthesis.summary.strip() or result.summary
+            except ReviewbotError as exc:
+                if _run_fatal(exc):
+                    raise
+    result.partial = bool(run.stopped)
+    if result.partial:
+        result.notes.append(
+            f"partial review: the run stopped ({run.stop_reason}); "
+            f"{funnel.unverified} findings were not verified and are not reported"
+        )
+    return result
+
+
+def _bind(fn: Callable[[Any], Awaitable[Any]], item: Any) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return await fn(item)
+
+    return call
+
+
+def _run_fatal(exc: ReviewbotError) -> bool:
+    """Agent-level failures and a stopped run end one branch; anything else ends the run."""
+    from reviewbot.runtime import AgentError, RunStopped
+
+    return not isinstance(exc, AgentError | RunStopped)
+
+
+def _to_finding(c: Any, dim: DimensionConfig) -> Finding | None:
+    if c.start_line < 1 or c.end_line < c.start_line:
+        return None
+    return Finding(
+        path=c.path, start_line=c.start_line, end_line=c.end_line, severity=c.severity,
+        category=(c.category or dim.name).strip().lower(), title=c.title.strip(),
+        explanation=c.explanation, evidence=c.evidence, replacement=c.replacement,
+    )
+
+
+def _plain_summary(stat: str, findings: list[Finding]) -> str:
+    files = len([row for row in stat.splitlines() if row and not row.startswith("(")])
+    if not findings:
+        return f"{files} files changed; no findings."
+    worst = max(f.severity.rank for f in findings)
+    top = [f for f in findings if f.severity.rank == worst]
+    return (f"{files} files changed; {len(findings)} findings, the most severe "
+            f"({top[0].severity.value}): {top[0].title} at {top[0].path}:{top[0].start_line}.")

@@ -1,0 +1,151 @@
+"""`reviewbot review`: review a change locally and report only verified findings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from reviewbot.config import Config, Severity, load_config
+from reviewbot.errors import ExitCode
+from reviewbot.git import Repo
+from reviewbot.harness import builtin_harness, run_harness
+from reviewbot.report.cost import cost_line, dollars
+from reviewbot.report.json_report import render_json
+from reviewbot.report.markdown import render_markdown
+from reviewbot.report.progress import make_progress
+from reviewbot.report.sarif import render_sarif
+from reviewbot.report.terminal import render_terminal
+from reviewbot.review import (
+    ReviewPlan,
+    ReviewResult,
+    at_or_above,
+    open_target,
+    plan_review,
+    select_dimensions,
+)
+
+FORMATS = ("text", "markdown", "json", "sarif")
+
+
+def _dimension_names(value: str | None) -> list[str]:
+    return [d.strip() for d in (value or "").split(",") if d.strip()]
+
+
+def render_plan(plan: ReviewPlan, files: int) -> str:
+    est = plan.estimate
+    lines = [
+        f"plan: {files} changed files, {plan.changed_lines} changed lines"
+        + (" (tiny change: one finder covers every dimension)" if plan.tiny else ""),
+        f"dimensions: {', '.join(plan.dimensions)}",
+        f"shards: {len(plan.shards)}",
+    ]
+    for shard in plan.shards:
+        shown = ", ".join(shard.paths[:6]) + (f", +{len(shard.paths) - 6} more"
+                                              if len(shard.paths) > 6 else "")
+        lines.append(f"  #{shard.index}: ~{shard.tokens:,} tokens of context: {shown}")
+    agents = " · ".join(
+        f"{phase} {lo}" if lo == hi else f"{phase} {lo}-{hi}"
+        for phase, (lo, hi) in plan.agents.items()
+    )
+    lines.append(f"agents: {agents} (verify: {plan.skeptics_per_finding} skeptics per "
+                 "finding, a judge on splits)")
+    if est is not None:
+        lines.append(
+            f"estimate: {est.tokens_low:,}-{est.tokens_high:,} tokens, "
+            f"{dollars(est.usd_low)}-{dollars(est.usd_high)} (dry run: nothing was spent)"
+        )
+    return "\n".join(lines)
+
+
+def exit_code(result: ReviewResult, fail_on: Severity | None) -> int:
+    if fail_on is not None and at_or_above(list(result.findings), fail_on):
+        return int(ExitCode.FINDINGS)
+    return int(ExitCode.OK)
+
+
+def _dry_run(path: Path, config: Config, base: str | None, head: str | None,
+             uncommitted: bool, names: list[str], fmt: str) -> int:
+    target = open_target(path, base=base, head=head, uncommitted=uncommitted,
+                         max_file_bytes=config.review.max_file_bytes)
+    dims = select_dimensions(config.review, names)
+    plan = plan_review(target.reviewable, target.head_view, dims, config)
+    if fmt == "json":
+        click.echo(plan.model_dump_json(indent=2))
+    else:
+        click.echo(render_plan(plan, len(target.reviewable)))
+    return int(ExitCode.OK)
+
+
+@click.command("review")
+@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--base", default=None, metavar="REF",
+              help="Base to compare against (default: merge-base with the default branch).")
+@click.option("--head", default=None, metavar="REF",
+              help="Head commit (default: HEAD plus uncommitted changes).")
+@click.option("--no-uncommitted", is_flag=True, help="Review HEAD only, not uncommitted changes.")
+@click.option("--dimensions", default=None, metavar="A,B",
+              help="Review dimensions to run (default: all configured).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
+              help="Exit 1 when a confirmed finding is at or above this severity.")
+@click.option("--budget", type=click.FloatRange(min=0), default=None, metavar="DOLLARS",
+              help="Dollar budget for this run (default: runtime.budget_usd).")
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan and a cost estimate; spend nothing.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              metavar="FILE", help="Configuration file (default: .reviewbot.toml or pyproject).")
+@click.option("--quiet", is_flag=True, help="No progress output (the cost line remains).")
+def review(
+    path: Path, base: str | None, head: str | None, no_uncommitted: bool, dimensions: str | None,
+    fmt: str, output: Path | None, fail_on: str | None, budget: float | None, dry_run: bool,
+    config_file: Path | None, quiet: bool,
+) -> int:
+    """Review a change and report verified findings."""
+    repo = Repo.open(path)
+    config = load_config(repo.root, config_file)
+    names = _dimension_names(dimensions)
+    select_dimensions(config.review, names)  # a bad name is a usage error before any work
+    if dry_run:
+        return _dry_run(path, config, base, head, not no_uncommitted, names, fmt)
+
+    params = {"repo": str(path.resolve()), "base": base or "", "head": head or "",
+              "uncommitted": not no_uncommitted, "dimensions": ",".join(names)}
+    outcome = run_harness(
+        builtin_harness("review"), params, config=config, repo_path=repo.root,
+        budget_usd=budget, progress=make_progress("quiet" if quiet else "auto", sys.stderr),
+    )
+    result = ReviewResult.model_validate(outcome.result)
+    result.stats = outcome.stats
+    result.partial = result.partial or outcome.stats.partial
+    cost = cost_line(outcome.stats)
+
+    to_terminal = fmt == "text" and output is None
+    if to_terminal:
+        render_terminal(result, Console(soft_wrap=False), cost=cost)
+    else:
+        if fmt == "text":
+            assert output is not None
+            with output.open("w", encoding="utf-8") as fh:
+                render_terminal(result, Console(file=fh, width=100, no_color=True), cost=cost)
+            text = None
+        elif fmt == "markdown":
+            text = render_markdown(result, cost=cost)
+        elif fmt == "json":
+            text = render_json(result)
+        else:
+            text = render_sarif(result)
+        if text is not None:
+            if output is not None:
+                output.write_text(text, encoding="utf-8")
+            else:
+                click.echo(text, nl=False)
+        for note in result.notes:
+            click.echo(note, err=True)
+        click.echo(cost, err=True)
+    severity = Severity(fail_on) if fail_on else config.review.fail_on
+    return exit_code(result, severity)

@@ -1,0 +1,182 @@
+"""`reviewbot run HARNESS` and `reviewbot resume RUN_ID`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pygit2
+
+from reviewbot.config import Config, load_config
+from reviewbot.errors import ExitCode, UsageError
+from reviewbot.harness import (
+    Harness,
+    HarnessOutcome,
+    builtin_harness,
+    load_harness,
+    parse_param_args,
+    resume_harness,
+    run_harness,
+)
+from reviewbot.report.cost import cost_line, dollars
+from reviewbot.report.progress import make_progress
+from reviewbot.runtime.errors import RunInterrupted
+from reviewbot.runtime.journal import Journal, state_dir
+
+
+def _repo_root(path: Path) -> Path:
+    """The working tree root of the repository containing ``path`` (else ``path``)."""
+    found = pygit2.discover_repository(str(path))
+    if found is not None:
+        workdir = pygit2.Repository(found).workdir
+        if workdir:
+            return Path(workdir)
+    return path
+
+
+def _pick_harness(spec: str) -> Harness:
+    if spec.endswith(".py") or Path(spec).exists():
+        return load_harness(Path(spec))
+    return builtin_harness(spec)
+
+
+def _emit_result(outcome: HarnessOutcome, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(outcome.result))
+    elif isinstance(outcome.result, str):
+        click.echo(outcome.result)
+    elif outcome.result is not None:
+        click.echo(json.dumps(outcome.result, indent=2))
+
+
+def _execute(
+    harness: Harness,
+    params: dict[str, Any],
+    *,
+    config: Config,
+    repo: Path,
+    budget: float | None,
+    max_agents: int | None,
+    run_id: str | None,
+    fmt: str,
+    quiet: bool,
+    strict: bool,
+) -> int:
+    progress = make_progress("quiet" if quiet else "auto", sys.stderr)
+    try:
+        outcome = run_harness(
+            harness, params, config=config, repo_path=repo, budget_usd=budget,
+            run_id=run_id, max_agents=max_agents, progress=progress,
+        )
+    except RunInterrupted as exc:
+        if exc.stats is not None:
+            click.echo(cost_line(exc.stats), err=True)
+        raise
+    _emit_result(outcome, fmt)
+    click.echo(cost_line(outcome.stats), err=True)
+    if outcome.status == "partial":
+        click.echo(
+            f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the result is "
+            f"partial. Raise --budget or --max-agents and run `reviewbot resume {outcome.run_id}`"
+            " to finish it without repeating finished calls",
+            err=True,
+        )
+        if strict:
+            return int(ExitCode.PARTIAL)
+    return int(ExitCode.OK)
+
+
+_common = [
+    click.option("--budget", type=float, default=None, metavar="DOLLARS",
+                 help="Dollar budget for this run (default: runtime.budget_usd)."),
+    click.option("--max-agents", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="Total-agent backstop (default: the harness's, else runtime.max_agents)."),
+    click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                 show_default=True, help="json prints exactly the harness result on stdout."),
+    click.option("--quiet", is_flag=True, help="No progress output (the cost line remains)."),
+    click.option("--strict", is_flag=True, help="Exit 4 when the run stopped early."),
+    click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+                 help="Configuration file (default: .reviewbot.toml or pyproject.toml)."),
+    click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
+                 show_default=True, help="Repository the run is for (its git dir keeps state)."),
+]
+
+
+def _with_common(fn: Any) -> Any:
+    for option in reversed(_common):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@click.argument("harness_spec", metavar="HARNESS")
+@click.option("--param", "-p", "param_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A harness parameter (repeatable), coerced by the harness's META types.")
+@click.option("--run-id", default=None, help="Run id; an id already journaled resumes that run.")
+@_with_common
+def run(
+    harness_spec: str,
+    param_pairs: tuple[str, ...],
+    run_id: str | None,
+    budget: float | None,
+    max_agents: int | None,
+    fmt: str,
+    quiet: bool,
+    strict: bool,
+    config_path: Path | None,
+    repo: Path,
+) -> int:
+    """Run a harness file (or a built-in harness by name)."""
+    if budget is not None and budget < 0:
+        raise UsageError("--budget must be a dollar amount >= 0")
+    root = _repo_root(repo.resolve())
+    config = load_config(root, config_path)
+    harness = _pick_harness(harness_spec)
+    return _execute(
+        harness, dict(parse_param_args(param_pairs)), config=config, repo=root, budget=budget,
+        max_agents=max_agents, run_id=run_id, fmt=fmt, quiet=quiet, strict=strict,
+    )
+
+
+@click.command()
+@click.argument("run_id", required=False)
+@click.option("--list", "list_runs", is_flag=True, help="List recent runs and their status.")
+@_with_common
+def resume(
+    run_id: str | None,
+    list_runs: bool,
+    budget: float | None,
+    max_agents: int | None,
+    fmt: str,
+    quiet: bool,
+    strict: bool,
+    config_path: Path | None,
+    repo: Path,
+) -> int:
+    """Resume a run: finished agent calls are replayed from the journal, the rest run."""
+    root = _repo_root(repo.resolve())
+    state = state_dir(root)
+    journal = Journal(state / "journal.sqlite")
+    try:
+        if list_runs or run_id is None:
+            records = journal.list_runs()
+            if not records:
+                click.echo("no runs journaled for this repository", err=True)
+            for r in records:
+                cost = (r.stats or {}).get("total", {}).get("cost_usd", 0.0)
+                click.echo(f"{r.id}  {r.status:<11}  {r.harness_name}  {dollars(cost)}")
+            if run_id is None and not list_runs:
+                raise UsageError("pass the RUN_ID to resume (listed above)")
+            return int(ExitCode.OK)
+        record = journal.require_run(run_id)
+    finally:
+        journal.close()
+    harness = resume_harness(record, state)
+    config = load_config(root, config_path)
+    return _execute(
+        harness, dict(record.params), config=config, repo=root, budget=budget,
+        max_agents=max_agents, run_id=record.id, fmt=fmt, quiet=quiet, strict=strict,
+    )

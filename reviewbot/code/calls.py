@@ -1,0 +1,323 @@
+"""Call sites of one target in one parsed file.
+
+A query per language finds calls whose last name is one of a few candidates
+(tree-sitter filters in C, so Python only sees likely hits); each hit's callee
+is then resolved through the file's import bindings (Python, JS/TS) or compared
+as qualified text (other languages).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import tree_sitter
+
+from reviewbot.code.imports import Bindings, bindings_for
+from reviewbot.code.languages import Language
+from reviewbot.code.symbols import enclosing_symbol
+
+# Each pattern captures the whole call as @call and the callee's last name as @name.
+_CALL_PATTERNS: dict[str, str] = {
+    "python": """
+(call function: (identifier) @name) @call
+(call function: (attribute attribute: (identifier) @name)) @call
+""",
+    "javascript": """
+(call_expression function: (identifier) @name) @call
+(call_expression function: (member_expression property: (property_identifier) @name)) @call
+(new_expression constructor: (identifier) @name) @call
+(new_expression constructor: (member_expression property: (property_identifier) @name)) @call
+""",
+    "go": """
+(call_expression function: (identifier) @name) @call
+(call_expression function: (selector_expression field: (field_identifier) @name)) @call
+""",
+    "java": """
+(method_invocation name: (identifier) @name) @call
+(object_creation_expression type: (type_identifier) @name) @call
+""",
+    "rust": """
+(call_expression function: (identifier) @name) @call
+(call_expression function: (scoped_identifier name: (identifier) @name)) @call
+(call_expression function: (field_expression field: (field_identifier) @name)) @call
+(macro_invocation macro: (identifier) @name) @call
+(macro_invocation macro: (scoped_identifier name: (identifier) @name)) @call
+""",
+    "ruby": "(call method: (identifier) @name) @call",
+    "c": """
+(call_expression function: (identifier) @name) @call
+(call_expression function: (field_expression field: (field_identifier) @name)) @call
+""",
+    "cpp": """
+(call_expression function: (identifier) @name) @call
+(call_expression function: (field_expression field: (field_identifier) @name)) @call
+(call_expression function: (qualified_identifier name: (identifier) @name)) @call
+(call_expression function: (template_function name: (identifier) @name)) @call
+""",
+    "csharp": """
+(invocation_expression function: (identifier) @name) @call
+(invocation_expression function: (member_access_expression name: (identifier) @name)) @call
+(object_creation_expression type: (identifier) @name) @call
+""",
+    "php": """
+(function_call_expression function: (name) @name) @call
+(function_call_expression function: (qualified_name (name) @name)) @call
+(member_call_expression name: (name) @name) @call
+(nullsafe_member_call_expression name: (name) @name) @call
+(scoped_call_expression name: (name) @name) @call
+""",
+}
+_CALL_PATTERNS["typescript"] = _CALL_PATTERNS["tsx"] = _CALL_PATTERNS["javascript"]
+
+RESOLVING = frozenset({"python", "javascript", "typescript", "tsx"})
+
+_SEPARATORS = re.compile(r"::|\?->|->|\?\.|\\")
+_CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*!?")
+_NAME = re.compile(r"[A-Za-z_$][\w$]*!?")
+
+
+def normalize_name(text: str) -> str:
+    """``std::fs::read`` / ``$a->b`` / ``\\Ns\\f`` / ``a?.b`` -> dotted form, no whitespace."""
+    text = "".join(text.split())
+    return _SEPARATORS.sub(".", text).lstrip(".").replace("$", "")
+
+
+@dataclass(frozen=True)
+class CallTarget:
+    """What to look for: a qualified name, or (``by_name``) any call whose last name matches."""
+
+    qualified: str  # normalized: dotted, no whitespace
+    by_name: bool = False
+    display: str = ""  # as the user wrote it (``std::fs::read``), for reports
+
+    @classmethod
+    def parse(cls, text: str, *, by_name: bool = False) -> CallTarget:
+        return cls(normalize_name(text), by_name, "".join(text.split()))
+
+    @property
+    def shown(self) -> str:
+        return self.display or self.qualified
+
+    @property
+    def segments(self) -> list[str]:
+        return self.qualified.split(".")
+
+    @property
+    def last(self) -> str:
+        return self.segments[-1]
+
+    @property
+    def key(self) -> str:
+        return f"{'name' if self.by_name else 'qualified'}:{self.qualified}"
+
+    def needles(self, language: Language) -> list[bytes]:
+        """Byte strings a file must all contain to possibly hold a matching call."""
+        segs = [s.rstrip("!") for s in self.segments]
+        if self.by_name:
+            return [segs[-1].encode()]
+        if language.name in RESOLVING:
+            # every segment shows up in the call or in the import that binds it
+            return sorted({s.encode() for s in segs if s}, key=len, reverse=True)
+        return [s.encode() for s in segs[-2:] if s][::-1]
+
+    def is_candidate(self, data: bytes, language: Language) -> bool:
+        """Cheap byte test: False only when the file cannot contain a matching call."""
+        if not all(needle in data for needle in self.needles(language)):
+            return False
+        if self.by_name or language.name not in RESOLVING or len(self.segments) == 1:
+            return True
+        if self.qualified.encode() in data:
+            return True
+        # Otherwise only an aliasing import can make a call resolve to the target:
+        # `from os import path`, `import os.path as osp`, `require("axios")`...
+        return self._import_pattern(language.name).search(data) is not None
+
+    def _import_pattern(self, language: str) -> re.Pattern[bytes]:
+        head = re.escape(self.segments[0].encode())
+        if language == "python":
+            return re.compile(
+                rb"^[ \t]*from[ \t]+" + head + rb"\b|\bimport[ \t][^\n]*\b" + head
+                + rb"[\w.]*[ \t]+as\b", re.MULTILINE)
+        return re.compile(rb"['\"`](?:node:)?" + head + rb"['\"`/]")
+
+
+@dataclass(frozen=True)
+class RawSite:
+    """A call site as stored in the results cache: everything except the file's path."""
+
+    start_byte: int
+    end_byte: int
+    start_line: int
+    end_line: int
+    start_col: int
+    end_col: int
+    qualified_name: str
+    matched_text: str
+    enclosing: str | None
+    snippet: str
+    uncertain: bool
+    in_error_tree: bool
+
+
+@lru_cache(maxsize=512)
+def _call_query(language: Language, names: frozenset[str]) -> tree_sitter.Query:
+    quoted = " ".join('"' + n.replace("\\", "\\\\").replace('"', '\\"') + '"' for n in sorted(names))
+    lines = _CALL_PATTERNS[language.name].strip().splitlines()
+    # attach the name filter inside each pattern, so tree-sitter drops non-matches in C
+    src = "\n".join(
+        line.rsplit(") @call", 1)[0] + f" (#any-of? @name {quoted})) @call" for line in lines
+    )
+    return tree_sitter.Query(language.grammar(), src)
+
+
+def _is_ident_byte(b: int) -> bool:
+    return b == 36 or b == 95 or 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b >= 128
+
+
+def word_ranges(source: bytes, words: set[str]) -> list[tuple[int, int]]:
+    """Byte ranges where any of ``words`` occurs as a whole identifier, in order."""
+    out: list[tuple[int, int]] = []
+    n = len(source)
+    for word in words:
+        needle = word.encode()
+        start = source.find(needle)
+        while start >= 0:
+            end = start + len(needle)
+            if (start == 0 or not _is_ident_byte(source[start - 1])) and (
+                end >= n or not _is_ident_byte(source[end])
+            ):
+                out.append((start, end))
+            start = source.find(needle, end)
+    out.sort()
+    return out
+
+
+def matches_near(
+    query: tree_sitter.Query, root: tree_sitter.Node, ranges: list[tuple[int, int]]
+) -> list[tuple[int, dict[str, list[tree_sitter.Node]]]]:
+    """Query matches touching any of ``ranges``.
+
+    A cursor limited to a byte range only descends into nodes that overlap it, so a
+    few hits in a big file cost a few root-to-leaf walks instead of a whole-tree walk.
+    """
+    out: list[tuple[int, dict[str, list[tree_sitter.Node]]]] = []
+    for start, end in ranges:
+        cursor = tree_sitter.QueryCursor(query)
+        cursor.set_byte_range(start, end)
+        out.extend(cursor.matches(root))
+    return out
+
+
+def _text(node: tree_sitter.Node | None) -> str:
+    return (node.text or b"").decode("utf-8", "replace") if node is not None else ""
+
+
+def callee_text(call: tree_sitter.Node, name: tree_sitter.Node, language: Language) -> str:
+    """The callee as written (``r.get``, ``System.out.println``, ``$this->foo``)."""
+    t = call.type
+    if t == "call" and language.name == "ruby" or t in ("method_invocation", "member_call_expression",
+             "nullsafe_member_call_expression", "scoped_call_expression"):
+        obj = (call.child_by_field_name("object") or call.child_by_field_name("receiver")
+               or call.child_by_field_name("scope"))
+        sep = {"scoped_call_expression": "::", "member_call_expression": "->",
+               "nullsafe_member_call_expression": "?->"}.get(t, ".")
+        return f"{_text(obj)}{sep}{_text(name)}" if obj is not None else _text(name)
+    if t in ("object_creation_expression", "new_expression"):
+        fn = call.child_by_field_name("type") or call.child_by_field_name("constructor")
+        return _text(fn)
+    if t == "macro_invocation":
+        return _text(call.child_by_field_name("macro")) + "!"
+    fn = call.child_by_field_name("function")
+    return _text(fn)
+
+
+def _snippet(source: bytes, node: tree_sitter.Node) -> str:
+    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    line_end = source.find(b"\n", node.start_byte)
+    if line_end < 0:
+        line_end = len(source)
+    line = source[line_start:line_end].decode("utf-8", "replace").strip()
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _resolve(chain: str, bindings: Bindings, language: Language) -> tuple[set[str], bool]:
+    """Qualified names a dotted callee may stand for, and whether that is uncertain."""
+    head, _, rest = chain.partition(".")
+    suffix = f".{rest}" if rest else ""
+    bound = bindings.names.get(head)
+    if bound:
+        return {q + suffix for q in bound}, False
+    if language.name == "python" and bindings.stars:
+        # an unbound name may come from any `from m import *`, or be a builtin/local
+        return {chain} | {f"{m}.{chain}" for m in bindings.stars}, True
+    return {chain}, False
+
+
+def calls_in_tree(
+    tree: tree_sitter.Tree, source: bytes, language: Language, target: CallTarget
+) -> list[RawSite]:
+    """Every call of ``target`` in a parsed file, in source order."""
+    root = tree.root_node
+    bindings = bindings_for(root, language, source)
+    names = {target.last.rstrip("!")}
+    if bindings is not None and not target.by_name:
+        names |= {local for local, quals in bindings.names.items() if target.qualified in quals}
+    query = _call_query(language, frozenset(names))
+    file_has_errors = root.has_error
+    sites: list[RawSite] = []
+    seen: set[int] = set()
+    for _, caps in matches_near(query, root, word_ranges(source, names)):
+        call = caps["call"][0]
+        name = caps["name"][0]
+        if call.id in seen:
+            continue
+        seen.add(call.id)
+        written = callee_text(call, name, language)
+        chain = normalize_name(written)
+        is_chain = _CHAIN.fullmatch(chain) is not None
+        qualified, uncertain = _match(chain, is_chain, bindings, language, target)
+        if qualified is None:
+            continue
+        sites.append(RawSite(
+            start_byte=call.start_byte, end_byte=call.end_byte,
+            start_line=call.start_point[0] + 1, end_line=call.end_point[0] + 1,
+            start_col=call.start_point[1] + 1, end_col=call.end_point[1] + 1,
+            qualified_name=qualified, matched_text=" ".join(written.split()),
+            enclosing=enclosing_symbol(call, language), snippet=_snippet(source, call),
+            uncertain=uncertain, in_error_tree=file_has_errors,
+        ))
+    sites.sort(key=lambda s: s.start_byte)
+    return sites
+
+
+def _match(
+    chain: str, is_chain: bool, bindings: Bindings | None, language: Language, target: CallTarget
+) -> tuple[str | None, bool]:
+    want = target.qualified
+    if not is_chain:
+        # `foo().get()`, `a[0].get()`: the receiver is an expression we cannot name
+        return (chain, True) if target.by_name else (None, False)
+    if bindings is not None:
+        candidates, uncertain = _resolve(chain, bindings, language)
+        if want in candidates:
+            want = target.shown
+            head = chain.partition(".")[0]
+            if (language.name == "python" and head not in bindings.names
+                    and "." in want and not uncertain):
+                return None, False  # `os.path.join` with no import of `os` is not that function
+            return want, uncertain
+        if target.by_name:
+            return (min(candidates), True)
+        return None, False
+    if chain == want:
+        return target.shown, False
+    if target.by_name:
+        return chain, True
+    if chain.endswith("." + want):
+        return target.shown, True  # `java.lang.Math.max` for `Math.max`: same thing, longer
+    segs = chain.split(".")
+    if len(segs) >= 2 and want.endswith("." + chain):
+        return target.shown, True  # `fs::read` for `std::fs::read`: a `use` we do not resolve
+    return None, False

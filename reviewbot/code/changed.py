@@ -1,0 +1,151 @@
+"""Changed symbols: the definitions a diff touches, and who calls them elsewhere."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reviewbot.code.languages import language_for_path
+from reviewbot.code.parsing import parse_file
+from reviewbot.code.search import CallSite, find_calls
+from reviewbot.code.source import SourceView
+from reviewbot.code.symbols import Definition, definitions
+
+
+class _Hunk(Protocol):
+    old_start: int
+    old_lines: int
+    new_start: int
+    new_lines: int
+
+
+class _FileChange(Protocol):
+    path: str
+    status: str
+    added_lines: set[int]
+    removed_lines: set[int]
+
+    @property
+    def hunks(self) -> Iterable[_Hunk]: ...
+
+
+class _ChangeSet(Protocol):
+    @property
+    def files(self) -> Iterable[_FileChange]: ...
+
+
+class ChangedSymbol(BaseModel):
+    """A function, method or class whose lines the diff touches, with its call sites."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    language: str
+    name: str
+    qualified: str  # "Class.method"
+    kind: str  # function | method | class | module
+    start_line: int
+    end_line: int
+    callers: list[CallSite] = Field(default_factory=list)
+
+
+def touched_lines(change: _FileChange) -> set[int]:
+    """New-side lines the change touches: added lines, and where removed lines used to be."""
+    lines = set(change.added_lines)
+    for hunk in change.hunks:
+        removed = [n for n in change.removed_lines
+                   if hunk.old_start <= n < hunk.old_start + max(hunk.old_lines, 1)]
+        for n in removed:
+            # context before the first change is equal on both sides, so the offset carries over
+            offset = n - hunk.old_start
+            last = hunk.new_start + max(hunk.new_lines, 1) - 1
+            lines.add(min(max(hunk.new_start + offset, hunk.new_start), last))
+    return lines
+
+
+def _innermost(defs: list[Definition], line: int) -> Definition | None:
+    best: Definition | None = None
+    for d in defs:
+        if d.start_line <= line <= d.end_line and (
+            best is None or d.end_line - d.start_line < best.end_line - best.start_line
+        ):
+            best = d
+    return best
+
+
+def python_module(path: str) -> str | None:
+    """``pkg/mod.py`` -> ``pkg.mod``; ``pkg/__init__.py`` -> ``pkg``; ``src/`` layouts kept."""
+    stem, ext = posixpath.splitext(path)
+    if ext not in (".py", ".pyi"):
+        return None
+    parts = stem.split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    if parts and parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
+
+
+def changed_symbols(
+    view_head: SourceView,
+    changeset: _ChangeSet,
+    *,
+    callers_view: SourceView | None = None,
+    max_callers: int = 50,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+) -> list[ChangedSymbol]:
+    """The innermost definitions touched by each changed file, with their callers.
+
+    Callers are found by name in ``callers_view`` (default: ``view_head``); a call reached
+    only by name (``obj.method()``) is marked uncertain. For Python module-level functions
+    and classes, calls resolved through imports (``from pkg.mod import f``) are certain.
+    """
+    callers_in = callers_view or view_head
+    out: list[ChangedSymbol] = []
+    for change in changeset.files:
+        if str(change.status) == "deleted":
+            continue
+        language = language_for_path(change.path)
+        if language is None:
+            continue
+        try:
+            parsed = parse_file(view_head, change.path, language)
+        except FileNotFoundError:
+            continue
+        defs = definitions(parsed.tree.root_node, language)
+        touched: dict[str, Definition] = {}
+        for line in sorted(touched_lines(change)):
+            found = _innermost(defs, line)
+            if found is not None:
+                touched.setdefault(found.qualified, found)
+        for d in sorted(touched.values(), key=lambda d: d.start_line):
+            callers = _callers(callers_in, change.path, d, jobs, cache_dir)
+            out.append(ChangedSymbol(
+                path=change.path, language=language.name, name=d.name, qualified=d.qualified,
+                kind=d.kind, start_line=d.start_line, end_line=d.end_line,
+                callers=callers[:max_callers],
+            ))
+    return out
+
+
+def _callers(
+    view: SourceView, path: str, d: Definition, jobs: int | None, cache_dir: Path | None
+) -> list[CallSite]:
+    by_name = find_calls(view, d.name, by_name=True, jobs=jobs, cache_dir=cache_dir).sites
+    sites = {(s.path, s.start_byte): s for s in by_name}
+    module = python_module(path)
+    if module is not None and "." not in d.qualified:
+        resolved = find_calls(view, f"{module}.{d.name}", jobs=jobs, cache_dir=cache_dir).sites
+        for s in resolved:
+            sites[(s.path, s.start_byte)] = s
+    # the definition's own recursive calls are not callers
+    return sorted(
+        (s for s in sites.values()
+         if not (s.path == path and d.start_byte <= s.start_byte < d.end_byte)),
+        key=lambda s: (s.uncertain, s.path, s.start_byte),
+    )

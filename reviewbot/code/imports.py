@@ -1,0 +1,192 @@
+"""Import bindings: which local names stand for which modules or module members.
+
+Resolution is flow-insensitive on purpose: every import anywhere in a file counts
+(one inside a function, one inside ``try/except ImportError``), and a name bound
+by several imports stands for all of them. That matches how people read code and
+keeps it cheap: one query per file, no scope analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+import tree_sitter
+
+from reviewbot.code.languages import Language
+
+
+@dataclass
+class Bindings:
+    """``names``: local name -> qualified names it may stand for; ``stars``: ``from m import *``."""
+
+    names: dict[str, set[str]] = field(default_factory=dict)
+    stars: list[str] = field(default_factory=list)
+
+    def bind(self, local: str, qualified: str) -> None:
+        self.names.setdefault(local, set()).add(qualified)
+
+
+def _text(node: tree_sitter.Node | None) -> str:
+    return (node.text or b"").decode("utf-8", "replace") if node is not None else ""
+
+
+def _dotted(node: tree_sitter.Node | None) -> str:
+    return "".join(_text(node).split())
+
+
+_PY_QUERY = "(import_statement) @imp (import_from_statement) @imp"
+_JS_QUERY = """
+(import_statement) @imp
+(variable_declarator value: (call_expression function: (identifier) @f (#eq? @f "require"))) @req
+(variable_declarator value: (member_expression
+    object: (call_expression function: (identifier) @f (#eq? @f "require")))) @req
+"""
+
+
+@cache
+def _query(language: Language) -> tree_sitter.Query:
+    src = _PY_QUERY if language.name == "python" else _JS_QUERY
+    return tree_sitter.Query(language.grammar(), src)
+
+
+def _import_matches(
+    root: tree_sitter.Node, language: Language, source: bytes | None, keywords: tuple[bytes, ...]
+) -> list[tuple[int, dict[str, list[tree_sitter.Node]]]]:
+    if source is None:
+        return list(tree_sitter.QueryCursor(_query(language)).matches(root))
+    # only look where the keyword occurs: most of a file is not imports
+    out: list[tuple[int, dict[str, list[tree_sitter.Node]]]] = []
+    seen: set[int] = set()
+    for keyword in keywords:
+        start = source.find(keyword)
+        while start >= 0:
+            cursor = tree_sitter.QueryCursor(_query(language))
+            cursor.set_byte_range(start, start + len(keyword))
+            for pattern, caps in cursor.matches(root):
+                node = next(iter(caps.get("imp", caps.get("req", []))), None)
+                if node is not None and node.id not in seen:
+                    seen.add(node.id)
+                    out.append((pattern, caps))
+            start = source.find(keyword, start + len(keyword))
+    return out
+
+
+def python_bindings(
+    root: tree_sitter.Node, language: Language, source: bytes | None = None
+) -> Bindings:
+    out = Bindings()
+    for _, caps in _import_matches(root, language, source, (b"import",)):
+        for node in caps.get("imp", []):
+            if node.type == "import_statement":
+                for child in node.named_children:
+                    if child.type == "dotted_name":
+                        module = _dotted(child)
+                        out.bind(module.split(".")[0], module.split(".")[0])
+                    elif child.type == "aliased_import":
+                        out.bind(_text(child.child_by_field_name("alias")),
+                                 _dotted(child.child_by_field_name("name")))
+                continue
+            module_node = node.child_by_field_name("module_name")
+            if module_node is None or module_node.type == "relative_import":
+                continue  # relative imports name no absolute module
+            module = _dotted(module_node)
+            for child in node.named_children:
+                if child.id == module_node.id:
+                    continue
+                if child.type == "wildcard_import":
+                    out.stars.append(module)
+                elif child.type == "dotted_name":
+                    name = _dotted(child)
+                    out.bind(name, f"{module}.{name}")
+                elif child.type == "aliased_import":
+                    name = _dotted(child.child_by_field_name("name"))
+                    out.bind(_text(child.child_by_field_name("alias")), f"{module}.{name}")
+    return out
+
+
+def js_module_name(string_node: tree_sitter.Node | None) -> str:
+    text = _text(string_node).strip("'\"`")
+    return text.removeprefix("node:")
+
+
+def js_bindings(root: tree_sitter.Node, language: Language, source: bytes | None = None) -> Bindings:
+    out = Bindings()
+    for _, caps in _import_matches(root, language, source, (b"import", b"require")):
+        for node in caps.get("imp", []):
+            spec = node.child_by_field_name("source")
+            for clause in node.named_children:
+                if clause.type == "import_clause" and spec is not None:
+                    _js_import_clause(clause, js_module_name(spec), out)
+                elif clause.type == "import_require_clause":  # TS: import x = require("m")
+                    required = clause.child_by_field_name("source")
+                    for part in clause.named_children:
+                        if part.type == "identifier" and required is not None:
+                            out.bind(_text(part), js_module_name(required))
+                            break
+        for node in caps.get("req", []):
+            value = node.child_by_field_name("value")
+            call = value
+            member = ""
+            if value is not None and value.type == "member_expression":
+                call = value.child_by_field_name("object")
+                member = _text(value.child_by_field_name("property"))
+            args = call.child_by_field_name("arguments") if call is not None else None
+            if args is None or args.named_child_count != 1 or args.named_children[0].type != "string":
+                continue
+            module = js_module_name(args.named_children[0])
+            base = f"{module}.{member}" if member else module
+            _js_pattern(node.child_by_field_name("name"), base, out)
+    return out
+
+
+def _js_import_clause(clause: tree_sitter.Node, module: str, out: Bindings) -> None:
+    for part in clause.named_children:
+        if part.type == "identifier":  # default import: treated as the module itself
+            out.bind(_text(part), module)
+        elif part.type == "namespace_import":
+            for ident in part.named_children:
+                if ident.type == "identifier":
+                    out.bind(_text(ident), module)
+        elif part.type == "named_imports":
+            for spec in part.named_children:
+                if spec.type != "import_specifier":
+                    continue
+                name = _text(spec.child_by_field_name("name")).strip("'\"")
+                alias = spec.child_by_field_name("alias")
+                out.bind(_text(alias) if alias is not None else name, f"{module}.{name}")
+
+
+def _js_pattern(pattern: tree_sitter.Node | None, base: str, out: Bindings) -> None:
+    if pattern is None:
+        return
+    if pattern.type == "identifier":
+        out.bind(_text(pattern), base)
+        return
+    if pattern.type != "object_pattern":
+        return
+    for prop in pattern.named_children:
+        if prop.type == "shorthand_property_identifier_pattern":
+            out.bind(_text(prop), f"{base}.{_text(prop)}")
+        elif prop.type == "pair_pattern":
+            key = _text(prop.child_by_field_name("key")).strip("'\"")
+            _js_pattern(prop.child_by_field_name("value"), f"{base}.{key}", out)
+        elif prop.type == "object_assignment_pattern":  # { get = fallback }
+            left = prop.child_by_field_name("left")
+            if left is not None and left.type == "shorthand_property_identifier_pattern":
+                out.bind(_text(left), f"{base}.{_text(left)}")
+
+
+def bindings_for(
+    root: tree_sitter.Node, language: Language, source: bytes | None = None
+) -> Bindings | None:
+    """Import bindings for languages whose imports we resolve (Python, JS, TS); else None.
+
+    With the file's ``source``, only the places where ``import``/``require`` occur are
+    examined, which is much cheaper than walking the whole tree.
+    """
+    if language.name == "python":
+        return python_bindings(root, language, source)
+    if language.name in ("javascript", "typescript", "tsx"):
+        return js_bindings(root, language, source)
+    return None

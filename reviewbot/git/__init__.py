@@ -1,0 +1,31 @@
+"""The git layer: repositories, change sets, read-only views, a worktree pool, branch assembly.
+
+The lowest layer: it imports nothing else from reviewbot except ``errors``.
+"""
+
+from reviewbot.git.assembly import AssemblyResult, assemble, commit_worktree
+from reviewbot.git.changes import WORKTREE, ChangeSet, FileChange, FileStatus, Hunk, SkippedFile
+from reviewbot.git.repo import SHALLOW_FIX, Repo
+from reviewbot.git.view import GrepHit, NotTextError, RepoView
+from reviewbot.git.worktrees import Worktree, WorktreePool, prune_stale, restore
+
+__all__ = [
+    "SHALLOW_FIX",
+    "WORKTREE",
+    "AssemblyResult",
+    "ChangeSet",
+    "FileChange",
+    "FileStatus",
+    "GrepHit",
+    "Hunk",
+    "NotTextError",
+    "Repo",
+    "RepoView",
+    "SkippedFile",
+    "Worktree",
+    "WorktreePool",
+    "assemble",
+    "commit_worktree",
+    "prune_stale",
+    "restore",
+]

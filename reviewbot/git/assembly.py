@@ -1,0 +1,137 @@
+"""Branch assembly: commit a worktree's changes on a task branch, then combine task commits
+onto one target branch with tree-level merges (no work tree involved)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+import pygit2
+from pydantic import BaseModel, Field
+
+from reviewbot.errors import GitError
+from reviewbot.git.repo import Repo
+from reviewbot.git.worktrees import Worktree
+
+_FS = pygit2.enums.FileStatus
+_FALLBACK_SIGNATURE = ("reviewbot", "reviewbot@localhost")
+
+
+class AssemblyResult(BaseModel):
+    branch: str
+    base: str
+    head: str  # sha the target branch points at
+    merged: list[str] = Field(default_factory=list)  # task names, in order
+    conflicts: dict[str, list[str]] = Field(default_factory=dict)  # task name -> conflicting paths
+
+
+def _signature(repository: pygit2.Repository) -> pygit2.Signature:
+    try:
+        return repository.default_signature
+    except (KeyError, pygit2.GitError):
+        return pygit2.Signature(*_FALLBACK_SIGNATURE)
+
+
+def _entry(repository: pygit2.Repository, root: Path, path: str) -> pygit2.IndexEntry | None:
+    """An index entry for the file at ``path`` as it is on disk (None when it is gone)."""
+    target = root / path
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        oid = repository.create_blob(os.readlink(target).encode("utf-8"))
+        return pygit2.IndexEntry(path, oid, pygit2.enums.FileMode.LINK)
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    oid = repository.create_blob_fromdisk(str(target))
+    executable = info.st_mode & stat.S_IXUSR
+    mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if executable else pygit2.enums.FileMode.BLOB
+    return pygit2.IndexEntry(path, oid, mode)
+
+
+def commit_worktree(wt: Worktree, message: str, branch: str) -> str | None:
+    """Commit everything changed in ``wt`` (tracked edits, deletions, new non-ignored files) on
+    ``refs/heads/<branch>`` with parent ``wt.commit``; None when nothing changed.
+
+    The worktree's own index and HEAD are left alone (the pool restores files on release).
+    """
+    w = wt.repository
+    head = w[wt.commit].peel(pygit2.Commit)
+    index = pygit2.Index()
+    index.read_tree(head.tree)
+    for path, flags in w.status(untracked_files="all").items():
+        if flags == _FS.CURRENT or flags & _FS.IGNORED:
+            continue
+        entry = _entry(w, wt.path, path)
+        if entry is None:
+            if path in index:
+                index.remove(path)
+        else:
+            index.add(entry)
+    tree = index.write_tree(w)
+    if tree == head.tree_id:
+        return None
+    sig = _signature(w)
+    oid = w.create_commit(None, sig, sig, message, tree, [head.id])
+    w.references.create(f"refs/heads/{branch}", oid, force=True)
+    return str(oid)
+
+
+def _checked_out_branches(repo: Repo) -> set[str]:
+    names = set()
+    for repository in (repo.main, repo.pygit2):
+        if not repository.head_is_detached and not repository.head_is_unborn:
+            names.add(repository.head.name)
+    return names
+
+
+def assemble(
+    repo: Repo, base: str, commits: Sequence[tuple[str, str]], target_branch: str
+) -> AssemblyResult:
+    """Combine task commits onto ``base`` in order and point ``target_branch`` at the result.
+
+    Each task is merged at tree level against what is assembled so far; a task whose merge
+    conflicts is left out and its conflicting paths are reported, the others still land.
+    History is linear: one commit per task (a fast-forward when nothing came before it).
+    """
+    refname = f"refs/heads/{target_branch}"
+    if refname in _checked_out_branches(repo):
+        raise GitError(
+            f"branch {target_branch} is checked out in your working tree; "
+            "pick another target branch"
+        )
+    main = repo.main
+    base_sha = repo.resolve(base)
+    current = pygit2.Oid(hex=base_sha)
+    committer = _signature(main)
+    result = AssemblyResult(branch=target_branch, base=base_sha, head=base_sha)
+    for task, sha in commits:
+        theirs = main[repo.resolve(sha)].peel(pygit2.Commit)
+        ancestor = main.merge_base(current, theirs.id)
+        if ancestor == theirs.id:  # already contained
+            result.merged.append(task)
+            continue
+        if ancestor == current:
+            current = theirs.id
+            result.merged.append(task)
+            continue
+        index = main.merge_commits(current, theirs.id)
+        if index.conflicts is not None:
+            paths = set()
+            for ancestor_entry, ours_entry, theirs_entry in index.conflicts:
+                for entry in (ancestor_entry, ours_entry, theirs_entry):
+                    if entry is not None:
+                        paths.add(entry.path)
+            result.conflicts[task] = sorted(paths)
+            continue
+        tree = index.write_tree(main)
+        current = main.create_commit(
+            None, theirs.author, committer, theirs.message, tree, [current]
+        )
+        result.merged.append(task)
+    main.references.create(refname, current, force=True)
+    result.head = str(current)
+    return result

@@ -1,0 +1,385 @@
+"""`reviewbot action`: one Actions job, from the event to what is posted.
+
+The flow is fixed in code: parse the event (identifiers only), check who asked, run the
+job, then post from the validated structured result. Text from the pull request never
+decides an action; the token goes to GitHub and the git remote and nowhere else.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import github3
+from pydantic import BaseModel, ValidationError
+
+from reviewbot.config import Config, Severity, load_config
+from reviewbot.errors import ExitCode, GitError, GitHubError, UsageError
+from reviewbot.github.checks import post_check_run
+from reviewbot.github.client import connect, raw_json
+from reviewbot.github.events import WRITE_PERMISSIONS, ActionEnv, Task, Trigger, parse_event
+from reviewbot.github.jobs import (
+    MigrationRequest,
+    ensure_commits,
+    head_reader,
+    is_ancestor,
+    migration_request,
+    run_migration_job,
+    run_review_job,
+)
+from reviewbot.github.migration_pr import open_or_update_pr, push_branch
+from reviewbot.github.publish import PublishOutcome, publish_review
+from reviewbot.models.access import model_access
+from reviewbot.review.findings import ReviewResult
+
+MAX_RESULT_BYTES = 20_000_000
+
+
+class ActionOptions(BaseModel):
+    mode: Literal["review", "migrate"] = "review"
+    config: Path | None = None
+    fail_on: Severity | None = None
+    max_cost: float | None = None
+    post_only: Path | None = None  # a result produced by an unprivileged job
+    result_out: Path | None = None  # also write the result as JSON (the unprivileged half)
+    no_post: bool = False
+    sarif_out: Path | None = None
+
+
+class ActionOutcome(BaseModel):
+    task: Task
+    reason: str = ""
+    exit_code: int = 0
+    findings: int = 0
+    cost_usd: float = 0.0
+    sarif: Path | None = None
+    refused: bool = False
+    published: PublishOutcome | None = None
+    pull_number: int | None = None
+    pull_created: bool | None = None
+    deterministic_only: bool = False
+
+
+def _write_outputs(env: ActionEnv, outcome: ActionOutcome) -> None:
+    if env.output is None:
+        return
+    lines = [
+        f"findings={outcome.findings}",
+        f"sarif={outcome.sarif or ''}",
+        f"cost={outcome.cost_usd:.4f}",
+    ]
+    with env.output.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def _step_summary(env: ActionEnv, text: str) -> None:
+    if env.step_summary is None:
+        return
+    with env.step_summary.open("a", encoding="utf-8") as fh:
+        fh.write(text.rstrip() + "\n\n")
+
+
+def _owner_name(full: str) -> tuple[str, str]:
+    owner, name = full.split("/", 1)
+    return owner, name
+
+
+def _refuse(gh: github3.GitHub, env: ActionEnv, trigger: Trigger) -> bool:
+    """True when the commenter may not run commands (and was told so)."""
+    login = trigger.commenter or ""
+    data = raw_json(gh, "GET", f"/repos/{env.repository}/collaborators/{login}/permission")
+    permission = str((data or {}).get("role_name") or (data or {}).get("permission") or "none")
+    if permission in WRITE_PERMISSIONS:
+        return False
+    number = trigger.pr_number or _issue_number(env)
+    if number is not None:
+        raw_json(
+            gh,
+            "POST",
+            f"/repos/{env.repository}/issues/{number}/comments",
+            {
+                "body": f"@{login} only people with write access to this repository can run `/reviewbot` commands."
+            },
+        )
+    return True
+
+
+def _issue_number(env: ActionEnv) -> int | None:
+    issue = env.load_event().get("issue") or {}
+    number = issue.get("number")
+    return int(number) if isinstance(number, int) else None
+
+
+def _load_result(path: Path, expected_head: str) -> ReviewResult:
+    """A result from another job is untrusted input: validate it and bind it to this head."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read {path} ({exc}); pass the result file of the review job"
+        ) from None
+    if len(raw) > MAX_RESULT_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_RESULT_BYTES} bytes; refusing to post it")
+    try:
+        result = ReviewResult.model_validate_json(raw)
+    except ValidationError as exc:
+        raise UsageError(
+            f"{path} is not a reviewbot result ({exc.errors()[0]['msg']}); produce it with `reviewbot action --result-out`"
+        ) from None
+    if result.head != expected_head:
+        raise UsageError(
+            f"{path} reviews commit {result.head[:12]} but the pull request head is {expected_head[:12]}; "
+            "post only a result of the current head"
+        )
+    return result
+
+
+def _cost_line(result: ReviewResult) -> str | None:
+    stats = result.stats
+    if stats is None:
+        return None
+    try:
+        from reviewbot.report.cost import cost_line
+    except ImportError:
+        return f"cost: {stats.total.agents} agents · total ${stats.total.cost_usd:.2f}"
+    return str(cost_line(stats))
+
+
+def _markdown(result: ReviewResult, cost: str | None) -> str:
+    from reviewbot.report.markdown import render_markdown
+
+    return str(render_markdown(result, cost=cost))
+
+
+def _sarif(result: ReviewResult, path: Path) -> Path:
+    from reviewbot.report.sarif import render_sarif
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_sarif(result), encoding="utf-8")
+    return path
+
+
+def _find_pull_for_run(repo: github3.repos.Repository, payload: Mapping[str, Any]) -> int:
+    """The pull request a `workflow_run` belongs to, from GitHub's own data (never the artifact)."""
+    run = payload.get("workflow_run") or {}
+    pulls = run.get("pull_requests") or []
+    if pulls and isinstance(pulls[0].get("number"), int):
+        return int(pulls[0]["number"])
+    head_sha = run.get("head_sha")
+    # Runs from forks list no pull requests: match the head commit among open ones.
+    for pull in repo.pull_requests(state="open"):
+        if pull.head.sha == head_sha:
+            return int(pull.number)
+    raise UsageError(f"no open pull request has head {str(head_sha)[:12]}; nothing to post")
+
+
+def run_action(
+    env_vars: Mapping[str, str], options: ActionOptions, *, cwd: Path | None = None
+) -> ActionOutcome:
+    env = ActionEnv.from_env(env_vars, cwd=cwd or Path.cwd())
+    config = load_config(env.workspace, options.config)
+    fail_on = options.fail_on or config.review.fail_on
+    payload = env.load_event()
+    if env.event_name == "workflow_run":
+        trigger = Trigger(task=Task.REVIEW, reason="workflow_run")
+        if options.post_only is None:
+            raise UsageError("a workflow_run job only posts: pass --post-only RESULT.json")
+    else:
+        trigger = parse_event(
+            env.event_name,
+            payload,
+            repository=env.repository,
+            config=config.github,
+            mode=options.mode,
+        )
+    if trigger.task is Task.SKIP:
+        outcome = ActionOutcome(task=Task.SKIP, reason=trigger.reason)
+        _step_summary(env, f"reviewbot: nothing to do ({trigger.reason}).")
+        _write_outputs(env, outcome)
+        return outcome
+
+    gh = None if options.no_post else connect(env.api_url, env.token.get_secret_value())
+    if gh is not None and trigger.commenter is not None and _refuse(gh, env, trigger):
+        outcome = ActionOutcome(
+            task=trigger.task, reason=f"{trigger.commenter} has no write access", refused=True
+        )
+        _step_summary(
+            env, f"reviewbot: refused a command from {trigger.commenter} (no write access)."
+        )
+        _write_outputs(env, outcome)
+        return outcome
+
+    if trigger.task is Task.MIGRATE:
+        outcome = _migrate(env, gh, config, trigger, options, env_vars)
+    else:
+        outcome = _review(env, gh, config, trigger, options, payload, fail_on, env_vars)
+    _write_outputs(env, outcome)
+    return outcome
+
+
+def _review(
+    env: ActionEnv,
+    gh: github3.GitHub | None,
+    config: Config,
+    trigger: Trigger,
+    options: ActionOptions,
+    payload: Mapping[str, Any],
+    fail_on: Severity | None,
+    env_vars: Mapping[str, str],
+) -> ActionOutcome:
+    repo = gh.repository(*_owner_name(env.repository)) if gh is not None else None
+    if gh is not None and repo is None:
+        raise GitHubError(f"repository {env.repository} not found with this token")
+    number = trigger.pr_number
+    if number is None and repo is not None:
+        number = _find_pull_for_run(repo, payload)
+    pull = repo.pull_request(number) if repo is not None and number is not None else None
+    head = (pull.head.sha if pull is not None else None) or trigger.head_sha
+    base = (pull.base.sha if pull is not None else None) or trigger.base_sha
+    if not head or not base:
+        raise UsageError(
+            "the event names no pull request head and base; run on pull_request events"
+        )
+
+    notes: list[str] = []
+    incremental = None
+    deterministic_only = False
+    if options.post_only is not None:
+        result = _load_result(options.post_only, head)
+    else:
+        model_env = dict(env_vars)
+        has_model = model_access(model_env) is not None
+        token = env.token.get_secret_value()
+        ensure_commits(env.workspace, [base, head], token=token)
+        review_base = base
+        before = trigger.before_sha
+        if trigger.incremental and before and trigger.head_sha == head:
+            # Only the new commits; after a force-push the old head is not history: review all.
+            try:
+                ensure_commits(env.workspace, [before], token=token)
+            except GitError:
+                before = None
+            if before and is_ancestor(env.workspace, before, head):
+                review_base = before
+                incremental = f"{before[:7]}..{head[:7]}"
+        result = run_review_job(
+            env.workspace,
+            base=review_base,
+            head=head,
+            config=config,
+            budget_usd=options.max_cost,
+            env=model_env,
+        )
+        if not has_model:
+            deterministic_only = True
+            why = (
+                "this pull request comes from a fork, which gets no secrets"
+                if trigger.is_fork
+                else "no model key is set"
+            )
+            # In the result itself, so it travels with a result posted by another job.
+            result.notes.append(
+                f"Deterministic tier only: {why} "
+                "(set the `anthropic-api-key` input to enable the model review)."
+            )
+    if options.result_out is not None:
+        options.result_out.parent.mkdir(parents=True, exist_ok=True)
+        options.result_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+
+    cost = _cost_line(result)
+    published = None
+    if pull is not None and gh is not None:
+        read_head = head_reader(env.workspace, head)
+        if read_head is None:
+            notes.append(
+                "Fixed findings are not tracked in this run: the head commit is not in the checkout."
+            )
+        published = publish_review(
+            pull,
+            result,
+            config=config.github,
+            read_head=read_head,
+            fail_on=fail_on,
+            cost_line=cost,
+            incremental_range=incremental,
+            extra_notes=notes,
+        )
+        if config.github.check_run:
+            post_check_run(
+                gh, env.repository, head, result, fail_on=fail_on, summary=_markdown(result, cost)
+            )
+
+    sarif_path = (
+        options.sarif_out
+        or Path(env_vars.get("RUNNER_TEMP") or tempfile.gettempdir()) / "reviewbot.sarif"
+    )
+    _sarif(result, sarif_path)
+    _step_summary(env, "\n\n".join([*[f"> {n}" for n in notes], _markdown(result, cost)]))
+    blocking = fail_on is not None and any(f.severity.rank >= fail_on.rank for f in result.findings)
+    return ActionOutcome(
+        task=Task.REVIEW,
+        reason=trigger.reason,
+        exit_code=int(ExitCode.FINDINGS) if blocking else 0,
+        findings=len(result.findings),
+        cost_usd=result.stats.total.cost_usd if result.stats else 0.0,
+        sarif=sarif_path,
+        published=published,
+        deterministic_only=deterministic_only,
+    )
+
+
+def _migrate(
+    env: ActionEnv,
+    gh: github3.GitHub | None,
+    config: Config,
+    trigger: Trigger,
+    options: ActionOptions,
+    env_vars: Mapping[str, str],
+) -> ActionOutcome:
+    request: MigrationRequest = migration_request(trigger)
+    repo = gh.repository(*_owner_name(env.repository)) if gh is not None else None
+    base = request.base or trigger.base_ref or (repo.default_branch if repo is not None else None)
+    if not base:
+        raise UsageError("no base branch for the migration; pass `base` in the workflow inputs")
+    job = run_migration_job(
+        env.workspace,
+        request,
+        base=base,
+        config=config,
+        budget_usd=options.max_cost,
+        env=dict(env_vars),
+    )
+    _step_summary(env, job.report_markdown)
+    outcome = ActionOutcome(task=Task.MIGRATE, reason=trigger.reason, cost_usd=job.cost_usd)
+    if gh is None or repo is None or job.changed_files == 0:
+        if job.changed_files == 0:
+            outcome.reason = "the migration changed nothing; no pull request"
+        return outcome
+    remote_url = job.remote_url or f"{env.server_url.rstrip('/')}/{env.repository}.git"
+    push_branch(
+        env.workspace,
+        job.branch,
+        remote_url,
+        env.token.get_secret_value(),
+        max_attempts=config.github.push_attempts,
+    )
+    pr = open_or_update_pr(
+        repo,
+        branch=job.branch,
+        base=base,
+        title=f"reviewbot: {request.instruction}"[:250],
+        body=job.report_markdown,
+    )
+    outcome.pull_number, outcome.pull_created = pr.number, pr.created
+    if trigger.commenter is not None and trigger.pr_number is None:
+        number = _issue_number(env)
+        if number is not None:
+            raw_json(
+                gh,
+                "POST",
+                f"/repos/{env.repository}/issues/{number}/comments",
+                {"body": f"Migration pull request: #{pr.number}"},
+            )
+    return outcome

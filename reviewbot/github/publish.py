@@ -1,0 +1,195 @@
+"""Posting a review result on a pull request: one review, one summary, nothing twice.
+
+What is posted is computed only from the validated :class:`ReviewResult` and our own earlier
+comments (read for their hidden markers, and only when the bot wrote them). The review event
+is always ``COMMENT``: the bot never approves and never blocks a merge through a review; a
+failing verdict is the job's exit code and, if enabled, the check run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import github3
+from github3.exceptions import UnprocessableEntity
+from pydantic import BaseModel
+
+from reviewbot.config import GitHubConfig, Severity
+from reviewbot.errors import GitHubError
+from reviewbot.github.diffmap import DiffMap
+from reviewbot.github.render import MAX_BODY, SummaryInput, inline_body, summary_body
+from reviewbot.github.tracking import (
+    SUMMARY_MARKER,
+    Placement,
+    TrackedFinding,
+    TrackingState,
+    fingerprints_in,
+    reconcile,
+)
+from reviewbot.review.findings import Finding, ReviewResult
+
+REVIEW_EVENT = "COMMENT"
+
+
+class PublishOutcome(BaseModel):
+    review_id: int | None = None
+    summary_comment_id: int
+    summary_created: bool
+    inline: list[str] = []  # fingerprints posted as inline comments in this run
+    outside_diff: list[str] = []
+    over_limit: list[str] = []
+    repeated: list[str] = []  # found again, not reposted
+    fixed: list[str] = []
+    open_count: int = 0
+    notes: list[str] = []
+
+
+def _ours(comment: Any, bot_login: str) -> bool:
+    user = getattr(comment, "user", None)
+    return getattr(user, "login", None) == bot_login
+
+
+def _rank_key(f: Finding) -> tuple[int, str, int]:
+    return (-f.severity.rank, f.path, f.start_line)
+
+
+def review_comment(finding: Finding, diff: DiffMap) -> dict[str, Any] | None:
+    """The review-comment payload GitHub accepts for ``finding``, or None when its lines are not shown."""
+    if not finding.in_diff or not diff.commentable(
+        finding.path, finding.start_line, finding.end_line
+    ):
+        return None
+    comment: dict[str, Any] = {
+        "path": finding.path,
+        "line": finding.end_line,
+        "side": "RIGHT",
+        "body": inline_body(finding),
+    }
+    if finding.start_line != finding.end_line:
+        comment["start_line"] = finding.start_line
+        comment["start_side"] = "RIGHT"
+    return comment
+
+
+def publish_review(
+    pull: github3.pulls.PullRequest,
+    result: ReviewResult,
+    *,
+    config: GitHubConfig,
+    read_head: Callable[[str], str | None] | None,
+    fail_on: Severity | None = None,
+    cost_line: str | None = None,
+    incremental_range: str | None = None,
+    extra_notes: list[str] | None = None,
+) -> PublishOutcome:
+    """Post ``result`` on ``pull``: at most one review with the new inline comments, and the summary."""
+    bot = config.bot_login
+    own_comments = [c for c in pull.issue_comments() if _ours(c, bot)]
+    summary = next((c for c in own_comments if SUMMARY_MARKER in (c.body or "")), None)
+    previous = TrackingState.decode(summary.body) if summary is not None else None
+    posted: set[str] = set()
+    for rc in pull.review_comments():
+        if _ours(rc, bot):
+            posted |= fingerprints_in(rc.body or "")
+
+    head = result.head
+    rec = reconcile(previous, posted, result.findings, head=head, read_head=read_head)
+    state = rec.state
+    diff = DiffMap.from_patches((f.filename, getattr(f, "patch", None)) for f in pull.files())
+
+    inline: list[tuple[Finding, dict[str, Any]]] = []
+    outside: list[Finding] = []
+    over: list[Finding] = []
+    for finding in sorted(rec.new, key=_rank_key):
+        payload = review_comment(finding, diff)
+        if payload is None:
+            outside.append(finding)
+        elif len(inline) < config.max_inline_comments:
+            inline.append((finding, payload))
+        else:
+            over.append(finding)
+
+    notes = list(extra_notes or [])
+    review_id: int | None = None
+    if inline:
+        body = (
+            f"reviewbot: {len(inline)} new finding{'s' if len(inline) != 1 else ''} on this push"
+            + (
+                f", {len(over) + len(outside)} more in the summary comment."
+                if over or outside
+                else "."
+            )
+        )
+        try:
+            review = pull.create_review(
+                body, commit_id=head, event=REVIEW_EVENT, comments=[p for _, p in inline]
+            )
+        except UnprocessableEntity:
+            # The diff moved under us (a push during the run): keep the findings, summary only.
+            notes.append(
+                "GitHub refused the inline comments (the diff changed during the run); findings are listed here."
+            )
+            outside += [f for f, _ in inline]
+            inline = []
+        else:
+            if review is None:
+                raise GitHubError(
+                    f"GitHub did not create the review on pull request #{pull.number}"
+                )
+            review_id = int(review.id)
+
+    for finding, _ in inline:
+        state.findings[finding.fingerprint] = TrackedFinding.of(
+            finding, head=head, placement=Placement.INLINE
+        )
+    for finding in outside:
+        state.findings[finding.fingerprint] = TrackedFinding.of(
+            finding, head=head, placement=Placement.OUTSIDE_DIFF
+        )
+    for finding in over:
+        state.findings[finding.fingerprint] = TrackedFinding.of(
+            finding, head=head, placement=Placement.OVER_LIMIT
+        )
+    if rec.fixed:
+        notes.append(
+            "Fixed findings are marked here; their review threads stay open "
+            "(the REST API cannot resolve review threads)."
+        )
+
+    text = summary_body(
+        SummaryInput(
+            result=result,
+            state=state,
+            fixed_now=rec.fixed,
+            fail_on=fail_on,
+            cost_line=cost_line,
+            incremental_range=incremental_range,
+            notes=notes,
+        )
+    )
+    assert len(text) <= MAX_BODY + 10_000  # the state marker is the only part not clipped
+    if summary is not None:
+        if not summary.edit(text):
+            raise GitHubError(
+                f"GitHub refused to update the summary comment on pull request #{pull.number}"
+            )
+        summary_id, created = int(summary.id), False
+    else:
+        comment = pull.create_comment(text)
+        if comment is None:
+            raise GitHubError(f"GitHub refused the summary comment on pull request #{pull.number}")
+        summary_id, created = int(comment.id), True
+
+    return PublishOutcome(
+        review_id=review_id,
+        summary_comment_id=summary_id,
+        summary_created=created,
+        inline=[f.fingerprint for f, _ in inline],
+        outside_diff=[f.fingerprint for f in outside],
+        over_limit=[f.fingerprint for f in over],
+        repeated=rec.repeated,
+        fixed=rec.fixed,
+        open_count=len(state.open_findings()),
+        notes=notes,
+    )

@@ -1,0 +1,187 @@
+"""Markdown for GitHub: inline review comments and the one summary comment per pull request.
+
+GitHub refuses bodies over 65,536 characters; we stay well under it and cut the least
+important parts first (explanations, then table rows), never the hidden markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from reviewbot.config import Severity
+from reviewbot.github.tracking import (
+    SUMMARY_MARKER,
+    Placement,
+    TrackedFinding,
+    TrackingState,
+    TrackStatus,
+    finding_marker,
+)
+from reviewbot.review.findings import Finding, ReviewResult
+
+MAX_BODY = 60_000
+MAX_EXPLANATION = 4_000
+MAX_SUGGESTION = 20_000
+_ICON = {
+    Severity.CRITICAL: "🛑",
+    Severity.HIGH: "🔴",
+    Severity.MEDIUM: "🟠",
+    Severity.LOW: "🟡",
+    Severity.INFO: "🔵",
+}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _cell(text: str, limit: int = 120) -> str:
+    """Text safe inside one markdown table cell."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return _clip(flat, limit)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run inside ``text``."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def inline_body(finding: Finding) -> str:
+    """One review comment: severity, category, title, why, a suggestion block when there is a fix."""
+    head = f"{_ICON[finding.severity]} **{finding.severity.value}** · {finding.category}"
+    if finding.rule:
+        head += f" · `{finding.rule}`"
+    parts = [head, f"**{_cell(finding.title, 300)}**"]
+    if finding.explanation:
+        parts.append(_clip(finding.explanation.strip(), MAX_EXPLANATION))
+    if finding.replacement is not None and len(finding.replacement) <= MAX_SUGGESTION:
+        fence = _fence(finding.replacement)
+        replacement = (
+            finding.replacement
+            if finding.replacement.endswith("\n") or not finding.replacement
+            else finding.replacement + "\n"
+        )
+        parts.append(f"{fence}suggestion\n{replacement}{fence}")
+    parts.append(finding_marker(finding.fingerprint))
+    return "\n\n".join(parts)
+
+
+class SummaryInput(BaseModel):
+    result: ReviewResult
+    state: TrackingState
+    fixed_now: list[str] = []
+    fail_on: Severity | None = None
+    cost_line: str | None = None
+    incremental_range: str | None = None  # "abc1234..def5678" on a synchronize
+    notes: list[str] = []  # from the GitHub side (e.g. what could not be posted)
+    review_url: str | None = None
+
+
+def verdict(open_findings: Sequence[TrackedFinding], fail_on: Severity | None) -> str:
+    if not open_findings:
+        return "✅ **No open findings.**"
+    worst = max(open_findings, key=lambda t: t.severity.rank).severity
+    n = len(open_findings)
+    noun = "finding" if n == 1 else "findings"
+    if fail_on is not None and worst.rank >= fail_on.rank:
+        blocking = sum(1 for t in open_findings if t.severity.rank >= fail_on.rank)
+        return f"❌ **{n} open {noun}**, {blocking} at or above `{fail_on.value}`."
+    return f"⚠️ **{n} open {noun}** (worst: {worst.value})."
+
+
+def _row(t: TrackedFinding, *, new: bool) -> str:
+    loc = f"`{_cell(t.path, 80)}:{t.start_line}`" + (
+        f"–{t.end_line}" if t.end_line != t.start_line else ""
+    )
+    where = {
+        Placement.INLINE: "inline",
+        Placement.OUTSIDE_DIFF: "outside the diff",
+        Placement.OVER_LIMIT: "summary only (inline limit)",
+    }[t.placement]
+    mark = "new" if new else "open"
+    return f"| {_ICON[t.severity]} {t.severity.value} | {_cell(t.category, 30)} | {loc} | {_cell(t.title)} | {where}, {mark} |"
+
+
+def summary_body(data: SummaryInput) -> str:
+    result, state = data.result, data.state
+    open_ = sorted(state.open_findings(), key=lambda t: (-t.severity.rank, t.path, t.start_line))
+    fixed = [state.findings[fp] for fp in data.fixed_now if fp in state.findings]
+    new_fps = {f.fingerprint for f in result.findings}
+    head = result.head[:7] if result.head and result.head != "WORKTREE" else result.head
+
+    top = [SUMMARY_MARKER, "## reviewbot review", "", verdict(open_, data.fail_on)]
+    scope = f"Reviewed `{head}`"
+    if data.incremental_range:
+        scope += f" (new commits only: `{data.incremental_range}`)"
+    top.append(scope + ("; **partial run**, some work was skipped." if result.partial else "."))
+    if result.summary:
+        top += ["", _clip(result.summary.strip(), 2_000)]
+
+    rows = [_row(t, new=t.fingerprint in new_fps and t.first_seen == state.head) for t in open_]
+    tail: list[str] = []
+    if fixed:
+        tail += ["", f"### Fixed since the last review ({len(fixed)})", ""]
+        tail += [
+            f"- ~~{_cell(t.title)}~~ `{_cell(t.path, 80)}:{t.start_line}` ({t.severity.value})"
+            for t in fixed
+        ]
+    earlier_fixed = [
+        t
+        for t in state.findings.values()
+        if t.status is TrackStatus.FIXED and t.fingerprint not in data.fixed_now
+    ]
+    if earlier_fixed:
+        tail += ["", f"<details><summary>Fixed earlier ({len(earlier_fixed)})</summary>", ""]
+        tail += [f"- ~~{_cell(t.title)}~~ `{_cell(t.path, 80)}`" for t in earlier_fixed[:100]]
+        tail += ["", "</details>"]
+
+    fn = result.funnel
+    tail += [
+        "",
+        "<details><summary>Funnel and coverage</summary>",
+        "",
+        f"Funnel: {fn.candidates} candidates → {fn.grounded} grounded ({fn.ungrounded} dropped) → "
+        f"{fn.deduplicated} distinct ({fn.duplicates} duplicates) → {fn.confirmed} confirmed, {fn.refuted} refuted"
+        + (f", {fn.escalated} escalated" if fn.escalated else "")
+        + (f", {fn.unverified} unverified" if fn.unverified else "")
+        + f"; {fn.deterministic} deterministic.",
+        "",
+        f"Files reviewed: {len(result.coverage.reviewed)}; skipped: {len(result.coverage.skipped)}.",
+    ]
+    tail += [
+        f"- skipped `{_cell(s.path, 80)}`: {_cell(s.reason, 80)}"
+        for s in result.coverage.skipped[:50]
+    ]
+    if len(result.coverage.skipped) > 50:
+        tail.append(f"- … and {len(result.coverage.skipped) - 50} more")
+    tail += ["", "</details>"]
+    notes = [*result.notes, *data.notes]
+    if notes:
+        tail += ["", *[f"> {_cell(n, 300)}" for n in notes[:20]]]
+    if data.cost_line:
+        tail += ["", f"<sub>{_cell(data.cost_line, 300)}</sub>"]
+    tail += ["", state.encode()]
+
+    table_head = [
+        "",
+        "| severity | category | location | finding | where |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    budget = MAX_BODY - len("\n".join(top)) - len("\n".join(tail)) - 200
+    kept: list[str] = []
+    for row in rows:
+        if budget - len(row) - 1 < 0:
+            kept.append(
+                f"| … | | | {len(rows) - len(kept)} more findings not shown (comment size limit) | |"
+            )
+            break
+        kept.append(row)
+        budget -= len(row) + 1
+    body = top + ((table_head + kept) if rows else []) + tail
+    return "\n".join(body)

@@ -1,0 +1,78 @@
+"""Migrations: sites, rewrite rules, gates, per-file tasks, assembly.
+
+The built-in harness ``harnesses/migrate.py`` composes these; ``reviewbot migrate``
+runs it.
+"""
+
+from reviewbot.migrate.assembly import assemble_results
+from reviewbot.migrate.discover import Discovery, Site, discover, order_files, sites_in_source
+from reviewbot.migrate.engine import AuthorResult, MigrationJob, migrate_file, rule_rewrite, worktree_changes
+from reviewbot.migrate.estimate import estimate_cost
+from reviewbot.migrate.gates import (
+    FileChange,
+    GateResult,
+    RemainingSite,
+    SkepticVerdict,
+    parse_gate,
+    scope_gate,
+    sites_gate,
+    weakened_tests_gate,
+    verify_gate,
+)
+from reviewbot.migrate.result import (
+    Assembly,
+    Attempt,
+    Estimate,
+    FilePlan,
+    FileResult,
+    MigrationResult,
+    SiteResult,
+)
+from reviewbot.migrate.rewrite import RuleNotApplicable, apply_edits, rewrite_file
+from reviewbot.migrate.rules import MigrationSpec, load_rule, spec_from_options
+from reviewbot.migrate.store import TaskStore, task_key
+from reviewbot.migrate.template import Template, parse_template, render
+from reviewbot.migrate.tools import worktree_tools
+
+__all__ = [
+    "Assembly",
+    "Attempt",
+    "AuthorResult",
+    "Discovery",
+    "Estimate",
+    "FileChange",
+    "FilePlan",
+    "FileResult",
+    "GateResult",
+    "MigrationJob",
+    "MigrationResult",
+    "MigrationSpec",
+    "RemainingSite",
+    "RuleNotApplicable",
+    "Site",
+    "SiteResult",
+    "SkepticVerdict",
+    "TaskStore",
+    "Template",
+    "apply_edits",
+    "assemble_results",
+    "discover",
+    "estimate_cost",
+    "load_rule",
+    "migrate_file",
+    "order_files",
+    "parse_gate",
+    "parse_template",
+    "render",
+    "rewrite_file",
+    "rule_rewrite",
+    "scope_gate",
+    "sites_gate",
+    "sites_in_source",
+    "spec_from_options",
+    "task_key",
+    "weakened_tests_gate",
+    "verify_gate",
+    "worktree_changes",
+    "worktree_tools",
+]

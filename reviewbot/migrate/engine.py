@@ -1,0 +1,443 @@
+"""One file's migration task: worktree, transform (rule, then model tiers), gates, commit.
+
+The harness sends every file through :func:`migrate_file` in a pipeline; this module
+holds what happens to one file. Tiers are tried cheapest first: the deterministic
+rule, then the author agent on the fast, balanced and deep tiers, one try each, the
+next one shown the previous gate failure. The worktree is restored between tries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import anyio
+import anyio.to_thread
+from pydantic import BaseModel, Field
+
+from reviewbot.code.languages import language_for_path
+from reviewbot.code.parsing import parse, resolve_language
+from reviewbot.config import Tier
+from reviewbot.git import Repo, Worktree, WorktreePool, commit_worktree, restore
+from reviewbot.migrate.discover import Site, sites_in_source, spans_for
+from reviewbot.migrate.gates import (
+    FileChange,
+    GateResult,
+    RemainingSite,
+    SkepticVerdict,
+    clip,
+    parse_gate,
+    scope_gate,
+    sites_gate,
+    weakened_tests_gate,
+    unified_diff,
+    verify_gate,
+)
+from reviewbot.migrate.result import RULE_TIER, Attempt, FileResult
+from reviewbot.migrate.rewrite import RuleNotApplicable, rewrite_file
+from reviewbot.migrate.rules import MigrationSpec
+from reviewbot.migrate.store import TaskStore, task_key
+from reviewbot.migrate.tools import worktree_tools
+from reviewbot.models import data_block
+from reviewbot.runtime import AgentError, Run, RunStopped
+from reviewbot.runtime.events import Note
+
+MODEL_TIERS = (Tier.FAST, Tier.BALANCED, Tier.DEEP)
+NO_MODEL = "no model configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"
+
+
+class AuthorResult(BaseModel):
+    """What the author agent reports after editing the file in its worktree."""
+
+    summary: str = Field(description="one or two sentences on what was changed")
+    kept_sites: list[RemainingSite] = Field(
+        default_factory=list, description="target call sites deliberately left unchanged, each with why"
+    )
+    justification: str | None = Field(
+        default=None, description="why anything outside the call sites and imports had to change"
+    )
+
+
+@dataclass
+class Tally:
+    """Live counts for the progress line and the timings in the report."""
+
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    peak_worktrees: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    _last_note: float = 0.0
+
+    @contextmanager
+    def timed(self, what: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - start
+
+
+@dataclass
+class MigrationJob:
+    """Everything the per-file tasks of one migration share."""
+
+    run: Run
+    repo: Repo
+    base: str
+    spec: MigrationSpec
+    instruction: str
+    verify: str | None
+    verify_timeout: float
+    pool: WorktreePool
+    store: TaskStore
+    task_branch_prefix: str
+    total_files: int
+    tally: Tally = field(default_factory=Tally)
+
+    def key(self, path: str) -> str:
+        return task_key(instruction=self.instruction, spec_key=self.spec.key(), verify=self.verify,
+                        path=path, base=self.base)
+
+    def progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.tally._last_note < 1.0:
+            return
+        self.tally._last_note = now
+        t = self.tally
+        cost = self.run.stats.total.cost_usd
+        self.run.events.emit(Note(message=(
+            f"files {t.done + t.failed}/{self.total_files} done ({t.failed} failed) · "
+            f"{t.in_flight} in flight · ${cost:.2f} so far"
+        )))
+
+
+# --- the task --------------------------------------------------------------------------
+
+
+async def migrate_file(job: MigrationJob, path: str, sites: Sequence[Site]) -> FileResult:
+    """Migrate one file, or reuse what an earlier run with the same task key finished."""
+    key = job.key(path)
+    prior = job.store.get(key)
+    if prior is not None and (prior.commit is None or job.repo.has_commit(prior.commit)):
+        _count(job, prior)
+        return prior.model_copy(update={"reused": True})
+    lines = sorted({s.line for s in sites})
+    if job.run.stopped:
+        return FileResult(path=path, site_lines=lines, status="skipped",
+                          reason=f"run stopped ({job.run.stop_reason}) before this file")
+    if not job.spec.has_rule and not job.run.models_available:
+        return FileResult(path=path, site_lines=lines, status="skipped", reason=NO_MODEL)
+    job.tally.in_flight += 1
+    try:
+        result, final = await _in_worktree(job, key, path, sites, lines)
+    finally:
+        job.tally.in_flight -= 1
+    if final:
+        await anyio.to_thread.run_sync(job.store.put, key, job.base, result, job.run.run_id)
+    _count(job, result)
+    return result
+
+
+def _count(job: MigrationJob, result: FileResult) -> None:
+    if result.status in ("failed", "dropped"):
+        job.tally.failed += 1
+    else:
+        job.tally.done += 1
+    job.progress(force=job.tally.done + job.tally.failed == job.total_files)
+
+
+async def _in_worktree(
+    job: MigrationJob, key: str, path: str, sites: Sequence[Site], lines: list[int]
+) -> tuple[FileResult, bool]:
+    """(result, final): ``final`` is False when a re-run could end differently (no model, stopped)."""
+    tally = job.tally
+    entered = time.perf_counter()
+    async with job.pool.checkout(job.base) as wt:
+        tally.seconds["worktree"] = tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
+        tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
+        outcome = await _tiers(job, wt, key, path, sites, lines)
+        leaving = time.perf_counter()
+    tally.seconds["worktree"] += time.perf_counter() - leaving
+    return outcome
+
+
+async def _tiers(
+    job: MigrationJob, wt: Worktree, key: str, path: str, sites: Sequence[Site], lines: list[int]
+) -> tuple[FileResult, bool]:
+    attempts: list[Attempt] = []
+    failure: Attempt | None = None
+    rule_note = ""
+    if job.spec.has_rule:
+        attempt, rule_note = await _rule_attempt(job, wt, path, sites)
+        if attempt is not None:
+            attempts.append(attempt)
+            if attempt.passed:
+                return await _commit(job, wt, key, path, lines, attempts, RULE_TIER, {}), True
+            failure = attempt
+            await _restore(job, wt)
+    if not job.run.models_available:
+        if failure is not None:
+            return _failed(path, lines, attempts), True
+        return FileResult(path=path, site_lines=lines, status="skipped",
+                          reason=f"{rule_note}; {NO_MODEL}" if rule_note else NO_MODEL), False
+    stopped = False
+    for tier in MODEL_TIERS:
+        if job.run.stopped:
+            stopped = True
+            break
+        try:
+            attempt, author = await _agent_attempt(job, wt, path, sites, tier, failure, rule_note)
+        except RunStopped:
+            stopped = True
+            break
+        attempts.append(attempt)
+        if attempt.passed and author is not None:
+            kept = {k.line: k.reason for k in author.kept_sites}
+            return await _commit(job, wt, key, path, lines, attempts, tier.value, kept), True
+        failure = attempt
+        await _restore(job, wt)
+    if stopped:
+        # not every tier had its try: a later run (more budget) may still finish this file
+        reason = f"run stopped ({job.run.stop_reason}) before every tier was tried"
+        if attempts:
+            return _failed(path, lines, attempts, note=reason), False
+        return FileResult(path=path, site_lines=lines, status="skipped", reason=reason), False
+    return _failed(path, lines, attempts), True
+
+
+def _worktrees_on_disk(pool: WorktreePool) -> int:
+    return sum(1 for p in pool.dir.iterdir() if p.is_dir())
+
+
+def _failed(path: str, lines: list[int], attempts: list[Attempt], note: str = "") -> FileResult:
+    last = attempts[-1]
+    gate = last.failed_gate
+    gate_name = gate.gate if gate is not None else "agent"
+    tiers = ", ".join(a.tier for a in attempts)
+    reason = f"failed the {gate_name} gate (tried: {tiers})" + (f"; {note}" if note else "")
+    return FileResult(path=path, site_lines=lines, status="failed", reason=reason, failed_gate=gate_name,
+                      output=gate.output if gate is not None else last.note, attempts=attempts)
+
+
+async def _restore(job: MigrationJob, wt: Worktree) -> None:
+    with job.tally.timed("worktree"):
+        await anyio.to_thread.run_sync(restore, wt)
+
+
+async def _commit(
+    job: MigrationJob, wt: Worktree, key: str, path: str, lines: list[int],
+    attempts: list[Attempt], tier: str, kept: dict[int, str],
+) -> FileResult:
+    message = f"{job.instruction}\n\nreviewbot migrate: {path} ({tier} tier)\n"
+    branch = f"{job.task_branch_prefix}/{key[:16]}"
+    with job.tally.timed("commit"):
+        sha = await anyio.to_thread.run_sync(commit_worktree, wt, message, branch)
+    if sha is None:
+        return FileResult(path=path, site_lines=lines, status="skipped", reason="the change left the file as it was",
+                          attempts=attempts)
+    return FileResult(path=path, site_lines=lines, status="migrated", tier=tier, attempts=attempts,
+                      commit=sha, kept_sites=kept)
+
+
+# --- the rule tier -----------------------------------------------------------------------
+
+
+def rule_rewrite(spec: MigrationSpec, path: str, source: bytes, sites: Sequence[Site]) -> bytes | str:
+    """The file rewritten by the spec's rule, or why the rule does not apply to it."""
+    template = spec.parsed_template
+    assert template is not None
+    lang = resolve_language(spec.language) if spec.language else language_for_path(path)
+    if lang is None:
+        return "no grammar for this file type"
+    tree = parse(source, lang)
+    spans = spans_for(spec, tree, sites)
+    try:
+        outcome = rewrite_file(source, tree, lang.name, spans, template, spec.imports,
+                               strip_args=spec.query is not None)
+    except RuleNotApplicable as exc:
+        return f"rule not applied: {exc}"
+    if not outcome.rewritten:
+        why = outcome.unmatched[0][1] if outcome.unmatched else "no site matched the rule"
+        return f"rule not applied: {why}"
+    return outcome.source
+
+
+def _rule_transform(job: MigrationJob, root: Path, path: str, sites: Sequence[Site]) -> tuple[bytes, bytes] | str:
+    """(before, after) written into the worktree, or why the rule does not apply."""
+    target = root / path
+    source = target.read_bytes()
+    after = rule_rewrite(job.spec, path, source, sites)
+    if isinstance(after, str):
+        return after
+    target.write_bytes(after)
+    return source, after
+
+
+async def _rule_attempt(
+    job: MigrationJob, wt: Worktree, path: str, sites: Sequence[Site]
+) -> tuple[Attempt | None, str]:
+    """The rule tier's attempt, or (None, why the rule does not apply)."""
+    with job.tally.timed("transform"):
+        done = await anyio.to_thread.run_sync(_rule_transform, job, wt.path, path, sites)
+    if isinstance(done, str):
+        return None, done
+    before, after = done
+    changes = [FileChange(path, before, after)]
+    gates = await _gates(job, wt, path, sites, changes, tier=RULE_TIER, author=None)
+    return Attempt(tier=RULE_TIER, gates=gates, note=clip(unified_diff(changes), 6000)), ""
+
+
+# --- the model tiers ---------------------------------------------------------------------
+
+AUTHOR_SYSTEM = (
+    "You migrate code in a git worktree, one file per task, using only the tools given. "
+    "Make the smallest change that carries out the instruction at the listed call sites, plus "
+    "the imports it needs. Never delete, skip or weaken tests, never change behaviour the "
+    "instruction does not ask for. When a call site must stay as it is, list it in kept_sites "
+    "with the reason; when something outside the call sites and imports must change, explain "
+    "why in justification."
+)
+
+
+def _author_prompt(
+    job: MigrationJob, path: str, sites: Sequence[Site], previous: Attempt | None, rule_note: str
+) -> str:
+    listing = "\n".join(f"line {s.line}: {s.snippet}" for s in sites)
+    parts = [
+        f"Migrate the call sites in `{path}` as the instruction says.",
+        data_block("call sites", listing),
+        "Read the file with read_file, edit it with replace_in_file or write_file, then answer.",
+    ]
+    if rule_note:
+        parts.append(f"The deterministic rewrite rule did not apply here: {rule_note}.")
+    if previous is not None:
+        gate = previous.failed_gate
+        what = gate.gate if gate is not None else "agent"
+        output = gate.output if gate is not None else previous.note
+        parts.append(
+            f"An earlier attempt ({previous.tier} tier) was rejected by the {what} gate. "
+            "Start again from the original file and avoid that failure."
+        )
+        parts.append(data_block("gate output", clip(output, 3000)))
+        if previous.note:
+            parts.append(data_block("rejected diff", previous.note))
+    return "\n\n".join(parts)
+
+
+async def _agent_attempt(
+    job: MigrationJob, wt: Worktree, path: str, sites: Sequence[Site],
+    tier: Tier, previous: Attempt | None, rule_note: str,
+) -> tuple[Attempt, AuthorResult | None]:
+    prompt = _author_prompt(job, path, sites, previous, rule_note)
+    with job.tally.timed("transform"):
+        try:
+            author = await job.run.agent(
+                prompt, schema=AuthorResult, role="author", tools=worktree_tools(wt.path),
+                phase="migrate", tier=tier, system=AUTHOR_SYSTEM,
+                context=(data_block("instruction", job.instruction),),
+            )
+        except AgentError as exc:
+            return Attempt(tier=tier.value, gates=[GateResult(gate="agent", passed=False, output=str(exc))]), None
+    changes = await anyio.to_thread.run_sync(worktree_changes, job.repo, wt)
+    gates = await _gates(job, wt, path, sites, changes, tier=tier.value, author=author)
+    return Attempt(tier=tier.value, gates=gates, note=clip(unified_diff(changes), 6000)), author
+
+
+def worktree_changes(repo: Repo, wt: Worktree) -> list[FileChange]:
+    """Every file the task changed in its worktree, with content before and after."""
+    out: list[FileChange] = []
+    for rel, flags in sorted(wt.repository.status(untracked_files="all").items()):
+        if flags & (1 << 14):  # GIT_STATUS_IGNORED
+            continue
+        before: bytes | None
+        try:
+            before = repo.read_blob(wt.commit, rel)
+        except (KeyError, FileNotFoundError, ValueError):
+            before = None
+        target = wt.path / rel
+        after = target.read_bytes() if target.is_file() else None
+        if before != after:
+            out.append(FileChange(rel, before, after))
+    return out
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+
+async def _gates(
+    job: MigrationJob, wt: Worktree, path: str, sites: Sequence[Site], changes: list[FileChange],
+    *, tier: str, author: AuthorResult | None,
+) -> list[GateResult]:
+    """Run the gates in order; stop at the first failure (later gates cost more)."""
+    results: list[GateResult] = []
+    if not changes:
+        results.append(GateResult(gate="sites", passed=False, output="the attempt changed nothing"))
+        return results
+    target = next((c for c in changes if c.path == path), None)
+    kept = author.kept_sites if author is not None else []
+    with job.tally.timed("gates"):
+        results.append(await anyio.to_thread.run_sync(parse_gate, changes))
+        if not results[-1].passed:
+            return results
+        results.append(_sites_gate(job, path, sites, target, kept))
+        if not results[-1].passed:
+            return results
+        site_lines = {n for s in sites for n in range(s.line, s.end_line + 1)}
+        results.append(scope_gate(path, changes, site_lines,
+                                  justification=author.justification if author is not None else None))
+        if not results[-1].passed:
+            return results
+        results.append(await anyio.to_thread.run_sync(weakened_tests_gate, changes))
+        if not results[-1].passed:
+            return results
+    if job.verify:
+        with job.tally.timed("verify"):
+            results.append(await verify_gate(job.verify, wt.path, timeout=job.verify_timeout))
+        if not results[-1].passed:
+            return results
+    if tier != RULE_TIER:
+        results.append(await _skeptic_gate(job, changes))
+    return results
+
+
+def _sites_gate(
+    job: MigrationJob, path: str, sites: Sequence[Site], target: FileChange | None, kept: Sequence[RemainingSite]
+) -> GateResult:
+    if target is None:
+        return GateResult(gate="sites", passed=False, output=f"{path} was not changed")
+    if target.after is None:
+        return sites_gate([], kept)
+    after = sites_in_source(job.spec, path, target.after)
+    if job.spec.find is not None:
+        # a call still written the old way; `join(...)` after `from os.path import join` is the
+        # same function, but it is the migrated form, not a leftover
+        written = {s.callee for s in sites}
+        after = [s for s in after if s.callee in written]
+    return sites_gate([(s.line, s.snippet) for s in after], kept)
+
+
+SKEPTIC_SYSTEM = (
+    "You review one change made by an automated migration. You see only the instruction and "
+    "the diff. Reject it if it changes behaviour beyond what the instruction asks (changed "
+    "logic, arguments, error handling, removed or weakened tests) or if you are unsure; accept "
+    "it only when it does exactly what the instruction asks."
+)
+
+
+async def _skeptic_gate(job: MigrationJob, changes: Sequence[FileChange]) -> GateResult:
+    prompt = "\n\n".join([
+        data_block("instruction", job.instruction),
+        data_block("diff", clip(unified_diff(changes), 20000)),
+        "Does this diff do only what the instruction asks?",
+    ])
+    try:
+        verdict = await job.run.agent(prompt, schema=SkepticVerdict, role="skeptic", tier=Tier.FAST,
+                                      phase="skeptic", system=SKEPTIC_SYSTEM)
+    except AgentError as exc:
+        return GateResult(gate="skeptic", passed=False, output=f"the skeptic gave no verdict: {exc}")
+    return GateResult(gate="skeptic", passed=verdict.verdict == "accept", output=verdict.reason)

@@ -1,0 +1,299 @@
+"""The gates a per-file change must pass, cheapest first. Each returns a :class:`GateResult`.
+
+1. ``parse``   — every changed file still parses: no syntax error the base did not have.
+2. ``sites``   — the target sites are gone, or each remaining one is explained.
+3. ``scope``   — nothing changed outside the site lines and the imports, unless justified.
+4. ``tests``   — no test file deleted, no assertion or test function removed, no skip added.
+5. ``verify``  — the user's ``--verify`` command passes in the worktree.
+6. ``skeptic`` — a fast-tier reviewer shown only the diff and the instruction (harness side).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import anyio.to_thread
+from pydantic import BaseModel, Field
+
+from reviewbot.code.languages import language_for_path
+from reviewbot.code.parsing import parse, syntax_errors
+
+GateName = Literal["rule", "parse", "sites", "scope", "tests", "verify", "skeptic", "agent", "assembly"]
+OUTPUT_LIMIT = 4000
+
+
+class GateResult(BaseModel):
+    gate: GateName
+    passed: bool
+    output: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file a task changed: content before (None: added) and after (None: deleted)."""
+
+    path: str
+    before: bytes | None
+    after: bytes | None
+
+
+def clip(text: str, limit: int = OUTPUT_LIMIT) -> str:
+    """The end of a long output (where errors usually are)."""
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+# --- parse -------------------------------------------------------------------------------
+
+
+def parse_gate(changes: Sequence[FileChange]) -> GateResult:
+    problems: list[str] = []
+    for ch in changes:
+        if ch.after is None:
+            continue
+        lang = language_for_path(ch.path)
+        if lang is None:
+            continue
+        before = len(syntax_errors(ch.before, lang)) if ch.before is not None else 0
+        after = syntax_errors(ch.after, lang)
+        if len(after) > before:
+            first = after[0]
+            problems.append(
+                f"{ch.path}:{first.line}:{first.col}: syntax error near {first.text!r}"
+                f" ({len(after)} error nodes, {before} before the change)"
+            )
+    return GateResult(gate="parse", passed=not problems, output="\n".join(problems))
+
+
+# --- sites -------------------------------------------------------------------------------
+
+
+class RemainingSite(BaseModel):
+    line: int
+    reason: str = Field(description="why this call site is left as it is")
+
+
+def sites_gate(remaining: Sequence[tuple[int, str]], explained: Sequence[RemainingSite] = ()) -> GateResult:
+    """``remaining``: (line, text) of target sites still found after the change."""
+    reasons = {e.line: e.reason for e in explained if e.reason.strip()}
+    unexplained = [(line, text) for line, text in remaining if line not in reasons]
+    if unexplained:
+        listing = "\n".join(f"line {line}: {text.strip()[:160]}" for line, text in unexplained)
+        return GateResult(gate="sites", passed=False,
+                          output=f"{len(unexplained)} target site(s) still present and not explained:\n{listing}")
+    note = "\n".join(f"line {line} kept: {reasons[line]}" for line, _ in remaining)
+    return GateResult(gate="sites", passed=True, output=note)
+
+
+# --- scope -------------------------------------------------------------------------------
+
+_IMPORT_LINE = re.compile(
+    rb"^\s*(?:from\s+[\w.]+\s+import\b|import\b|use\b|using\b|#\s*include\b|require\b"
+    rb"|(?:const|let|var)\s+[\w{}\s,]+=\s*require\()"
+)
+
+
+def _is_import_or_blank(line: bytes) -> bool:
+    return not line.strip() or bool(_IMPORT_LINE.match(line))
+
+
+def scope_gate(
+    target: str,
+    changes: Sequence[FileChange],
+    site_lines: Iterable[int],
+    *,
+    justification: str | None = None,
+) -> GateResult:
+    """Changes in ``target`` must stay on the site lines (old side) or be imports.
+
+    A line next to a site may be added (a call rewritten over more lines). Other files
+    may not change at all. A non-empty ``justification`` (from the agent) lets out-of-scope
+    changes pass; it is recorded in the output.
+    """
+    allowed = set(site_lines)
+    outside: list[str] = []
+    for ch in changes:
+        if ch.path != target:
+            outside.append(f"{ch.path}: {'deleted' if ch.after is None else 'added' if ch.before is None else 'changed'} (not the target file)")
+            continue
+        old = (ch.before or b"").splitlines()
+        new = (ch.after or b"").splitlines()
+        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            old_lines = range(i1 + 1, i2 + 1)
+            new_text = new[j1:j2]
+            if all(n in allowed for n in old_lines) and (old_lines or i1 in allowed or i1 + 1 in allowed):
+                continue
+            if all(_is_import_or_blank(line) for line in old[i1:i2]) and all(
+                _is_import_or_blank(line) for line in new_text
+            ):
+                continue
+            stray = [n for n in old_lines if n not in allowed]
+            where = f"lines {', '.join(map(str, stray))}" if stray else f"after line {i1}"
+            outside.append(f"{ch.path}: {where} changed outside the call sites")
+    if not outside:
+        return GateResult(gate="scope", passed=True)
+    listing = "\n".join(outside[:20])
+    if justification and justification.strip():
+        return GateResult(gate="scope", passed=True, output=f"justified: {justification.strip()}\n{listing}")
+    return GateResult(gate="scope", passed=False, output=listing)
+
+
+# --- tests -------------------------------------------------------------------------------
+
+_TEST_PATH = re.compile(
+    r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*$|_test\.[a-z]+$|(^|/)conftest\.py$"
+    r"|\.(test|spec)\.[a-z]+$|Tests?\.(java|cs|kt)$"
+)
+_ASSERTION = re.compile(
+    r"\bassert\w*\b|\bexpect\s*\(|\bpytest\.raises\b|\bshould\b|\bt\.(Error|Fatal|Fail)\w*\b|\bverify\s*\("
+)
+_SKIP = re.compile(
+    r"\bskip\w*\b|\bxfail\b|\bxit\s*\(|\bxdescribe\s*\(|\.todo\s*\(|@Disabled\b|@Ignore\b|\bt\.Skip\w*\b"
+    r"|#\[ignore\]",
+    re.IGNORECASE,
+)
+_TEST_DEF = re.compile(
+    r"\bdef\s+test\w*|\b(?:it|test)\s*\(\s*['\"`]|\bfunc\s+Test\w+|@Test\b|#\[test\]|\[Fact\]|\[Test\]"
+)
+
+
+def is_test_path(path: str) -> bool:
+    return bool(_TEST_PATH.search(path))
+
+
+def _code_text(path: str, source: bytes) -> str:
+    """The file's text with comments removed, so a commented-out assert does not count."""
+    lang = language_for_path(path)
+    if lang is None:
+        return source.decode("utf-8", errors="replace")
+    tree = parse(source, lang)
+    cuts: list[tuple[int, int]] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if "comment" in node.type:
+            cuts.append((node.start_byte, node.end_byte))
+            continue
+        stack.extend(node.children)
+    out = bytearray()
+    pos = 0
+    for start, end in sorted(cuts):
+        out += source[pos:start]
+        pos = end
+    out += source[pos:]
+    return out.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class SuiteCounts:
+    assertions: int
+    skips: int
+    tests: int
+
+
+def suite_counts(path: str, source: bytes) -> SuiteCounts:
+    text = _code_text(path, source)
+    return SuiteCounts(
+        assertions=len(_ASSERTION.findall(text)),
+        skips=len(_SKIP.findall(text)),
+        tests=len(_TEST_DEF.findall(text)),
+    )
+
+
+def weakened_tests_gate(changes: Sequence[FileChange]) -> GateResult:
+    """Refuse the known ways to make a migration "pass": weaker or fewer tests."""
+    problems: list[str] = []
+    for ch in changes:
+        if not is_test_path(ch.path) or ch.before is None:
+            continue
+        if ch.after is None:
+            problems.append(f"{ch.path}: test file deleted")
+            continue
+        old, new = suite_counts(ch.path, ch.before), suite_counts(ch.path, ch.after)
+        if new.tests < old.tests:
+            problems.append(f"{ch.path}: test functions removed ({old.tests} -> {new.tests})")
+        if new.assertions < old.assertions:
+            problems.append(f"{ch.path}: assertions removed ({old.assertions} -> {new.assertions})")
+        if new.skips > old.skips:
+            problems.append(f"{ch.path}: skip markers added ({old.skips} -> {new.skips})")
+    return GateResult(gate="tests", passed=not problems, output="\n".join(problems))
+
+
+# --- verify ------------------------------------------------------------------------------
+
+
+def _run_shell(command: str, cwd: Path, timeout: float, env: Mapping[str, str] | None) -> tuple[int | None, str]:
+    proc = subprocess.Popen(
+        command, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True, env=dict(env) if env is not None else None,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # the command may have started children: end the whole session we gave it
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return None, out.decode("utf-8", errors="replace")
+    return proc.returncode, out.decode("utf-8", errors="replace")
+
+
+def verify_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for ``--verify``: the user's, minus model and GitHub secrets."""
+    env = dict(os.environ if base is None else base)
+    for name in list(env):
+        if name.startswith(("ANTHROPIC_", "GITHUB_TOKEN", "GH_TOKEN")):
+            env.pop(name)
+    # git commands inside the check must see the worktree, not a caller's GIT_DIR
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        env.pop(name, None)
+    return env
+
+
+async def verify_gate(command: str, cwd: Path, *, timeout: float, gate: GateName = "verify") -> GateResult:
+    started = time.monotonic()
+    code, output = await anyio.to_thread.run_sync(_run_shell, command, cwd, timeout, verify_env())
+    seconds = time.monotonic() - started
+    if code is None:
+        return GateResult(gate=gate, passed=False, seconds=seconds,
+                          output=clip(f"`{command}` timed out after {timeout:g}s\n{output}"))
+    if code != 0:
+        return GateResult(gate=gate, passed=False, seconds=seconds,
+                          output=clip(f"`{command}` exited with {code}\n{output}"))
+    return GateResult(gate=gate, passed=True, seconds=seconds, output=clip(output, 500))
+
+
+# --- skeptic (schema; the call itself needs the runtime) -----------------------------------
+
+
+class SkepticVerdict(BaseModel):
+    verdict: Literal["accept", "reject"] = Field(
+        description="reject when the diff changes behaviour beyond what the instruction asks, or when unsure"
+    )
+    reason: str
+
+
+def unified_diff(changes: Sequence[FileChange]) -> str:
+    parts: list[str] = []
+    for ch in changes:
+        old = (ch.before or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+        new = (ch.after or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+        parts.extend(difflib.unified_diff(
+            old, new,
+            fromfile="/dev/null" if ch.before is None else posixpath.join("a", ch.path),
+            tofile="/dev/null" if ch.after is None else posixpath.join("b", ch.path),
+        ))
+    return "".join(line if line.endswith("\n") else line + "\n" for line in parts)

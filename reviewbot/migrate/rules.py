@@ -1,0 +1,152 @@
+"""What a migration looks for and, when it can, how it rewrites deterministically.
+
+A :class:`MigrationSpec` is built from the command line (``--find`` / ``--query``,
+``--rewrite``, ``--add-import``) or from a rule file (``--rule FILE``, TOML or
+YAML)::
+
+    # rule.toml
+    language = "python"
+    find = "os.path.join"              # or: query = '''(call ...) @site'''
+    template = "join({args})"
+    imports = ["from os.path import join"]
+
+With a query, the capture named ``site`` (else the match's first capture) is the
+span that gets replaced; every capture is available to the template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reviewbot.errors import UsageError
+from reviewbot.migrate.template import Template, parse_template
+
+
+class MigrationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    find: str | None = None
+    query: str | None = None
+    language: str | None = None  # required with a query; optional with find
+    template: str | None = None
+    imports: tuple[str, ...] = ()
+    site_capture: str = "site"
+    paths: tuple[str, ...] = Field(default=(), description="glob patterns limiting the files")
+
+    @model_validator(mode="after")
+    def _one_finder(self) -> MigrationSpec:
+        if (self.find is None) == (self.query is None):
+            raise ValueError("give exactly one of find (a symbol) or query (a tree-sitter query)")
+        if self.query is not None and not self.language:
+            raise ValueError("a query needs a language (e.g. language = \"python\")")
+        if self.imports and self.template is None:
+            raise ValueError("imports need a template (--rewrite or a rule's template)")
+        if self.template is not None:
+            parse_template(self.template)
+        return self
+
+    @property
+    def parsed_template(self) -> Template | None:
+        return parse_template(self.template) if self.template is not None else None
+
+    @property
+    def has_rule(self) -> bool:
+        return self.template is not None
+
+    def key(self) -> str:
+        """Stable identity of what is found and how it is rewritten (part of task keys)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _read_rule_data(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        raise UsageError(f"rule file {path} does not exist; pass an existing .toml or .yaml file")
+    text = path.read_text(encoding="utf-8")
+    data: object
+    if path.suffix in {".yaml", ".yml"}:
+        try:
+            import yaml  # only YAML rules need it
+        except ImportError:
+            raise UsageError("YAML rules need PyYAML (pip install pyyaml); or write the rule in TOML") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"rule file {path}: not valid YAML ({exc})") from None
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"rule file {path}: not valid TOML ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"rule file {path}: expected a table of keys (find/query, template, ...)")
+    return data
+
+
+def load_rule(path: Path) -> MigrationSpec:
+    data = _read_rule_data(path)
+    if "site" in data and "site_capture" not in data:
+        data["site_capture"] = data.pop("site")
+    if isinstance(data.get("imports"), str):
+        data["imports"] = [data["imports"]]
+    if "query_file" in data:
+        data["query"] = (path.parent / str(data.pop("query_file"))).read_text(encoding="utf-8")
+    return _validate(data, source=str(path))
+
+
+def spec_from_options(
+    *,
+    find: str | None,
+    query_file: Path | None,
+    language: str | None,
+    rewrite: str | None,
+    add_imports: tuple[str, ...] | list[str],
+    rule_file: Path | None,
+    paths: tuple[str, ...] | list[str] = (),
+) -> MigrationSpec:
+    """The spec the command line describes; one-line UsageError when it does not add up."""
+    if rule_file is not None:
+        if rewrite is not None:
+            raise UsageError("give either --rewrite TEMPLATE or --rule FILE, not both")
+        spec = load_rule(rule_file)
+        updates: dict[str, object] = {}
+        if find is not None or query_file is not None:
+            # the command line's finder wins over the rule's
+            updates["find"] = find
+            updates["query"] = query_file.read_text(encoding="utf-8") if query_file else None
+        if language is not None:
+            updates["language"] = language
+        if add_imports:
+            updates["imports"] = tuple(spec.imports) + tuple(add_imports)
+        if paths:
+            updates["paths"] = tuple(paths)
+        data = spec.model_dump() | updates
+        return _validate(data, source=str(rule_file))
+    if find is None and query_file is None:
+        raise UsageError("say what to migrate: --find SYMBOL, --query FILE or --rule FILE")
+    if query_file is not None and not query_file.is_file():
+        raise UsageError(f"query file {query_file} does not exist")
+    data = {
+        "find": find,
+        "query": query_file.read_text(encoding="utf-8") if query_file is not None else None,
+        "language": language,
+        "template": rewrite,
+        "imports": tuple(add_imports),
+        "paths": tuple(paths),
+    }
+    return _validate(data, source="command line")
+
+
+def _validate(data: dict[str, object], *, source: str) -> MigrationSpec:
+    try:
+        return MigrationSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"{source}: {where + ': ' if where else ''}{msg}") from None

@@ -1,0 +1,77 @@
+"""Markdown for a PR body or a file: summary, findings by severity, funnel, coverage, cost."""
+
+from __future__ import annotations
+
+import re
+
+from reviewbot.review.findings import Finding, ReviewResult, ranked
+
+_BACKTICKS = re.compile(r"`+")
+_LANG_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go",
+                   ".rs": "rust", ".java": "java", ".rb": "ruby", ".c": "c", ".cpp": "cpp",
+                   ".cs": "csharp", ".php": "php", ".tsx": "tsx", ".jsx": "jsx"}
+
+
+def fenced(code: str, path: str = "") -> str:
+    """A code fence longer than any backtick run inside, so quoted code cannot break out."""
+    longest = max((len(m) for m in _BACKTICKS.findall(code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    lang = next((v for k, v in _LANG_BY_SUFFIX.items() if path.endswith(k)), "")
+    return f"{fence}{lang}\n{code.rstrip()}\n{fence}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _lines(f: Finding) -> str:
+    return f"{f.start_line}" if f.start_line == f.end_line else f"{f.start_line}-{f.end_line}"
+
+
+def funnel_line(result: ReviewResult) -> str:
+    fn = result.funnel
+    return (
+        f"{fn.candidates} candidates → {fn.grounded} grounded ({fn.ungrounded} dropped) → "
+        f"{fn.deduplicated} distinct ({fn.duplicates} duplicates) → {fn.confirmed} confirmed, "
+        f"{fn.refuted} refuted, {fn.unverified} unverified ({fn.escalated} escalated to the judge)"
+        f"; {fn.deterministic} from ruff/parsers"
+    )
+
+
+def render_markdown(result: ReviewResult, *, cost: str | None = None) -> str:
+    out: list[str] = ["## reviewbot review", ""]
+    if result.partial:
+        out += ["> **Partial review**: the run stopped early; some findings were not verified.", ""]
+    if result.summary:
+        out += [result.summary, ""]
+    findings = ranked(list(result.findings))
+    if findings:
+        out += ["| severity | location | finding | source |", "| --- | --- | --- | --- |"]
+        for f in findings:
+            out.append(f"| {f.severity.value} | `{f.path}:{_lines(f)}` | {_escape(f.title)} "
+                       f"| {f.source.value} |")
+        out.append("")
+        for f in findings:
+            out += [f"### {f.severity.value.upper()}: {_escape(f.title)}",
+                    f"`{f.path}:{_lines(f)}` · {f.category} · fingerprint `{f.fingerprint}`", ""]
+            if f.explanation:
+                out += [f.explanation, ""]
+            if f.evidence:
+                out += [fenced(f.evidence, f.path), ""]
+            if f.replacement is not None:
+                out += ["Suggested replacement:", "", fenced(f.replacement, f.path), ""]
+    else:
+        out += ["No findings.", ""]
+    out += [f"**Funnel:** {funnel_line(result)}", ""]
+    cov = result.coverage
+    out.append(f"**Coverage:** {len(cov.reviewed)} files reviewed, {len(cov.skipped)} skipped")
+    for s in cov.skipped:
+        out.append(f"- `{s.path}`: {s.reason}")
+    out.append("")
+    for note in result.notes:
+        out.append(f"> {note}")
+    if result.notes:
+        out.append("")
+    if cost:
+        out += [f"<sub>{cost}</sub>", ""]
+    return "\n".join(out)

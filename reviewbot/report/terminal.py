@@ -1,0 +1,70 @@
+"""The terminal report (rich): findings by severity with code excerpts, funnel, coverage."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.text import Text
+
+from reviewbot.config import Severity
+from reviewbot.report.markdown import funnel_line
+from reviewbot.review.findings import Finding, ReviewResult, ranked
+
+_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def _lexer(path: str) -> str:
+    return Syntax.guess_lexer(path, code="") if "." in path else "text"
+
+
+def _finding(f: Finding) -> Panel:
+    lines = f"{f.start_line}" if f.start_line == f.end_line else f"{f.start_line}-{f.end_line}"
+    head = Text.assemble(
+        (f" {f.severity.value.upper()} ", _STYLE[f.severity]), " ",
+        (f"{f.path}:{lines}", "bold"), "  ", (f.title, ""),
+    )
+    parts: list[Text | Syntax] = [head]
+    meta = f.category if f.category == f.source.value else f"{f.category} · {f.source.value}"
+    if f.verification is not None:
+        meta += f" · {f.verification.status.value}"
+        if f.verification.escalated:
+            meta += " (judge)"
+    parts.append(Text(meta, style="dim"))
+    if f.explanation:
+        parts.append(Text(f.explanation))
+    if f.evidence:
+        parts.append(Syntax(f.evidence.rstrip("\n"), _lexer(f.path), line_numbers=True,
+                            start_line=f.start_line, word_wrap=True))
+    if f.replacement is not None:
+        parts.append(Text("suggested replacement:", style="dim"))
+        parts.append(Syntax(f.replacement.rstrip("\n") or " ", _lexer(f.path), word_wrap=True))
+    return Panel(Group(*parts), border_style=_STYLE[f.severity].split()[-1], expand=True)
+
+
+def render_terminal(result: ReviewResult, console: Console, *, cost: str | None = None) -> None:
+    if result.partial:
+        console.print(Text("PARTIAL review: the run stopped early; unverified findings are "
+                           "not reported.", style="bold yellow"))
+    if result.summary:
+        console.print(Panel(result.summary, title="summary", expand=True))
+    findings = ranked(list(result.findings))
+    if not findings:
+        console.print(Text("No findings.", style="green"))
+    for f in findings:
+        console.print(_finding(f))
+    console.print(Text.assemble(("funnel: ", "bold"), funnel_line(result)))
+    cov = result.coverage
+    console.print(f"coverage: {len(cov.reviewed)} files reviewed, {len(cov.skipped)} skipped")
+    for s in cov.skipped:
+        console.print(f"  skipped {s.path}: {s.reason}", markup=False)
+    for note in result.notes:
+        console.print(Text(note, style="yellow"))
+    if cost:
+        console.print(cost, markup=False, highlight=False)

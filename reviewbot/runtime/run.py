@@ -1,0 +1,475 @@
+"""``Run``: the one object a harness receives.
+
+It is a capability: a harness can spawn agents, fan out, pipeline, loop until
+dry, vote, group work into phases and leave notes, and nothing else. Global
+control (concurrency, the backstop, the budget, the journal, events) lives here
+and in the scheduler, never in a model's context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.abc
+from pydantic import BaseModel
+
+from reviewbot.config import Config, Tier
+from reviewbot.errors import ModelServiceError, UsageError
+from reviewbot.models import AgentFailed, AgentRequest, Tool, cost_usd, run_agent
+from reviewbot.models.usage import Usage
+from reviewbot.runtime.errors import AgentError, ModelsUnavailable, RunInterrupted, RunStopped
+from reviewbot.runtime.events import (
+    AgentFailure,
+    AgentFinished,
+    AgentStarted,
+    BranchFailed,
+    EventBus,
+    Note,
+    PhaseFinished,
+    PhaseStarted,
+    Stopped,
+)
+from reviewbot.runtime.journal import Journal, input_hash
+from reviewbot.runtime.scheduler import Scheduler
+from reviewbot.runtime.stats import RunStats, Spend
+from reviewbot.runtime.vote import VoteResult, run_vote
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+# Errors that end the whole run; every other failure of a branch ends only that branch.
+RUN_FATAL: tuple[type[BaseException], ...] = (ModelServiceError, ModelsUnavailable, RunInterrupted)
+
+NO_PHASE = "main"
+
+_phase: ContextVar[str | None] = ContextVar("reviewbot_phase", default=None)
+# How deep in a pipeline the current task is: later stages get concurrency slots first.
+_depth: ContextVar[int] = ContextVar("reviewbot_depth", default=0)
+
+NO_MODELS_MESSAGE = (
+    "no model service configured; set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
+    "compatible server) to run model phases"
+)
+
+
+def default_system(role: str) -> str:
+    """The system text when a call gives none: the model layer already states the role
+    and that inputs are data; an empty string keeps the cached prefix shared by roles."""
+    del role
+    return ""
+
+
+class Run:
+    """The runtime API a harness programs against (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        config: Config,
+        params: dict[str, Any] | None = None,
+        client: AsyncAnthropic | None = None,
+        journal: Journal | None = None,
+        events: EventBus | None = None,
+        harness: str = "",
+        max_agents: int | None = None,
+        budget_usd: float | None = None,
+        replay: dict[tuple[str, int], str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.config = config
+        self.params: dict[str, Any] = dict(params or {})
+        self.stats = RunStats(run_id=run_id, harness=harness)
+        self.events = events if events is not None else EventBus()
+        self._client = client
+        self._journal = journal
+        self._replay = dict(replay or {})
+        self._ordinals: defaultdict[str, int] = defaultdict(int)
+        self._calls = itertools.count(1)
+        rt = config.runtime
+        pricing = config.models.pricing
+        self._pricing = pricing
+        self._scheduler = Scheduler(
+            concurrency=rt.concurrency,
+            role_concurrency=dict(rt.role_concurrency),
+            max_agents=max_agents if max_agents is not None else rt.max_agents,
+            budget_usd=budget_usd if budget_usd is not None else rt.budget_usd,
+            budget_tokens=rt.budget_tokens,
+            cost_of=lambda model, usage: cost_usd(model, usage, pricing),
+        )
+        self._scheduler.on_stop(self._stopped)
+
+    # state --------------------------------------------------------------
+
+    @property
+    def models_available(self) -> bool:
+        """False when no model service is configured: harnesses skip model phases and say so."""
+        return self._client is not None
+
+    @property
+    def stopped(self) -> bool:
+        """The budget or the backstop was hit: start nothing new, wrap up with what you have."""
+        return self._scheduler.stopped
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._scheduler.stop_reason
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self._scheduler
+
+    def stop(self, reason: str) -> None:
+        """Stop starting agents (the runner uses this; a harness may too)."""
+        self._scheduler.stop(reason)
+
+    def _stopped(self, reason: str) -> None:
+        self.stats.partial = True
+        self.stats.stop_reason = reason
+        self.events.emit(Stopped(reason=reason))
+
+    # phases and notes ---------------------------------------------------
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Group the agents started inside (this task and tasks it spawns) under ``name``."""
+        token = _phase.set(name)
+        self.events.emit(PhaseStarted(phase=name))
+        try:
+            yield
+        finally:
+            _phase.reset(token)
+            self.events.emit(PhaseFinished(phase=name))
+
+    def skip_phase(self, name: str, why: str) -> None:
+        """Record that a phase did not run (e.g. no model service) and why."""
+        self.stats.skipped_phases.append(name)
+        self.note(f"skipped {name}: {why}")
+
+    def note(self, message: str) -> None:
+        """A line for the final report and the event log."""
+        self.stats.notes.append(message)
+        self.events.emit(Note(message=message))
+
+    # agents -------------------------------------------------------------
+
+    async def agent(
+        self,
+        prompt: str,
+        *,
+        schema: type[M],
+        role: str,
+        tools: Sequence[Tool] = (),
+        phase: str | None = None,
+        timeout: float | None = None,
+        context: Sequence[str] = (),
+        system: str | None = None,
+        tier: Tier | str | None = None,
+    ) -> M:
+        """One sub-agent; returns a validated ``schema`` instance.
+
+        Raises ``AgentError`` when this agent fails (invalid output after the retry,
+        timeout, turn limit), ``RunStopped`` when the run is stopped (no model call
+        is made), ``ModelServiceError`` when the service refuses us (run-fatal).
+        """
+        phase = phase if phase is not None else _phase.get()
+        chosen = Tier(tier) if tier is not None else self.config.models.tier_for(role)
+        model = self.config.models.model_for(chosen)
+        system_text = system if system is not None else default_system(role)
+        context = tuple(context)
+        sched = self._scheduler
+        sched.check()
+        key = input_hash(
+            model=model,
+            role=role,
+            tier=chosen.value,
+            system=system_text,
+            context=context,
+            prompt=prompt,
+            schema=schema,
+            tool_names=[t.name for t in tools],
+        )
+        ordinal = self._ordinals[key]
+        self._ordinals[key] = ordinal + 1
+        call = next(self._calls)
+
+        stored = self._replay.get((key, ordinal))
+        if stored is not None:
+            sched.count_replayed()
+            replayed = schema.model_validate_json(stored)
+            self._account(phase, chosen, Usage(), 0.0, failed=False, replayed=True)
+            self.events.emit(
+                AgentFinished(
+                    call=call, role=role, tier=chosen.value, model=model, phase=phase, replayed=True
+                )
+            )
+            return replayed
+        if self._client is None:
+            raise ModelsUnavailable(NO_MODELS_MESSAGE)
+
+        prompt_chars = len(system_text) + len(prompt) + sum(len(c) for c in context)
+        max_tokens = self.config.models.max_tokens
+        await sched.acquire_slots(role, -_depth.get())
+        try:
+            ticket = await sched.admit(model, prompt_chars, max_tokens)
+            self.events.emit(
+                AgentStarted(call=call, role=role, tier=chosen.value, model=model, phase=phase)
+            )
+            live = Usage()
+
+            def on_usage(usage: Usage) -> None:
+                nonlocal live
+                live = live + usage
+                sched.live(ticket, live, cost_usd(model, live, self._pricing))
+
+            request = AgentRequest(
+                model=model,
+                role=role,
+                system=system_text,
+                context=context,
+                prompt=prompt,
+                schema=schema,
+                tools=tuple(tools),
+                max_turns=self.config.models.max_turns,
+                max_tokens=max_tokens,
+                on_usage=on_usage,
+            )
+            limit = timeout if timeout is not None else self.config.runtime.agent_timeout
+            started = time.perf_counter()
+            error: str | None = None
+            output: M | None = None
+            try:
+                with anyio.fail_after(limit):
+                    outcome = await run_agent(self._client, request)
+            except TimeoutError:
+                error, usage = f"timed out after {limit:g}s", live
+            except AgentFailed as exc:
+                error, usage = str(exc.reason), _max_usage(exc.usage, live)
+            except BaseException:
+                # Run-fatal errors and cancellation: still book what was spent.
+                sched.settle(ticket, live, cost_usd(model, live, self._pricing))
+                raise
+            else:
+                output, usage = outcome.output, _max_usage(outcome.usage, live)
+            seconds = time.perf_counter() - started
+            cost = cost_usd(model, usage, self._pricing)
+            sched.settle(ticket, usage, cost)
+        finally:
+            sched.release_slots(role)
+
+        if self._journal is not None:
+            self._journal.record_call(
+                self.run_id,
+                input_hash=key,
+                ordinal=ordinal,
+                role=role,
+                model=model,
+                tier=chosen.value,
+                phase=phase,
+                prompt=prompt,
+                result_json=output.model_dump_json() if output is not None else None,
+                usage=usage,
+                cost=cost,
+                duration=seconds,
+                error=error,
+            )
+        self._account(phase, chosen, usage, cost, failed=error is not None, replayed=False)
+        if error is not None:
+            where = f" in phase {phase}" if phase else ""
+            self.stats.errors.append(f"{role} agent{where}: {error}")
+            self.events.emit(
+                AgentFailure(
+                    call=call, role=role, tier=chosen.value, model=model, phase=phase, error=error,
+                    usage=usage, cost_usd=cost, seconds=seconds,
+                )
+            )
+            raise AgentError(f"{role} agent failed: {error}", role=role, phase=phase)
+        self.events.emit(
+            AgentFinished(
+                call=call, role=role, tier=chosen.value, model=model, phase=phase, usage=usage,
+                cost_usd=cost, seconds=seconds,
+            )
+        )
+        assert output is not None
+        return output
+
+    def _account(
+        self, phase: str | None, tier: Tier, usage: Usage, cost: float, *, failed: bool,
+        replayed: bool,
+    ) -> None:
+        stats = self.stats
+        for spend in (
+            stats.total,
+            stats.by_phase.setdefault(phase or NO_PHASE, Spend()),
+            stats.by_tier.setdefault(tier.value, Spend()),
+        ):
+            spend.agents += 1
+            spend.failed += failed
+            spend.replayed += replayed
+            if not replayed:
+                spend.usage = spend.usage + usage
+                spend.cost_usd += cost
+
+    # composition ----------------------------------------------------------
+
+    def _branch_failed(self, where: str, exc: Exception) -> None:
+        if isinstance(exc, RunStopped):
+            return  # the stop itself is reported once, not per branch
+        if isinstance(exc, AgentError) and exc.role:
+            return  # already recorded by `agent`
+        line = f"{where}: {type(exc).__name__}: {exc}"
+        self.stats.errors.append(line)
+        self.events.emit(BranchFailed(where=where, error=f"{type(exc).__name__}: {exc}"))
+
+    async def parallel(self, thunks: Iterable[Callable[[], Awaitable[T]]]) -> list[T | None]:
+        """Run all thunks concurrently and wait for all (a barrier).
+
+        A branch that fails becomes ``None`` and its error is recorded in
+        ``stats.errors``; run-fatal errors (the service refusing us) end the run.
+        """
+        tasks = list(thunks)
+        results: list[T | None] = [None] * len(tasks)
+
+        fatal: list[BaseException] = []
+
+        async def branch(i: int, thunk: Callable[[], Awaitable[T]]) -> None:
+            try:
+                results[i] = await thunk()
+            except RUN_FATAL as exc:
+                _fail_group(fatal, exc, tg)
+            except Exception as exc:  # a failed branch is data for the harness, not a crash
+                self._branch_failed(f"parallel branch {i}", exc)
+
+        async with anyio.create_task_group() as tg:
+            for i, thunk in enumerate(tasks):
+                tg.start_soon(branch, i, thunk)
+        if fatal:
+            raise fatal[0]
+        return results
+
+    async def pipeline(
+        self, items: Iterable[Any], *stages: Callable[[Any], Awaitable[Any]]
+    ) -> list[Any | None]:
+        """Send every item through all stages independently, with no barrier between stages.
+
+        Item 1 may be in stage 3 while item 50 is still in stage 1. Results keep
+        input order; an exception in any stage drops that item to ``None`` and is
+        recorded. Later stages get concurrency slots before earlier ones, so
+        started items finish before new ones start.
+        """
+        if not stages:
+            raise UsageError("run.pipeline needs at least one stage")
+        values = list(items)
+        results: list[Any | None] = [None] * len(values)
+        base = _depth.get()
+
+        fatal: list[BaseException] = []
+
+        async def flow(i: int, value: Any) -> None:
+            for k, stage in enumerate(stages):
+                _depth.set(base + k)
+                try:
+                    value = await stage(value)
+                except RUN_FATAL as exc:
+                    _fail_group(fatal, exc, tg)
+                    return
+                except Exception as exc:  # the item drops out; the pipeline goes on
+                    self._branch_failed(f"pipeline item {i} stage {k + 1}", exc)
+                    return
+            results[i] = value
+
+        async with anyio.create_task_group() as tg:
+            for i, value in enumerate(values):
+                tg.start_soon(flow, i, value)
+        if fatal:
+            raise fatal[0]
+        return results
+
+    async def until_dry(
+        self,
+        round_fn: Callable[[int], Awaitable[Iterable[T]]],
+        *,
+        key: Callable[[T], Hashable],
+        dry_rounds: int = 2,
+        max_rounds: int,
+        accept: Callable[[T], Awaitable[bool]] | None = None,
+    ) -> list[T]:
+        """Repeat rounds until ``dry_rounds`` consecutive rounds bring nothing new.
+
+        Every item a round returns is deduplicated by ``key`` against every item
+        ever seen, including ones ``accept`` rejected, so a rejected item that
+        keeps coming back does not keep the loop alive. With ``accept`` (e.g. a
+        verification agent), the new items of a round are checked concurrently
+        and only accepted ones are returned; a failed check rejects. Returns the
+        new (accepted) items in discovery order. Stops early when the run stops.
+        """
+        if max_rounds < 1 or dry_rounds < 1:
+            raise UsageError("run.until_dry needs max_rounds >= 1 and dry_rounds >= 1")
+        seen: set[Hashable] = set()
+        found: list[T] = []
+        dry = 0
+        for index in range(max_rounds):
+            if self.stopped:
+                break
+            fresh: list[T] = []
+            for item in await round_fn(index) or ():
+                k = key(item)
+                if k not in seen:
+                    seen.add(k)
+                    fresh.append(item)
+            if accept is not None and fresh:
+                verdicts = await self.parallel([_bind(accept, item) for item in fresh])
+                found += [item for item, ok in zip(fresh, verdicts, strict=True) if ok]
+            else:
+                found += fresh
+            dry = 0 if fresh else dry + 1
+            if dry >= dry_rounds:
+                break
+        return found
+
+    async def vote(
+        self,
+        claim: str,
+        *,
+        angles: Sequence[str],
+        context: Sequence[str] = (),
+        tools: Sequence[Tool] = (),
+        role: str = "skeptic",
+        judge_role: str = "judge",
+        phase: str | None = None,
+    ) -> VoteResult:
+        """Independent skeptics, one per angle; a split goes to one judge (see ``vote``)."""
+        return await run_vote(
+            self, claim, angles=angles, context=context, tools=tools, role=role,
+            judge_role=judge_role, phase=phase,
+        )
+
+
+def _fail_group(fatal: list[BaseException], exc: BaseException, tg: anyio.abc.TaskGroup) -> None:
+    """A run-fatal error: keep the first, cancel the siblings, re-raise it plainly after the
+    group (not wrapped in an exception group, so callers can catch it by type)."""
+    if not fatal:
+        fatal.append(exc)
+    tg.cancel_scope.cancel()
+
+
+def _bind(fn: Callable[[T], Awaitable[bool]], item: T) -> Callable[[], Awaitable[bool]]:
+    async def call() -> bool:
+        return await fn(item)
+
+    return call
+
+
+def _max_usage(reported: Usage, live: Usage) -> Usage:
+    """The agent's total usage: what it reported, or what we saw live if that is more."""
+    return reported if reported.total_tokens >= live.total_tokens else live

@@ -1,0 +1,132 @@
+"""Agreement with Python's own `ast` on real code: the standard library's source files.
+
+The reference below walks `ast` with the same import rules the tree-sitter search
+uses (every import in the file counts; `import a.b` binds `a`; `from m import x as y`
+binds `y` to `m.x`; relative imports name no absolute module; `from m import *`
+makes unbound names possible members of `m`). Both must find exactly the same calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from reviewbot.code import find_calls
+from reviewbot.git import Repo, RepoView
+
+NAMES = ["os.path.join", "re.compile", "json.dumps", "subprocess.run", "os.getcwd",
+         "shutil.rmtree", "sys.exit", "warnings.warn", "os.path.exists", "open"]
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SMALL = ["shutil.py", "subprocess.py", "tempfile.py", "zipfile.py", "tarfile.py", "pathlib.py",
+         "glob.py", "sysconfig.py", "site.py", "platform.py", "pydoc.py", "ntpath.py",
+         "posixpath.py", "compileall.py", "py_compile.py", "modulefinder.py", "pkgutil.py",
+         "mimetypes.py", "webbrowser.py", "uuid.py", "getpass.py", "trace.py", "filecmp.py",
+         "json/__init__.py", "json/encoder.py", "json/tool.py", "logging/config.py",
+         "logging/handlers.py", "importlib/resources/_common.py", "venv/__init__.py",
+         "ensurepip/__init__.py", "unittest/main.py", "http/server.py", "email/utils.py"]
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def ast_calls(source: bytes, target: str) -> set[tuple[int, int, bool]]:
+    """(line, byte column, uncertain) of every call of ``target`` per the rules above."""
+    tree = ast.parse(source)
+    bound: dict[str, set[str]] = {}
+    stars: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bound.setdefault(alias.asname, set()).add(alias.name)
+                else:
+                    head = alias.name.split(".")[0]
+                    bound.setdefault(head, set()).add(head)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                if alias.name == "*":
+                    stars.append(node.module)
+                else:
+                    local = alias.asname or alias.name
+                    bound.setdefault(local, set()).add(f"{node.module}.{alias.name}")
+    found: set[tuple[int, int, bool]] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        chain = _dotted(node.func)
+        if chain is None:
+            continue
+        head, _, rest = chain.partition(".")
+        suffix = f".{rest}" if rest else ""
+        where = (node.lineno, node.col_offset)
+        if head in bound:
+            if target in {q + suffix for q in bound[head]}:
+                found.add((*where, False))
+        elif stars and target in {chain} | {f"{m}.{chain}" for m in stars}:
+            found.add((*where, True))
+        elif "." not in target and chain == target:
+            found.add((*where, False))
+    return found
+
+
+def _repo_of(files: list[Path], root: Path, git_repo) -> RepoView:  # type: ignore[no-untyped-def]
+    for f in files:
+        dest = git_repo.path / f.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest)
+    git_repo.commit("stdlib subset")
+    return RepoView.at(Repo.open(git_repo.path), "HEAD")
+
+
+def _compare(view: RepoView, names: list[str]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    py_files = [p for p in view.files() if p.endswith(".py")]
+    sources = {p: view.read_bytes(p) for p in py_files}
+    for name in names:
+        ours = find_calls(view, name, jobs=1)
+        got: dict[str, set[tuple[int, int, bool]]] = {}
+        for s in ours.sites:
+            got.setdefault(s.path, set()).add((s.start_line, s.start_col - 1, s.uncertain))
+        want = {p: calls for p, src in sources.items() if (calls := ast_calls(src, name))}
+        assert got == want, name
+        totals[name] = sum(len(v) for v in want.values())
+    return totals
+
+
+def test_agrees_with_ast_on_stdlib_subset(git_repo) -> None:  # type: ignore[no-untyped-def]
+    files = [STDLIB / rel for rel in SMALL if (STDLIB / rel).is_file()]
+    assert len(files) >= 25, "the standard library's sources are not on this machine"
+    view = _repo_of(files, STDLIB, git_repo)
+    totals = _compare(view, NAMES)
+    # the comparison is only meaningful if the names are actually used here
+    assert totals["os.path.join"] > 20 and totals["re.compile"] > 5 and totals["open"] > 10
+    assert sum(1 for n in NAMES if totals[n] > 0) >= 8
+
+
+@pytest.mark.slow
+def test_agrees_with_ast_on_whole_stdlib(git_repo) -> None:  # type: ignore[no-untyped-def]
+    files = []
+    for f in sorted(STDLIB.rglob("*.py")):
+        rel = f.relative_to(STDLIB).as_posix()
+        if rel.startswith(("site-packages/", "test/", "lib2to3/tests/", "idlelib/idle_test/")):
+            continue
+        try:
+            ast.parse(f.read_bytes())
+        except (SyntaxError, ValueError):
+            continue  # deliberately broken fixtures
+        files.append(f)
+    view = _repo_of(files, STDLIB, git_repo)
+    _compare(view, NAMES)

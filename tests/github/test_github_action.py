@@ -1,0 +1,169 @@
+"""`reviewbot action` end to end: real events, the real review job, a loopback GitHub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gh_scenario import BOT, REPO, PullScenario, webhook
+
+from reviewbot.config import GitHubConfig
+from reviewbot.errors import GitError
+from reviewbot.github import ActionOptions, Task, parse_event, run_action
+from reviewbot.github.tracking import SUMMARY_MARKER
+
+CLEAN = "import json\n\n\ndef load(text):\n    return json.loads(text)\n"
+
+
+def _setup(scenario: PullScenario) -> None:
+    r = scenario.repo
+    r.write("src/loader.py", CLEAN)
+    scenario.base = r.commit("base")
+    r.git("checkout", "-q", "-b", "feature")
+    # An unused import (ruff F401) and a syntax error, both introduced by the change.
+    r.write(
+        "src/loader.py",
+        "import json\nimport os\n\n\ndef load(text):\n    return json.loads(text)\n",
+    )
+    r.write("src/broken.py", "def broken(:\n    pass\n")
+    scenario.head = r.commit("feature")
+
+
+def _comments(scenario: PullScenario) -> list[dict[str, Any]]:
+    return scenario.server.repos[REPO].issue_comments.get(scenario.number, [])
+
+
+def _summary_body(scenario: PullScenario) -> str:
+    [summary] = [
+        c for c in _comments(scenario) if SUMMARY_MARKER in c["body"] and c["user"]["login"] == BOT
+    ]
+    return str(summary["body"])
+
+
+def test_fork_pr_without_a_key_runs_the_deterministic_tier(scenario: PullScenario) -> None:
+    _setup(scenario)
+    scenario.open(fork=True)
+    env = scenario.env("pull_request", scenario.pull_event("opened", fork=True))
+    assert "ANTHROPIC_API_KEY" not in env
+    outcome = run_action(env, ActionOptions())
+
+    assert outcome.task is Task.REVIEW and outcome.deterministic_only
+    [review] = [r.body for r in scenario.server.calls("POST", "/reviews$")]
+    paths = sorted((c["path"], c["line"]) for c in review["comments"])
+    assert ("src/loader.py", 2) in paths  # the new unused import
+    assert any(p == "src/broken.py" for p, _ in paths)  # the new syntax error
+    body = _summary_body(scenario)
+    assert "Deterministic tier only: this pull request comes from a fork" in body
+    assert "model phases skipped" in body  # the review job's own note
+    assert outcome.findings == len(review["comments"])
+
+
+def test_synchronize_reviews_only_the_new_commits(scenario: PullScenario) -> None:
+    _setup(scenario)
+    scenario.open()
+    run_action(scenario.env("pull_request", scenario.pull_event("opened")), ActionOptions())
+    first = scenario.server.calls("POST", "/reviews$")[0].body["comments"]
+
+    before = scenario.head
+    r = scenario.repo
+    r.write("src/broken.py", "def broken():\n    pass\n")  # fixes the syntax error
+    r.write("src/extra.py", "import sys\n\n\ndef run():\n    return 1\n")  # a new unused import
+    scenario.push(r.commit("push 2"))
+    outcome = run_action(
+        scenario.env("pull_request", scenario.pull_event("synchronize", before=before)),
+        ActionOptions(),
+    )
+    reviews = scenario.server.calls("POST", "/reviews$")
+    assert len(reviews) == 2
+    assert [c["path"] for c in reviews[1].body["comments"]] == ["src/extra.py"]
+    assert outcome.published is not None
+    assert len(outcome.published.fixed) == 1  # the syntax error's code is gone
+    body = _summary_body(scenario)
+    assert f"new commits only: `{before[:7]}..{scenario.head[:7]}`" in body
+    assert "Fixed since the last review (1)" in body
+    assert len(first) >= 2
+    assert len([c for c in _comments(scenario) if c["user"]["login"] == BOT]) == 1
+
+
+def test_comment_command_from_a_non_writer_is_refused(scenario: PullScenario) -> None:
+    _setup(scenario)
+    scenario.open()
+    scenario.server.set_permission(REPO, "drive-by", "read")
+    event = scenario.comment_event("/reviewbot review", login="drive-by")
+    outcome = run_action(scenario.env("issue_comment", event), ActionOptions())
+    assert outcome.refused
+    assert scenario.server.calls("POST", "/reviews$") == []
+    [reply] = _comments(scenario)
+    assert "@drive-by" in reply["body"] and "write access" in reply["body"]
+
+    scenario.server.set_permission(REPO, "maintainer", "write")
+    event = scenario.comment_event("please have a look\n/reviewbot review", login="maintainer")
+    outcome = run_action(scenario.env("issue_comment", event), ActionOptions())
+    assert not outcome.refused
+    assert len(scenario.server.calls("POST", "/reviews$")) == 1
+
+
+def test_missing_base_commit_in_a_shallow_checkout_says_fetch_depth(scenario: PullScenario) -> None:
+    _setup(scenario)
+    scenario.open()
+    scenario.base = "1" * 40  # a base the checkout does not have, and no remote to fetch it
+    scenario.server.repos[REPO].pulls[scenario.number].base_sha = scenario.base
+    with pytest.raises(GitError, match=r"fetch-depth: 0"):
+        run_action(scenario.env("pull_request", scenario.pull_event("opened")), ActionOptions())
+
+
+@pytest.mark.parametrize("action", ["opened", "synchronize", "reopened", "ready_for_review"])
+def test_pull_request_actions_are_reviewed_and_drafts_skipped(action: str) -> None:
+    event = webhook(
+        {
+            "opened": "pull_request_opened",
+            "synchronize": "pull_request_synchronize",
+            "reopened": "pull_request_reopened",
+            "ready_for_review": "pull_request_ready_for_review",
+        }[action]
+    )
+    repo = event["repository"]["full_name"]
+    trigger = parse_event("pull_request", event, repository=repo, config=GitHubConfig())
+    assert trigger.task is Task.REVIEW and trigger.pr_number == event["pull_request"]["number"]
+    assert trigger.incremental is (action == "synchronize")
+    event["pull_request"]["draft"] = True
+    skipped = parse_event("pull_request", event, repository=repo, config=GitHubConfig())
+    assert skipped.task is Task.SKIP and "draft" in skipped.reason
+    drafts = parse_event(
+        "pull_request", event, repository=repo, config=GitHubConfig(review_drafts=True)
+    )
+    assert drafts.task is Task.REVIEW
+    event["action"] = "closed"
+    assert (
+        parse_event("pull_request", event, repository=repo, config=GitHubConfig()).task is Task.SKIP
+    )
+
+
+def test_comment_and_dispatch_events() -> None:
+    comment = webhook("issue_comment_created")
+    repo = comment["repository"]["full_name"]
+    assert (
+        parse_event("issue_comment", comment, repository=repo, config=GitHubConfig()).task
+        is Task.SKIP
+    )
+    comment["comment"]["body"] = '/reviewbot migrate "use json" --find json.loads'
+    trigger = parse_event("issue_comment", comment, repository=repo, config=GitHubConfig())
+    assert trigger.task is Task.MIGRATE and trigger.command_args == [
+        "use json",
+        "--find",
+        "json.loads",
+    ]
+    assert trigger.commenter == comment["comment"]["user"]["login"]
+    disabled = parse_event(
+        "issue_comment", comment, repository=repo, config=GitHubConfig(comment_commands=False)
+    )
+    assert disabled.task is Task.SKIP
+
+    dispatch = webhook("workflow_dispatch")
+    assert (
+        parse_event("workflow_dispatch", dispatch, repository=repo, config=GitHubConfig()).task
+        is Task.SKIP
+    )
+    dispatch["inputs"] = {"mode": "migrate", "instruction": "x", "find": "os.path.join"}
+    migrate = parse_event("workflow_dispatch", dispatch, repository=repo, config=GitHubConfig())
+    assert migrate.task is Task.MIGRATE and migrate.base_ref == "master"

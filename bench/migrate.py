@@ -92,9 +92,8 @@ def main() -> None:
           f"(jobs={args.jobs}, {os.cpu_count()} cores)")
     print(f"files: migrated {counts['migrated']} · skipped {counts['skipped']} · failed {counts['failed']} "
           f"{gates or ''} · dropped {counts['dropped']}; assembled branch changes {len(changed)} files")
-    skipped = [f for f in result.files if f.status == "skipped"]
-    for f in skipped[:5]:
-        print(f"  skipped {f.path}: {f.reason}")
+    for f in [f for f in result.files if f.status != "migrated"][:5]:
+        print(f"  {f.status} {f.path}: {f.reason} {f.output.strip()[:300]}")
     print(f"wall-clock {wall:.1f} s (harness {result.wall_seconds:.1f} s) -> "
           f"{len(result.files) / wall * 60:.0f} files per minute")
     total = sum(result.timings.values())

@@ -54,8 +54,19 @@ def django_repo() -> Path:
     sdist = CACHE / f"Django-{VERSION}.tar.gz"
     if not sdist.exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
-             f"django=={VERSION}", "-d", str(CACHE)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                f"django=={VERSION}",
+                "-d",
+                str(CACHE),
+            ],
             check=True,
         )
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
@@ -81,19 +92,18 @@ def ms(values: list[float]) -> str:
     )
 
 
-async def bench_pool(repo: Repo, tasks: int, size: int, files: list[str]) -> None:
-    base, second = repo.resolve("HEAD~1"), repo.resolve("HEAD")
+async def run_tasks(
+    pool: WorktreePool, commits: list[str], files: list[str], seen: set[str], label: str
+) -> None:
     first_checkouts: list[float] = []
     checkouts: list[float] = []
     releases: list[float] = []
-    limiter = anyio.Semaphore(size)
-    seen: set[str] = set()
+    limiter = anyio.Semaphore(pool.size)
 
     async def task(i: int) -> None:
         async with limiter:
-            commit = base if i % 2 == 0 else second
             start = time.perf_counter()
-            async with pool.checkout(commit) as wt:
+            async with pool.checkout(commits[i]) as wt:
                 handed = time.perf_counter()
                 target = wt.path / files[i % len(files)]
                 target.write_text(target.read_text(encoding="utf-8") + f"\n# task {i}\n")
@@ -106,18 +116,31 @@ async def bench_pool(repo: Repo, tasks: int, size: int, files: list[str]) -> Non
             releases.append(done - before_release)
 
     start = time.perf_counter()
-    async with WorktreePool(repo, size=size) as pool:
-        async with anyio.create_task_group() as tg:
-            for i in range(tasks):
-                tg.start_soon(task, i)
-        total = time.perf_counter() - start
-        created = pool.created
-    closed = time.perf_counter() - start - total
-    print(f"pool of {size}, {tasks} tasks, {created} worktrees created")
-    print(f"  first checkouts (create) : {ms(first_checkouts)}")
+    async with anyio.create_task_group() as tg:
+        for i in range(len(commits)):
+            tg.start_soon(task, i)
+    total = time.perf_counter() - start
+    print(f"{label}: {len(commits)} tasks, wall time {total:.1f} s")
+    if first_checkouts:
+        print(f"  first checkouts (create) : {ms(first_checkouts)}")
     print(f"  checkout after warm-up   : {ms(checkouts)}")
     print(f"  return (restore)         : {ms(releases)}")
-    print(f"  wall time {total:.1f} s for {tasks} tasks; pool close {closed:.1f} s")
+
+
+async def bench_pool(repo: Repo, tasks: int, size: int, files: list[str]) -> None:
+    base, second = repo.resolve("HEAD~1"), repo.resolve("HEAD")
+    seen: set[str] = set()
+    start = time.perf_counter()
+    async with WorktreePool(repo, size=size) as pool:
+        await run_tasks(pool, [base] * tasks, files, seen, f"pool of {size}, one commit")
+        mixed = [base if i % 2 else second for i in range(tasks)]
+        await run_tasks(pool, mixed, files, seen, f"pool of {size}, two commits alternating")
+        created = pool.created
+        closing = time.perf_counter()
+    print(
+        f"  {created} worktrees created in all; pool close {time.perf_counter() - closing:.1f} s,"
+        f" total {time.perf_counter() - start:.1f} s"
+    )
 
 
 def bench_fresh(root: Path, samples: int, files: list[str]) -> None:

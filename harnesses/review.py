@@ -16,10 +16,10 @@ import anyio
 from reviewbot.config import DimensionConfig
 from reviewbot.errors import ReviewbotError
 from reviewbot.review import (
+    FINDER_SYSTEM,
     DedupIndex,
-    Finding,
     FinderReport,
-    Funnel,
+    Finding,
     ReviewResult,
     Status,
     Synthesis,
@@ -40,7 +40,6 @@ from reviewbot.review import (
     shard_context,
     skeptic_context,
     synthesis_prompt,
-    FINDER_SYSTEM,
 )
 
 META = {

@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "find": ("reviewbot.cli.find:find", "Find call sites of a symbol."),
     "diff": ("reviewbot.cli.diff:diff", "Show a change set, skipped files and changed symbols."),
     "action": ("reviewbot.cli.action:action", "Run as a GitHub Action step."),
+    "harness": (
+        "reviewbot.cli.harness:harness",
+        "Generate, check, dry-run and run sandboxed harnesses.",
+    ),
     "serve-model": (
         "reviewbot.cli.serve:serve_model",
         "Serve the loopback Anthropic-compatible test server.",

@@ -16,7 +16,8 @@ ACTION_INPUTS: dict[str, str] = {
     "anthropic-api-key": "ANTHROPIC_API_KEY",
     "base-url": "ANTHROPIC_BASE_URL",
     "github-token": "GITHUB_TOKEN",
-    "github-api-url": "GITHUB_API_URL",
+    # GITHUB_* defaults cannot be overridden in a workflow: the input needs its own name.
+    "github-api-url": "REVIEWBOT_GITHUB_API_URL",
     "mode": "REVIEWBOT_MODE",
     "config": "REVIEWBOT_CONFIG",
     "fail-on": "REVIEWBOT_FAIL_ON",
@@ -59,7 +60,7 @@ ACTION_OUTPUTS = ("findings", "sarif", "cost")
     "--post-only",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Post a result JSON produced by an unprivileged job (the fork-safe pattern); run no model.",
+    help="Post a result JSON made by an unprivileged job (the fork-safe pattern); no model runs.",
 )
 @click.option(
     "--result-out",
@@ -108,10 +109,12 @@ def action(
     if outcome.published is not None:
         p = outcome.published
         line += (
-            f": {len(p.inline)} new inline, {len(p.outside_diff) + len(p.over_limit)} in the summary, "
+            f": {len(p.inline)} new inline, "
+            f"{len(p.outside_diff) + len(p.over_limit)} in the summary, "
             f"{len(p.fixed)} fixed, {p.open_count} open"
         )
     if outcome.pull_number is not None:
-        line += f": pull request #{outcome.pull_number} {'opened' if outcome.pull_created else 'updated'}"
+        verb = "opened" if outcome.pull_created else "updated"
+        line += f": pull request #{outcome.pull_number} {verb}"
     click.echo(line, err=True)
     return outcome.exit_code

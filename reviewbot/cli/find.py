@@ -34,22 +34,40 @@ def _relative(paths: tuple[str, ...], root: Path) -> list[str] | None:
         try:
             out.append(absolute.relative_to(root).as_posix())
         except ValueError:
-            raise UsageError(f"{raw} is outside {root}; pass a path inside the repository") from None
+            raise UsageError(
+                f"{raw} is outside {root}; pass a path inside the repository"
+            ) from None
     return out
 
 
 @click.command()
 @click.argument("symbol", required=False)
 @click.argument("paths", nargs=-1)
-@click.option("--query", "query_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Run this tree-sitter query file instead of a name search (needs --lang).")
-@click.option("--lang", "lang", help="Only this language (python, javascript, typescript, go, ...).")
+@click.option(
+    "--query",
+    "query_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Run this tree-sitter query file instead of a name search (needs --lang).",
+)
+@click.option(
+    "--lang", "lang", help="Only this language (python, javascript, typescript, go, ...)."
+)
 @click.option("--rev", help="Search this commit (a sha, branch, tag) instead of the working tree.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document for machines.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Parallel parser processes (default: CPUs).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Parallel parser processes (default: CPUs)."
+)
 @click.option("--no-cache", is_flag=True, help="Ignore and do not fill the results cache.")
-def find(symbol: str | None, paths: tuple[str, ...], query_file: Path | None, lang: str | None,
-         rev: str | None, as_json: bool, jobs: int | None, no_cache: bool) -> int | None:
+def find(
+    symbol: str | None,
+    paths: tuple[str, ...],
+    query_file: Path | None,
+    lang: str | None,
+    rev: str | None,
+    as_json: bool,
+    jobs: int | None,
+    no_cache: bool,
+) -> int | None:
     """Find call sites of SYMBOL (e.g. requests.get) in PATHS (default: the whole repository).
 
     Python and JS/TS calls are resolved through imports and aliases
@@ -68,8 +86,9 @@ def find(symbol: str | None, paths: tuple[str, ...], query_file: Path | None, la
         return None
     if not symbol:
         raise UsageError("give a name to find (e.g. `reviewbot find requests.get`) or --query FILE")
-    result = find_calls(view, symbol, paths=_relative(paths, root), lang=lang, jobs=jobs,
-                        use_cache=not no_cache)
+    result = find_calls(
+        view, symbol, paths=_relative(paths, root), lang=lang, jobs=jobs, use_cache=not no_cache
+    )
     if as_json:
         data = result.model_dump(mode="json")
         data["counts"] = result.counts()
@@ -110,14 +129,20 @@ def _print_search(result: CallSearch) -> None:
 
 def _print_matches(matches: list[QueryMatch], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"matches": [m.model_dump(mode="json") for m in matches],
-                               "total": len(matches)}, indent=2))
+        click.echo(
+            json.dumps(
+                {"matches": [m.model_dump(mode="json") for m in matches], "total": len(matches)},
+                indent=2,
+            )
+        )
         return
     counts: dict[str, int] = {}
     for m in matches:
         counts[m.path] = counts.get(m.path, 0) + 1
-        parts = [f"@{name}={caps[0].text.splitlines()[0][:80] if caps[0].text else ''}"
-                 for name, caps in sorted(m.captures.items())]
+        parts = [
+            f"@{name}={caps[0].text.splitlines()[0][:80] if caps[0].text else ''}"
+            for name, caps in sorted(m.captures.items())
+        ]
         click.echo(f"{m.path}:{m.start_line}{'!' if m.in_error_tree else ''}  {'  '.join(parts)}")
     if counts:
         click.echo("")

@@ -1,4 +1,6 @@
-"""On-disk cache of call-site results per (query, blob, language), under ``<git dir>/reviewbot/cache``.
+"""On-disk cache of call-site results per (query, blob id, language).
+
+It lives in ``<git dir>/reviewbot/cache/calls.sqlite``.
 
 Trees cannot be stored, and re-parsing is what costs, so the cache keeps what a
 search produces: for every file it looked at, either "the byte prefilter ruled
@@ -65,10 +67,16 @@ class ResultsCache:
             return
         key = f"{RESULTS_VERSION}:{query}"
         encoded = [
-            (key, blob, lang, int(r.errors),
-             None if r.sites is None
-             else json.dumps([[getattr(s, f) for f in _FIELDS] for s in r.sites]),
-             r.skip)
+            (
+                key,
+                blob,
+                lang,
+                int(r.errors),
+                None
+                if r.sites is None
+                else json.dumps([[getattr(s, f) for f in _FIELDS] for s in r.sites]),
+                r.skip,
+            )
             for (blob, lang), r in rows.items()
         ]
         with self._db:

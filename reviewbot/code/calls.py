@@ -94,7 +94,13 @@ class CallTarget:
 
     @classmethod
     def parse(cls, text: str, *, by_name: bool = False) -> CallTarget:
-        return cls(normalize_name(text), by_name, "".join(text.split()))
+        text = "".join(text.split()).removesuffix("()")
+        return cls(normalize_name(text), by_name, text)
+
+    @property
+    def valid(self) -> bool:
+        """The last segment must be a name (`get`, `println!`); modules may hold `/`, `@`, `-`."""
+        return _NAME.fullmatch(self.last) is not None
 
     @property
     def shown(self) -> str:
@@ -138,8 +144,13 @@ class CallTarget:
         head = re.escape(self.segments[0].encode())
         if language == "python":
             return re.compile(
-                rb"^[ \t]*from[ \t]+" + head + rb"\b|\bimport[ \t][^\n]*\b" + head
-                + rb"[\w.]*[ \t]+as\b", re.MULTILINE)
+                rb"^[ \t]*from[ \t]+"
+                + head
+                + rb"\b|\bimport[ \t][^\n]*\b"
+                + head
+                + rb"[\w.]*[ \t]+as\b",
+                re.MULTILINE,
+            )
         return re.compile(rb"['\"`](?:node:)?" + head + rb"['\"`/]")
 
 
@@ -163,7 +174,9 @@ class RawSite:
 
 @lru_cache(maxsize=512)
 def _call_query(language: Language, names: frozenset[str]) -> tree_sitter.Query:
-    quoted = " ".join('"' + n.replace("\\", "\\\\").replace('"', '\\"') + '"' for n in sorted(names))
+    quoted = " ".join(
+        '"' + n.replace("\\", "\\\\").replace('"', '\\"') + '"' for n in sorted(names)
+    )
     lines = _CALL_PATTERNS[language.name].strip().splitlines()
     # attach the name filter inside each pattern, so tree-sitter drops non-matches in C
     src = "\n".join(
@@ -217,12 +230,27 @@ def _text(node: tree_sitter.Node | None) -> str:
 def callee_text(call: tree_sitter.Node, name: tree_sitter.Node, language: Language) -> str:
     """The callee as written (``r.get``, ``System.out.println``, ``$this->foo``)."""
     t = call.type
-    if t == "call" and language.name == "ruby" or t in ("method_invocation", "member_call_expression",
-             "nullsafe_member_call_expression", "scoped_call_expression"):
-        obj = (call.child_by_field_name("object") or call.child_by_field_name("receiver")
-               or call.child_by_field_name("scope"))
-        sep = {"scoped_call_expression": "::", "member_call_expression": "->",
-               "nullsafe_member_call_expression": "?->"}.get(t, ".")
+    if (
+        t == "call"
+        and language.name == "ruby"
+        or t
+        in (
+            "method_invocation",
+            "member_call_expression",
+            "nullsafe_member_call_expression",
+            "scoped_call_expression",
+        )
+    ):
+        obj = (
+            call.child_by_field_name("object")
+            or call.child_by_field_name("receiver")
+            or call.child_by_field_name("scope")
+        )
+        sep = {
+            "scoped_call_expression": "::",
+            "member_call_expression": "->",
+            "nullsafe_member_call_expression": "?->",
+        }.get(t, ".")
         return f"{_text(obj)}{sep}{_text(name)}" if obj is not None else _text(name)
     if t in ("object_creation_expression", "new_expression"):
         fn = call.child_by_field_name("type") or call.child_by_field_name("constructor")
@@ -280,14 +308,22 @@ def calls_in_tree(
         qualified, uncertain = _match(chain, is_chain, bindings, language, target)
         if qualified is None:
             continue
-        sites.append(RawSite(
-            start_byte=call.start_byte, end_byte=call.end_byte,
-            start_line=call.start_point[0] + 1, end_line=call.end_point[0] + 1,
-            start_col=call.start_point[1] + 1, end_col=call.end_point[1] + 1,
-            qualified_name=qualified, matched_text=" ".join(written.split()),
-            enclosing=enclosing_symbol(call, language), snippet=_snippet(source, call),
-            uncertain=uncertain, in_error_tree=file_has_errors,
-        ))
+        sites.append(
+            RawSite(
+                start_byte=call.start_byte,
+                end_byte=call.end_byte,
+                start_line=call.start_point[0] + 1,
+                end_line=call.end_point[0] + 1,
+                start_col=call.start_point[1] + 1,
+                end_col=call.end_point[1] + 1,
+                qualified_name=qualified,
+                matched_text=" ".join(written.split()),
+                enclosing=enclosing_symbol(call, language),
+                snippet=_snippet(source, call),
+                uncertain=uncertain,
+                in_error_tree=file_has_errors,
+            )
+        )
     sites.sort(key=lambda s: s.start_byte)
     return sites
 
@@ -304,8 +340,12 @@ def _match(
         if want in candidates:
             want = target.shown
             head = chain.partition(".")[0]
-            if (language.name == "python" and head not in bindings.names
-                    and "." in want and not uncertain):
+            if (
+                language.name == "python"
+                and head not in bindings.names
+                and "." in want
+                and not uncertain
+            ):
                 return None, False  # `os.path.join` with no import of `os` is not that function
             return want, uncertain
         if target.by_name:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -16,26 +16,35 @@ from reviewbot.code.source import SourceView
 from reviewbot.code.symbols import Definition, definitions
 
 
+# What is read from the git layer's ChangeSet (read-only properties, so that its
+# pydantic models, whose fields are more specific types, satisfy these protocols).
 class _Hunk(Protocol):
-    old_start: int
-    old_lines: int
-    new_start: int
-    new_lines: int
+    @property
+    def old_start(self) -> int: ...
+    @property
+    def old_lines(self) -> int: ...
+    @property
+    def new_start(self) -> int: ...
+    @property
+    def new_lines(self) -> int: ...
 
 
 class _FileChange(Protocol):
-    path: str
-    status: str
-    added_lines: set[int]
-    removed_lines: set[int]
-
     @property
-    def hunks(self) -> Iterable[_Hunk]: ...
+    def path(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def added_lines(self) -> set[int]: ...
+    @property
+    def removed_lines(self) -> set[int]: ...
+    @property
+    def hunks(self) -> Sequence[_Hunk]: ...
 
 
 class _ChangeSet(Protocol):
     @property
-    def files(self) -> Iterable[_FileChange]: ...
+    def files(self) -> Sequence[_FileChange]: ...
 
 
 class ChangedSymbol(BaseModel):
@@ -57,8 +66,11 @@ def touched_lines(change: _FileChange) -> set[int]:
     """New-side lines the change touches: added lines, and where removed lines used to be."""
     lines = set(change.added_lines)
     for hunk in change.hunks:
-        removed = [n for n in change.removed_lines
-                   if hunk.old_start <= n < hunk.old_start + max(hunk.old_lines, 1)]
+        removed = [
+            n
+            for n in change.removed_lines
+            if hunk.old_start <= n < hunk.old_start + max(hunk.old_lines, 1)
+        ]
         for n in removed:
             # context before the first change is equal on both sides, so the offset carries over
             offset = n - hunk.old_start
@@ -105,7 +117,7 @@ def changed_symbols(
     only by name (``obj.method()``) is marked uncertain. For Python module-level functions
     and classes, calls resolved through imports (``from pkg.mod import f``) are certain.
     """
-    callers_in = callers_view or view_head
+    callers_in = _BlobIdMemo(callers_view or view_head)
     out: list[ChangedSymbol] = []
     for change in changeset.files:
         if str(change.status) == "deleted":
@@ -125,12 +137,41 @@ def changed_symbols(
                 touched.setdefault(found.qualified, found)
         for d in sorted(touched.values(), key=lambda d: d.start_line):
             callers = _callers(callers_in, change.path, d, jobs, cache_dir)
-            out.append(ChangedSymbol(
-                path=change.path, language=language.name, name=d.name, qualified=d.qualified,
-                kind=d.kind, start_line=d.start_line, end_line=d.end_line,
-                callers=callers[:max_callers],
-            ))
+            out.append(
+                ChangedSymbol(
+                    path=change.path,
+                    language=language.name,
+                    name=d.name,
+                    qualified=d.qualified,
+                    kind=d.kind,
+                    start_line=d.start_line,
+                    end_line=d.end_line,
+                    callers=callers[:max_callers],
+                )
+            )
     return out
+
+
+class _BlobIdMemo:
+    """A view that remembers blob ids: one search per changed symbol asks for all of them."""
+
+    def __init__(self, view: SourceView) -> None:
+        self._view = view
+        self._ids: dict[str, str] = {}
+        # the results cache location follows the wrapped view
+        self.repo = getattr(view, "repo", None)
+
+    def files(self, prefix: str = "") -> list[str]:
+        return self._view.files(prefix)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._view.read_bytes(path)
+
+    def blob_id(self, path: str) -> str:
+        found = self._ids.get(path)
+        if found is None:
+            found = self._ids[path] = self._view.blob_id(path)
+        return found
 
 
 def _callers(
@@ -145,7 +186,10 @@ def _callers(
             sites[(s.path, s.start_byte)] = s
     # the definition's own recursive calls are not callers
     return sorted(
-        (s for s in sites.values()
-         if not (s.path == path and d.start_byte <= s.start_byte < d.end_byte)),
+        (
+            s
+            for s in sites.values()
+            if not (s.path == path and d.start_byte <= s.start_byte < d.end_byte)
+        ),
         key=lambda s: (s.uncertain, s.path, s.start_byte),
     )

@@ -84,8 +84,10 @@ def python_bindings(
                         module = _dotted(child)
                         out.bind(module.split(".")[0], module.split(".")[0])
                     elif child.type == "aliased_import":
-                        out.bind(_text(child.child_by_field_name("alias")),
-                                 _dotted(child.child_by_field_name("name")))
+                        out.bind(
+                            _text(child.child_by_field_name("alias")),
+                            _dotted(child.child_by_field_name("name")),
+                        )
                 continue
             module_node = node.child_by_field_name("module_name")
             if module_node is None or module_node.type == "relative_import":
@@ -110,7 +112,9 @@ def js_module_name(string_node: tree_sitter.Node | None) -> str:
     return text.removeprefix("node:")
 
 
-def js_bindings(root: tree_sitter.Node, language: Language, source: bytes | None = None) -> Bindings:
+def js_bindings(
+    root: tree_sitter.Node, language: Language, source: bytes | None = None
+) -> Bindings:
     out = Bindings()
     for _, caps in _import_matches(root, language, source, (b"import", b"require")):
         for node in caps.get("imp", []):
@@ -132,7 +136,11 @@ def js_bindings(root: tree_sitter.Node, language: Language, source: bytes | None
                 call = value.child_by_field_name("object")
                 member = _text(value.child_by_field_name("property"))
             args = call.child_by_field_name("arguments") if call is not None else None
-            if args is None or args.named_child_count != 1 or args.named_children[0].type != "string":
+            if (
+                args is None
+                or args.named_child_count != 1
+                or args.named_children[0].type != "string"
+            ):
                 continue
             module = js_module_name(args.named_children[0])
             base = f"{module}.{member}" if member else module

@@ -29,6 +29,17 @@ class Language:
     def grammar(self) -> tree_sitter.Language:
         return _load_grammar(self.module, self.entry)
 
+    @property
+    def cache_tag(self) -> str:
+        """``python@0.25.0``: stored results are only reused with the grammar that made them."""
+        return _cache_tag(self.name, self.module, self.entry)
+
+
+@cache
+def _cache_tag(name: str, module: str, entry: str) -> str:
+    version = _load_grammar(module, entry).semantic_version
+    return f"{name}@{'.'.join(map(str, version)) if version else 'unknown'}"
+
 
 @cache
 def _load_grammar(module: str, entry: str) -> tree_sitter.Language:
@@ -38,18 +49,31 @@ def _load_grammar(module: str, entry: str) -> tree_sitter.Language:
 
 _LANGUAGES: tuple[Language, ...] = (
     Language("python", (".py", ".pyi", ".pyw"), "tree_sitter_python"),
-    Language("javascript", (".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript",
-             aliases=("js", "jsx")),
-    Language("typescript", (".ts", ".mts", ".cts"), "tree_sitter_typescript",
-             "language_typescript", aliases=("ts",)),
+    Language(
+        "javascript",
+        (".js", ".mjs", ".cjs", ".jsx"),
+        "tree_sitter_javascript",
+        aliases=("js", "jsx"),
+    ),
+    Language(
+        "typescript",
+        (".ts", ".mts", ".cts"),
+        "tree_sitter_typescript",
+        "language_typescript",
+        aliases=("ts",),
+    ),
     Language("tsx", (".tsx",), "tree_sitter_typescript", "language_tsx"),
     Language("go", (".go",), "tree_sitter_go", aliases=("golang",)),
     Language("java", (".java",), "tree_sitter_java"),
     Language("rust", (".rs",), "tree_sitter_rust", aliases=("rs",)),
     Language("ruby", (".rb", ".rake", ".gemspec"), "tree_sitter_ruby", aliases=("rb",)),
     Language("c", (".c", ".h"), "tree_sitter_c"),
-    Language("cpp", (".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++", ".ipp"),
-             "tree_sitter_cpp", aliases=("c++", "cxx")),
+    Language(
+        "cpp",
+        (".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++", ".ipp"),
+        "tree_sitter_cpp",
+        aliases=("c++", "cxx"),
+    ),
     Language("csharp", (".cs",), "tree_sitter_c_sharp", aliases=("c#", "cs", "c-sharp")),
     Language("php", (".php", ".phtml"), "tree_sitter_php", "language_php"),
 )
@@ -63,13 +87,40 @@ _BY_NAME: dict[str, Language] = {
 # reported as skipped (so a search never silently claims "no call sites"), while
 # documentation, data and assets are simply not source code.
 UNSUPPORTED_SOURCE: dict[str, str] = {
-    ".kt": "Kotlin", ".kts": "Kotlin", ".swift": "Swift", ".scala": "Scala", ".sc": "Scala",
-    ".lua": "Lua", ".pl": "Perl", ".pm": "Perl", ".hs": "Haskell", ".ex": "Elixir",
-    ".exs": "Elixir", ".erl": "Erlang", ".dart": "Dart", ".r": "R", ".m": "Objective-C",
-    ".mm": "Objective-C++", ".clj": "Clojure", ".fs": "F#", ".fsx": "F#", ".vb": "Visual Basic",
-    ".groovy": "Groovy", ".jl": "Julia", ".zig": "Zig", ".nim": "Nim", ".ml": "OCaml",
-    ".elm": "Elm", ".vue": "Vue", ".svelte": "Svelte", ".sh": "Shell", ".bash": "Shell",
-    ".ps1": "PowerShell", ".pyx": "Cython", ".sol": "Solidity", ".f90": "Fortran",
+    ".kt": "Kotlin",
+    ".kts": "Kotlin",
+    ".swift": "Swift",
+    ".scala": "Scala",
+    ".sc": "Scala",
+    ".lua": "Lua",
+    ".pl": "Perl",
+    ".pm": "Perl",
+    ".hs": "Haskell",
+    ".ex": "Elixir",
+    ".exs": "Elixir",
+    ".erl": "Erlang",
+    ".dart": "Dart",
+    ".r": "R",
+    ".m": "Objective-C",
+    ".mm": "Objective-C++",
+    ".clj": "Clojure",
+    ".fs": "F#",
+    ".fsx": "F#",
+    ".vb": "Visual Basic",
+    ".groovy": "Groovy",
+    ".jl": "Julia",
+    ".zig": "Zig",
+    ".nim": "Nim",
+    ".ml": "OCaml",
+    ".elm": "Elm",
+    ".vue": "Vue",
+    ".svelte": "Svelte",
+    ".sh": "Shell",
+    ".bash": "Shell",
+    ".ps1": "PowerShell",
+    ".pyx": "Cython",
+    ".sol": "Solidity",
+    ".f90": "Fortran",
 }
 
 

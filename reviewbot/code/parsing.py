@@ -41,8 +41,10 @@ def resolve_language(language: Language | str) -> Language:
         return language
     found = language_named(language)
     if found is None:
-        raise UsageError(f"unknown language '{language}'; use one of: python, javascript, "
-                         "typescript, tsx, go, java, rust, ruby, c, cpp, csharp, php")
+        raise UsageError(
+            f"unknown language '{language}'; use one of: python, javascript, "
+            "typescript, tsx, go, java, rust, ruby, c, cpp, csharp, php"
+        )
     return found
 
 
@@ -61,8 +63,11 @@ def parse_blob(path: str, blob_id: str, source: bytes, language: Language) -> Pa
     cached = _TREE_CACHE.get(key)
     if cached is not None:
         _TREE_CACHE.move_to_end(key)
-        return cached if cached.path == path else ParsedFile(path, language, blob_id,
-                                                             cached.source, cached.tree)
+        return (
+            cached
+            if cached.path == path
+            else ParsedFile(path, language, blob_id, cached.source, cached.tree)
+        )
     parsed = ParsedFile(path, language, blob_id, source, parse(source, language))
     _TREE_CACHE[key] = parsed
     if len(_TREE_CACHE) > TREE_CACHE_SIZE:
@@ -94,7 +99,9 @@ class SyntaxErrorSite(BaseModel):
     missing: bool = False
 
 
-def syntax_errors(source: bytes, language: Language | str, *, limit: int = 100) -> list[SyntaxErrorSite]:
+def syntax_errors(
+    source: bytes, language: Language | str, *, limit: int = 100
+) -> list[SyntaxErrorSite]:
     """The syntax errors of a file, outermost first, at most ``limit`` of them."""
     tree = parse(source, language)
     out: list[SyntaxErrorSite] = []
@@ -107,11 +114,16 @@ def syntax_errors(source: bytes, language: Language | str, *, limit: int = 100) 
             text = (node.text or b"").decode("utf-8", "replace")
             if node.is_missing:
                 text = node.type
-            out.append(SyntaxErrorSite(
-                line=node.start_point[0] + 1, col=node.start_point[1] + 1,
-                end_line=node.end_point[0] + 1, end_col=node.end_point[1] + 1,
-                text=text.splitlines()[0][:200] if text else "", missing=node.is_missing,
-            ))
+            out.append(
+                SyntaxErrorSite(
+                    line=node.start_point[0] + 1,
+                    col=node.start_point[1] + 1,
+                    end_line=node.end_point[0] + 1,
+                    end_col=node.end_point[1] + 1,
+                    text=text.splitlines()[0][:200] if text else "",
+                    missing=node.is_missing,
+                )
+            )
             if node.is_error:
                 continue  # the error node's range covers what is inside it
         if node.has_error:

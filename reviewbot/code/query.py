@@ -46,8 +46,9 @@ def compile_query(query_source: str, language: Language) -> tree_sitter.Query:
         return tree_sitter.Query(language.grammar(), query_source)
     except ValueError as exc:  # tree_sitter.QueryError is a ValueError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"the {language.name} query does not compile: {first}; "
-                         "fix the query file") from None
+        raise UsageError(
+            f"the {language.name} query does not compile: {first}; fix the query file"
+        ) from None
 
 
 def run_query(
@@ -67,17 +68,25 @@ def run_query(
         parsed = parse_file(view, path, file_lang)
         for pattern, caps in tree_sitter.QueryCursor(query).matches(parsed.tree.root_node):
             captures = {
-                name: [Capture(
-                    start_byte=n.start_byte, end_byte=n.end_byte,
-                    start_line=n.start_point[0] + 1, end_line=n.end_point[0] + 1,
-                    text=(n.text or b"").decode("utf-8", "replace"),
-                ) for n in nodes]
+                name: [
+                    Capture(
+                        start_byte=n.start_byte,
+                        end_byte=n.end_byte,
+                        start_line=n.start_point[0] + 1,
+                        end_line=n.end_point[0] + 1,
+                        text=(n.text or b"").decode("utf-8", "replace"),
+                    )
+                    for n in nodes
+                ]
                 for name, nodes in caps.items()
             }
             if not captures:
                 continue
-            out.append(QueryMatch(path=path, pattern=pattern, captures=captures,
-                                  in_error_tree=parsed.has_errors))
+            out.append(
+                QueryMatch(
+                    path=path, pattern=pattern, captures=captures, in_error_tree=parsed.has_errors
+                )
+            )
             if limit is not None and len(out) >= limit:
                 return out
     return out

@@ -20,14 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reviewbot.code.cache import FileResult, ResultsCache
 from reviewbot.code.calls import CallTarget, RawSite, calls_in_tree
-from reviewbot.code.languages import Language, language_for_path, language_named, unsupported_language
+from reviewbot.code.languages import (
+    Language,
+    language_for_path,
+    language_named,
+    unsupported_language,
+)
 from reviewbot.code.parsing import parse_blob, resolve_language
 from reviewbot.code.source import SourceView
 from reviewbot.errors import UsageError
 
 MAX_FILE_BYTES = 2_000_000
-# Below this many candidate bytes a process pool costs more than it saves (measured by
-# bench/discovery.py: pool start-up ~40-80 ms, parsing ~3 MB/s per process).
+# Below this many candidate bytes a process pool costs more than it saves. Measured with
+# `python bench/discovery.py --crossover` on 2 cores: 0.16 MB of Django files took 0.05 s
+# inline vs 0.06 s pooled, 0.64 MB 0.21 s vs 0.17 s (pool start-up is ~50 ms with fork).
 PARALLEL_MIN_BYTES = 400_000
 
 
@@ -97,8 +103,10 @@ def select_files(
             else:
                 chosen = [f for f in all_files if f.startswith(p + "/")]
                 if not chosen:
-                    raise UsageError(f"{raw}: no such file or directory in this tree; "
-                                     "pass a path relative to the repository root")
+                    raise UsageError(
+                        f"{raw}: no such file or directory in this tree; "
+                        "pass a path relative to the repository root"
+                    )
             for f in chosen:
                 if f not in seen:
                     seen.add(f)
@@ -134,10 +142,10 @@ def _is_binary(data: bytes) -> bool:
 def _scan(
     items: list[tuple[str, bytes, str]], target: CallTarget
 ) -> list[tuple[tuple[str, str], FileResult]]:
-    """Parse and search a batch of ``(blob id, bytes, language)`` (in a worker or inline)."""
+    """Parse and search a batch of ``(blob id, bytes, language tag)`` (in a worker or inline)."""
     out: list[tuple[tuple[str, str], FileResult]] = []
     for blob, data, lang_name in items:
-        language = resolve_language(lang_name)
+        language = resolve_language(lang_name.partition("@")[0])
         parsed = parse_blob("", blob, data, language)
         sites = calls_in_tree(parsed.tree, data, language, target)
         out.append(((blob, lang_name), FileResult(sites, parsed.has_errors)))
@@ -201,7 +209,7 @@ def find_calls(
     if not name or not name.strip():
         raise UsageError("give a name to search for, e.g. `requests.get`")
     target = CallTarget.parse(name, by_name=by_name)
-    if not target.last.rstrip("!"):
+    if not target.valid:
         raise UsageError(f"'{name}' is not a name to search for; use e.g. `requests.get`")
     language = None
     if lang is not None:
@@ -233,7 +241,7 @@ def _search(
     keys: dict[str, tuple[str, str]] = {}
     cached = 0
     for path, language in selected:
-        key = (view.blob_id(path), language.name)
+        key = (view.blob_id(path), language.cache_tag)
         keys[path] = key
         hit = known.get(key) or new_rows.get(key)
         if hit is not None:
@@ -251,7 +259,7 @@ def _search(
         if result is not None:
             results[path] = new_rows[key] = result
         else:
-            pending.append((path, data, language.name))
+            pending.append((path, data, language.cache_tag))
     # identical blobs at two paths are parsed once
     unique: dict[tuple[str, str], tuple[str, bytes, str]] = {}
     for path, data, lang_name in pending:

@@ -14,33 +14,67 @@ from reviewbot.code.languages import Language
 _DEFINITIONS: dict[str, dict[str, str]] = {
     "python": {"function_definition": "function", "class_definition": "class"},
     "javascript": {
-        "function_declaration": "function", "generator_function_declaration": "function",
-        "method_definition": "method", "class_declaration": "class",
+        "function_declaration": "function",
+        "generator_function_declaration": "function",
+        "method_definition": "method",
+        "class_declaration": "class",
         "variable_declarator": "function",
     },
-    "go": {"function_declaration": "function", "method_declaration": "method",
-           "type_spec": "class"},
-    "java": {"class_declaration": "class", "interface_declaration": "class",
-             "enum_declaration": "class", "record_declaration": "class",
-             "method_declaration": "method", "constructor_declaration": "method"},
-    "rust": {"function_item": "function", "impl_item": "class", "trait_item": "class",
-             "mod_item": "module"},
-    "ruby": {"method": "method", "singleton_method": "method", "class": "class",
-             "module": "module"},
+    "go": {
+        "function_declaration": "function",
+        "method_declaration": "method",
+        "type_spec": "class",
+    },
+    "java": {
+        "class_declaration": "class",
+        "interface_declaration": "class",
+        "enum_declaration": "class",
+        "record_declaration": "class",
+        "method_declaration": "method",
+        "constructor_declaration": "method",
+    },
+    "rust": {
+        "function_item": "function",
+        "impl_item": "class",
+        "trait_item": "class",
+        "mod_item": "module",
+    },
+    "ruby": {
+        "method": "method",
+        "singleton_method": "method",
+        "class": "class",
+        "module": "module",
+    },
     "c": {"function_definition": "function"},
-    "cpp": {"function_definition": "function", "class_specifier": "class",
-            "struct_specifier": "class", "namespace_definition": "module"},
-    "csharp": {"class_declaration": "class", "struct_declaration": "class",
-               "interface_declaration": "class", "record_declaration": "class",
-               "method_declaration": "method", "constructor_declaration": "method",
-               "namespace_declaration": "module", "local_function_statement": "function"},
-    "php": {"function_definition": "function", "method_declaration": "method",
-            "class_declaration": "class", "trait_declaration": "class",
-            "interface_declaration": "class"},
+    "cpp": {
+        "function_definition": "function",
+        "class_specifier": "class",
+        "struct_specifier": "class",
+        "namespace_definition": "module",
+    },
+    "csharp": {
+        "class_declaration": "class",
+        "struct_declaration": "class",
+        "interface_declaration": "class",
+        "record_declaration": "class",
+        "method_declaration": "method",
+        "constructor_declaration": "method",
+        "namespace_declaration": "module",
+        "local_function_statement": "function",
+    },
+    "php": {
+        "function_definition": "function",
+        "method_declaration": "method",
+        "class_declaration": "class",
+        "trait_declaration": "class",
+        "interface_declaration": "class",
+    },
 }
 _DEFINITIONS["typescript"] = _DEFINITIONS["tsx"] = {
-    **_DEFINITIONS["javascript"], "abstract_class_declaration": "class",
-    "interface_declaration": "class", "function_signature": "function",
+    **_DEFINITIONS["javascript"],
+    "abstract_class_declaration": "class",
+    "interface_declaration": "class",
+    "function_signature": "function",
 }
 _FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function"}
 _CONTAINERS = {"class", "module"}
@@ -67,8 +101,14 @@ def _text(node: tree_sitter.Node | None) -> str:
 def _declarator_name(node: tree_sitter.Node | None) -> str:
     """C/C++: dig through pointer/function declarators to the declared name."""
     while node is not None:
-        if node.type in ("identifier", "field_identifier", "qualified_identifier",
-                         "destructor_name", "operator_name", "type_identifier"):
+        if node.type in (
+            "identifier",
+            "field_identifier",
+            "qualified_identifier",
+            "destructor_name",
+            "operator_name",
+            "type_identifier",
+        ):
             return _text(node).replace(" ", "")
         node = node.child_by_field_name("declarator")
     return ""
@@ -150,11 +190,17 @@ def definitions(root: tree_sitter.Node, language: Language) -> list[Definition]:
                 kind = "method" if _in_class(node) else kind
             if "." in name.replace("::", ".") and kind == "function":
                 kind = "method"
-            out.append(Definition(
-                name=name.replace("::", ".").rsplit(".", 1)[-1], qualified=qualified, kind=kind,
-                start_line=node.start_point[0] + 1, end_line=node.end_point[0] + 1,
-                start_byte=node.start_byte, end_byte=node.end_byte,
-            ))
+            out.append(
+                Definition(
+                    name=name.replace("::", ".").rsplit(".", 1)[-1],
+                    qualified=qualified,
+                    kind=kind,
+                    start_line=node.start_point[0] + 1,
+                    end_line=node.end_point[0] + 1,
+                    start_byte=node.start_byte,
+                    end_byte=node.end_byte,
+                )
+            )
             child_prefix = qualified
         stack.extend((c, child_prefix) for c in reversed(node.children))
     return out

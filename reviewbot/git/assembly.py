@@ -12,10 +12,10 @@ import pygit2
 from pydantic import BaseModel, Field
 
 from reviewbot.errors import GitError
+from reviewbot.git.gitcli import status as git_status
 from reviewbot.git.repo import Repo
 from reviewbot.git.worktrees import Worktree
 
-_FS = pygit2.enums.FileStatus
 _FALLBACK_SIGNATURE = ("reviewbot", "reviewbot@localhost")
 
 
@@ -62,8 +62,8 @@ def commit_worktree(wt: Worktree, message: str, branch: str) -> str | None:
     head = w[wt.commit].peel(pygit2.Commit)
     index = pygit2.Index()
     index.read_tree(head.tree)
-    for path, flags in w.status(untracked_files="all").items():
-        if flags == _FS.CURRENT or flags & _FS.IGNORED:
+    for path, code in git_status(wt.path).items():
+        if code == "!!":
             continue
         entry = _entry(w, wt.path, path)
         if entry is None:
@@ -98,18 +98,22 @@ def assemble(
     History is linear: one commit per task (a fast-forward when nothing came before it).
     """
     refname = f"refs/heads/{target_branch}"
-    if refname in _checked_out_branches(repo):
+    with repo.lock:
+        checked_out = _checked_out_branches(repo)
+    if refname in checked_out:
         raise GitError(
             f"branch {target_branch} is checked out in your working tree; "
             "pick another target branch"
         )
-    main = repo.main
     base_sha = repo.resolve(base)
+    task_shas = [(task, repo.resolve(sha)) for task, sha in commits]
+    # A private repository object: merges can take a while and must not hold `repo.lock`.
+    main = pygit2.Repository(str(repo.git_dir))
     current = pygit2.Oid(hex=base_sha)
     committer = _signature(main)
     result = AssemblyResult(branch=target_branch, base=base_sha, head=base_sha)
-    for task, sha in commits:
-        theirs = main[repo.resolve(sha)].peel(pygit2.Commit)
+    for task, sha in task_shas:
+        theirs = main[sha].peel(pygit2.Commit)
         ancestor = main.merge_base(current, theirs.id)
         if ancestor == theirs.id:  # already contained
             result.merged.append(task)

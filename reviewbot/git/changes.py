@@ -105,26 +105,27 @@ class ChangeSet(BaseModel):
         context_lines: int = 3,
     ) -> ChangeSet:
         """The change from ``base`` to ``head`` (a commit, or WORKTREE for the working tree)."""
-        base_sha = _require_commit(repo, base, "base")
-        base_tree = repo.main[base_sha].peel(pygit2.Tree)
-        if head == WORKTREE:
-            # Compared against the working tree directly; the user's index is only read.
-            flags = (
-                pygit2.enums.DiffOption.INCLUDE_UNTRACKED
-                | pygit2.enums.DiffOption.RECURSE_UNTRACKED_DIRS
-                | pygit2.enums.DiffOption.SHOW_UNTRACKED_CONTENT
-            )
-            worktree_tree = repo.pygit2[base_sha].peel(pygit2.Tree)
-            diff = worktree_tree.diff_to_workdir(flags=flags, context_lines=context_lines)
-            find = pygit2.enums.DiffFind.FIND_RENAMES | pygit2.enums.DiffFind.FIND_FOR_UNTRACKED
-            head_sha = WORKTREE
-        else:
-            head_sha = _require_commit(repo, head, "head")
-            head_tree = repo.main[head_sha].peel(pygit2.Tree)
-            diff = base_tree.diff_to_tree(head_tree, context_lines=context_lines)
-            find = pygit2.enums.DiffFind.FIND_RENAMES
-        diff.find_similar(flags=find)
-        files, skipped = _parse(repo.main, diff, max_file_bytes)
+        with repo.lock:
+            base_sha = _require_commit(repo, base, "base")
+            base_tree = repo.main[base_sha].peel(pygit2.Tree)
+            if head == WORKTREE:
+                # Compared against the working tree directly; the user's index is only read.
+                flags = (
+                    pygit2.enums.DiffOption.INCLUDE_UNTRACKED
+                    | pygit2.enums.DiffOption.RECURSE_UNTRACKED_DIRS
+                    | pygit2.enums.DiffOption.SHOW_UNTRACKED_CONTENT
+                )
+                worktree_tree = repo.pygit2[base_sha].peel(pygit2.Tree)
+                diff = worktree_tree.diff_to_workdir(flags=flags, context_lines=context_lines)
+                find = pygit2.enums.DiffFind.FIND_RENAMES | pygit2.enums.DiffFind.FIND_FOR_UNTRACKED
+                head_sha = WORKTREE
+            else:
+                head_sha = _require_commit(repo, head, "head")
+                head_tree = repo.main[head_sha].peel(pygit2.Tree)
+                diff = base_tree.diff_to_tree(head_tree, context_lines=context_lines)
+                find = pygit2.enums.DiffFind.FIND_RENAMES
+            diff.find_similar(flags=find)
+            files, skipped = _parse(repo.main, diff, max_file_bytes)
         return cls(base=base_sha, head=head_sha, files=files, skipped=skipped)
 
 

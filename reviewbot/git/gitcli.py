@@ -39,3 +39,27 @@ def git(cwd: Path, *args: str) -> str:
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
         raise GitError(f"git {args[0]} failed: {detail}")
     return proc.stdout
+
+
+def status(worktree: Path) -> dict[str, str]:
+    """``git status`` of a work tree: path -> two-letter porcelain code.
+
+    ``??`` is untracked, ``!!`` ignored (a path ending in ``/`` is a whole directory); any
+    other code is a tracked path that differs from HEAD in the index or the work tree.
+    pygit2's status keeps the GIL for the whole scan, which would stall the event loop;
+    a subprocess does not (and git's scan is parallel).
+    """
+    out = git(
+        worktree,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--ignored",
+        "--no-renames",
+    )
+    result: dict[str, str] = {}
+    for entry in out.split("\0"):
+        if len(entry) > 3:
+            result[entry[3:]] = entry[:2]
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pygit2
@@ -30,6 +31,9 @@ class Repo:
         # shallow clone, so history questions go to the main repository.
         same = self.git_dir == Path(repository.path).resolve()
         self._main = repository if same else pygit2.Repository(str(self.git_dir))
+        # libgit2 objects must be used from one thread at a time; every method here (and the
+        # rest of the git layer) holds this lock while it touches the pygit2 objects.
+        self.lock = threading.RLock()
 
     @classmethod
     def open(cls, path: str | Path) -> Repo:
@@ -55,96 +59,108 @@ class Repo:
 
     def resolve(self, ref: str) -> str:
         """The full commit sha ``ref`` names (a sha, branch, tag, ``HEAD~2``, ...)."""
-        try:
-            obj = self._main.revparse_single(ref)
-            commit = obj.peel(pygit2.Commit)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            hint = f"; this is a shallow clone: {SHALLOW_FIX}" if self.is_shallow else ""
-            raise GitError(f"unknown revision {ref}{hint}") from None
-        return str(commit.id)
+        with self.lock:
+            try:
+                obj = self._main.revparse_single(ref)
+                commit = obj.peel(pygit2.Commit)
+            except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                hint = f"; this is a shallow clone: {SHALLOW_FIX}" if self.is_shallow else ""
+                raise GitError(f"unknown revision {ref}{hint}") from None
+            return str(commit.id)
 
     def head_sha(self) -> str:
-        if self.pygit2.head_is_unborn:
-            raise GitError(f"{self.root} has no commits yet; commit something first")
-        return str(self.pygit2.head.target)
+        with self.lock:
+            if self.pygit2.head_is_unborn:
+                raise GitError(f"{self.root} has no commits yet; commit something first")
+            return str(self.pygit2.head.target)
 
     def has_commit(self, sha: str) -> bool:
-        try:
-            obj = self._main.get(sha)
-        except (ValueError, pygit2.GitError):
-            return False
-        return isinstance(obj, pygit2.Commit)
+        with self.lock:
+            try:
+                obj = self._main.get(sha)
+            except (ValueError, pygit2.GitError):
+                return False
+            return isinstance(obj, pygit2.Commit)
 
     def default_branch(self) -> str | None:
         """The remote's default branch (``origin/HEAD``), else a local or remote main/master."""
-        try:
-            origin_head = self._main.references.get("refs/remotes/origin/HEAD")
-        except pygit2.GitError:
-            origin_head = None
-        if origin_head is not None and origin_head.type == pygit2.enums.ReferenceType.SYMBOLIC:
-            target = str(origin_head.target)
-            prefix = "refs/remotes/origin/"
-            if target.startswith(prefix):
-                return target[len(prefix) :]
-        for name in _DEFAULT_BRANCH_CANDIDATES:
-            for ref in (f"refs/heads/{name}", f"refs/remotes/origin/{name}"):
-                if ref in self._main.references:
-                    return name
-        return None
+        with self.lock:
+            try:
+                origin_head = self._main.references.get("refs/remotes/origin/HEAD")
+            except pygit2.GitError:
+                origin_head = None
+            if origin_head is not None and origin_head.type == pygit2.enums.ReferenceType.SYMBOLIC:
+                target = str(origin_head.target)
+                prefix = "refs/remotes/origin/"
+                if target.startswith(prefix):
+                    return target[len(prefix) :]
+            for name in _DEFAULT_BRANCH_CANDIDATES:
+                for ref in (f"refs/heads/{name}", f"refs/remotes/origin/{name}"):
+                    if ref in self._main.references:
+                        return name
+            return None
 
     def default_base(self, head: str = "HEAD") -> str:
         """Merge-base of ``head`` with the default branch: what a PR of ``head`` diffs against."""
-        head_sha = self.resolve(head)
-        candidates = ["refs/remotes/origin/HEAD"]
-        for name in _DEFAULT_BRANCH_CANDIDATES:
-            candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
-        for refname in candidates:
-            ref = self._main.references.get(refname)
-            if ref is None:
-                continue
-            try:
-                other = ref.resolve().target
-            except (KeyError, pygit2.GitError):
-                continue
-            try:
-                base = self._main.merge_base(head_sha, other)
-            except (KeyError, pygit2.GitError):
-                base = None
-            if base is not None:
-                return str(base)
-            if self.is_shallow:
+        with self.lock:
+            head_sha = self.resolve(head)
+            candidates = ["refs/remotes/origin/HEAD"]
+            for name in _DEFAULT_BRANCH_CANDIDATES:
+                candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
+            for refname in candidates:
+                ref = self._main.references.get(refname)
+                if ref is None:
+                    continue
+                try:
+                    other = ref.resolve().target
+                except (KeyError, pygit2.GitError):
+                    continue
+                try:
+                    base = self._main.merge_base(head_sha, other)
+                except (KeyError, pygit2.GitError):
+                    base = None
+                if base is not None:
+                    return str(base)
+                if self.is_shallow:
+                    raise GitError(
+                        f"no merge-base of {head} and {_short_ref(refname)} in this shallow clone; "
+                        f"{SHALLOW_FIX}, or pass --base REF"
+                    )
                 raise GitError(
-                    f"no merge-base of {head} and {_short_ref(refname)} in this shallow clone; "
-                    f"{SHALLOW_FIX}, or pass --base REF"
+                    f"{head} and {_short_ref(refname)} share no history; pass --base REF"
                 )
-            raise GitError(f"{head} and {_short_ref(refname)} share no history; pass --base REF")
-        raise GitError("no default branch found (no origin/HEAD, main or master); pass --base REF")
+            raise GitError(
+                "no default branch found (no origin/HEAD, main or master); pass --base REF"
+            )
 
     def tracked_files(self, commit: str | None = None) -> list[str]:
         """Paths of tracked files: the index when ``commit`` is None, else the commit's tree.
 
         Ignored files are never tracked, so this honours .gitignore by construction.
         """
-        if commit is None:
-            index = self.pygit2.index
-            index.read(False)
-            return sorted(entry.path for entry in index)
-        return tree_paths(self._main, self._main[self.resolve(commit)].peel(pygit2.Tree))
+        with self.lock:
+            if commit is None:
+                index = self.pygit2.index
+                index.read(False)
+                return sorted(entry.path for entry in index)
+            return tree_paths(self._main, self._main[self.resolve(commit)].peel(pygit2.Tree))
 
     def read_blob(self, commit: str, path: str) -> bytes:
         """The content of ``path`` at ``commit``; FileNotFoundError when it is not a file there."""
-        tree = self._main[self.resolve(commit)].peel(pygit2.Tree)
-        try:
-            obj = tree[path]
-        except KeyError:
-            raise FileNotFoundError(f"{path} does not exist at {commit}") from None
-        if not isinstance(obj, pygit2.Blob):
-            raise FileNotFoundError(f"{path} is not a file at {commit}")
-        return obj.data
+        with self.lock:
+            tree = self._main[self.resolve(commit)].peel(pygit2.Tree)
+            try:
+                obj = tree[path]
+            except KeyError:
+                raise FileNotFoundError(f"{path} does not exist at {commit}") from None
+            if not isinstance(obj, pygit2.Blob):
+                raise FileNotFoundError(f"{path} is not a file at {commit}")
+            return obj.data
 
     def commit_object(self, sha: str) -> pygit2.Commit:
         """The commit object for a full or abbreviated sha (looked up in the main repository)."""
-        return self._main[self.resolve(sha)].peel(pygit2.Commit)
+        with self.lock:
+            return self._main[self.resolve(sha)].peel(pygit2.Commit)
 
     @property
     def main(self) -> pygit2.Repository:

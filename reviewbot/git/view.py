@@ -64,7 +64,8 @@ class RepoView:
         self._tree: pygit2.Tree | None = None
         self._files: list[str] | None = None
         if commit != WORKTREE:
-            self._tree = repo.main[commit].peel(pygit2.Tree)
+            with repo.lock:
+                self._tree = repo.main[commit].peel(pygit2.Tree)
 
     @classmethod
     def at(cls, repo: Repo, commit: str) -> RepoView:
@@ -79,7 +80,8 @@ class RepoView:
     def read_bytes(self, path: str) -> bytes:
         rel = _clean(path)
         if self._tree is not None:
-            return self._blob(rel).data
+            with self.repo.lock:
+                return self._blob(rel).data
         target = self._disk_path(rel)
         if not target.is_file():
             raise FileNotFoundError(f"{rel} does not exist in the working tree")
@@ -96,7 +98,8 @@ class RepoView:
             return False
         if self._tree is not None:
             try:
-                self._blob(rel)
+                with self.repo.lock:
+                    self._blob(rel)
             except FileNotFoundError:
                 return False
             return True
@@ -109,13 +112,15 @@ class RepoView:
         """The git blob id of ``path`` (hashed like git does for working-tree files)."""
         rel = _clean(path)
         if self._tree is not None:
-            return str(self._blob(rel).id)
+            with self.repo.lock:
+                return str(self._blob(rel).id)
         return str(pygit2.hash(self.read_bytes(rel)))
 
     def files(self, prefix: str = "") -> list[str]:
         """Regular files (no symlinks, no submodules), sorted; only those under ``prefix``."""
         if self._files is None:
-            self._files = self._list_files()
+            with self.repo.lock:
+                self._files = self._list_files()
         if not prefix:
             return list(self._files)
         clean = _clean(prefix).rstrip("/")

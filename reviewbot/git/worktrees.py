@@ -2,15 +2,19 @@
 
 Creating a worktree of a large repository costs seconds, so a pool keeps a few and hands
 them out at any commit. On release only what the task touched is put back (the paths that
-`status` reports), so a reuse costs about one status scan.
+`git status` reports), so a reuse costs about one status scan.
 
-Each worktree lives under ``<git dir>/reviewbot/worktrees/<name>`` next to ``<name>.lock``,
-which holds the owning process id. A worktree whose owner is gone was left by a crashed
-run and is pruned when the next pool starts.
+Each worktree lives under ``<git dir>/reviewbot/worktrees/<name>`` next to ``<name>.lock``.
+The pool that owns a worktree holds an exclusive ``flock`` on that file, which the kernel
+drops when the process dies however it dies. The file's text says what state it was left
+in: ``busy`` while owned, ``free <sha>`` once a pool closed and parked it clean (the next
+pool adopts it instead of creating a new one). A worktree with no lock holder that was not
+parked was left by a crashed run; the next pool prunes it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -18,20 +22,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import anyio
 import anyio.to_thread
 import pygit2
 
 from reviewbot.git.gitcli import git
+from reviewbot.git.gitcli import status as git_status
 from reviewbot.git.repo import Repo
 
 _PREFIX = "rb-"
-_FS = pygit2.enums.FileStatus
-_UNTRACKED = _FS.WT_NEW | _FS.IGNORED
 _GITLINK = int(pygit2.enums.FileMode.COMMIT)
 _LINK = int(pygit2.enums.FileMode.LINK)
 _EXECUTABLE = int(pygit2.enums.FileMode.BLOB_EXECUTABLE)
+_BUSY = "busy"
+_FREE = "free"
 
 
 @dataclass
@@ -42,44 +48,60 @@ class Worktree:
     path: Path
     commit: str
     repository: pygit2.Repository = field(repr=False)
+    _lock: IO[str] | None = field(default=None, repr=False)
+    _dirty: bool = field(default=False, repr=False)  # adopted: restore before first use
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
+def _worktrees_dir(repo: Repo) -> Path:
+    return repo.git_dir / "reviewbot" / "worktrees"
+
+
+def _try_lock(lock_path: Path) -> IO[str] | None:
+    """The lock file opened and exclusively locked, or None when a live process holds it."""
+    handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open while owned
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _lock_owner(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text(encoding="utf-8").split()[0])
-    except (OSError, ValueError, IndexError):
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
         return None
+    return handle
+
+
+def _read_state(handle: IO[str]) -> list[str]:
+    handle.seek(0)
+    return handle.read().split()
+
+
+def _write_state(handle: IO[str], state: str) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(state + "\n")
+    handle.flush()
 
 
 class WorktreePool:
-    """Up to ``size`` worktrees of ``repo``, handed out one task at a time."""
+    """Up to ``size`` worktrees of ``repo``, handed out one task at a time.
 
-    def __init__(self, repo: Repo, size: int = 8) -> None:
+    ``keep=True`` parks the worktrees on close for the next pool of this repository (no
+    creation cost next run); ``keep=False`` removes them.
+    """
+
+    def __init__(self, repo: Repo, size: int = 8, *, keep: bool = True) -> None:
         if size < 1:
             raise ValueError("a worktree pool needs size >= 1")
         self.repo = repo
         self.size = size
+        self.keep = keep
         self.dir = repo.state_dir / "worktrees"
         self.dir.mkdir(parents=True, exist_ok=True)
         self._token = f"{_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
         self._idle: list[Worktree] = []
-        self._all: dict[str, Worktree] = {}
+        self._count = 0
         self._created = 0
         self._slots = anyio.Semaphore(size)
         self._closed = False
-        self.pruned = prune_stale(repo)
+        self.pruned, self._idle = _scan(repo, adopt=size)
+        self.adopted = len(self._idle)
 
     # -- public ------------------------------------------------------------------------------
 
@@ -94,11 +116,11 @@ class WorktreePool:
             try:
                 if wt is None:
                     wt = await anyio.to_thread.run_sync(self._create, sha)
-                elif wt.commit != sha:
-                    await anyio.to_thread.run_sync(_move, wt, sha)
+                else:
+                    await anyio.to_thread.run_sync(_prepare, wt, sha)
             except BaseException:
                 if wt is not None:
-                    await anyio.to_thread.run_sync(self._discard, wt)
+                    await anyio.to_thread.run_sync(_discard, self.repo, wt)
                 raise
             try:
                 yield wt
@@ -107,11 +129,11 @@ class WorktreePool:
                     await self._release(wt)
 
     async def close(self) -> None:
-        """Remove every worktree of this pool (idle ones; busy ones are removed on release)."""
+        """Park (``keep``) or remove the idle worktrees; busy ones follow on release."""
         self._closed = True
         idle, self._idle = self._idle, []
         for wt in idle:
-            await anyio.to_thread.run_sync(self._discard, wt)
+            await anyio.to_thread.run_sync(self._retire, wt)
 
     async def __aenter__(self) -> WorktreePool:
         return self
@@ -136,33 +158,105 @@ class WorktreePool:
         try:
             await anyio.to_thread.run_sync(restore, wt)
         except BaseException:
-            await anyio.to_thread.run_sync(self._discard, wt)
+            await anyio.to_thread.run_sync(_discard, self.repo, wt)
             raise
         if self._closed:
-            await anyio.to_thread.run_sync(self._discard, wt)
+            await anyio.to_thread.run_sync(self._retire, wt)
         else:
             self._idle.append(wt)
 
+    def _retire(self, wt: Worktree) -> None:
+        if self.keep and wt._lock is not None:
+            _write_state(wt._lock, f"{_FREE} {wt.commit}")
+            wt._lock.close()  # drops the flock: the next pool may adopt it
+            wt._lock = None
+        else:
+            _discard(self.repo, wt)
+
     def _create(self, sha: str) -> Worktree:
-        self._created += 1
-        name = f"{self._token}-{self._created}"
+        self._count += 1
+        name = f"{self._token}-{self._count}"
         path = self.dir / name
-        lock = self.dir / f"{name}.lock"
-        # The lock exists before the worktree does, so a crash mid-creation is still pruned.
-        lock.write_text(f"{os.getpid()}\n", encoding="utf-8")
+        lock_path = self.dir / f"{name}.lock"
+        # Locked before the worktree exists, so a crash mid-creation is pruned like any other.
+        lock = _try_lock(lock_path)
+        if lock is None:  # pragma: no cover - the name is unique to this pool
+            raise RuntimeError(f"worktree lock {lock_path} is held by another process")
+        _write_state(lock, _BUSY)
         try:
             git(self.repo.root, "worktree", "add", "--detach", "--quiet", str(path), sha)
             repository = pygit2.Repository(str(path))
         except BaseException:
-            _remove(self.repo, name, path, lock)
+            _remove(self.repo, name, path, lock_path)
+            lock.close()
             raise
-        wt = Worktree(name=name, path=path, commit=sha, repository=repository)
-        self._all[name] = wt
-        return wt
+        self._created += 1
+        return Worktree(name=name, path=path, commit=sha, repository=repository, _lock=lock)
 
-    def _discard(self, wt: Worktree) -> None:
-        self._all.pop(wt.name, None)
-        _remove(self.repo, wt.name, wt.path, self.dir / f"{wt.name}.lock")
+
+def _prepare(wt: Worktree, sha: str) -> None:
+    if wt._dirty:
+        restore(wt)
+        wt._dirty = False
+    if wt.commit != sha:
+        _move(wt, sha)
+
+
+def _discard(repo: Repo, wt: Worktree) -> None:
+    _remove(repo, wt.name, wt.path, _worktrees_dir(repo) / f"{wt.name}.lock")
+    if wt._lock is not None:
+        wt._lock.close()
+        wt._lock = None
+
+
+def _scan(repo: Repo, adopt: int) -> tuple[list[str], list[Worktree]]:
+    """Prune worktrees left by crashed runs; lock and return up to ``adopt`` parked ones."""
+    base = _worktrees_dir(repo)
+    names: set[str] = set()
+    if base.is_dir():
+        names |= {p.stem if p.suffix == ".lock" else p.name for p in base.iterdir()}
+    with repo.lock:
+        for name in repo.main.list_worktrees():
+            # Only ours: registered under our directory (a user's worktree may share the prefix).
+            where = Path(repo.main.lookup_worktree(name).path).resolve().parent
+            if name.startswith(_PREFIX) and where == base.resolve():
+                names.add(name)
+    pruned: list[str] = []
+    adopted: list[Worktree] = []
+    for name in sorted(n for n in names if n.startswith(_PREFIX)):
+        lock_path = base / f"{name}.lock"
+        lock = _try_lock(lock_path)
+        if lock is None:
+            continue  # a live pool owns it
+        state = _read_state(lock)
+        path = base / name
+        parked = len(state) == 2 and state[0] == _FREE and (path / ".git").is_file()
+        if parked and len(adopted) < adopt:
+            try:
+                repository = pygit2.Repository(str(path))
+                commit = str(repository.head.target)
+            except (pygit2.GitError, KeyError):
+                parked = False
+            else:
+                _write_state(lock, _BUSY)
+                adopted.append(Worktree(name, path, commit, repository, _lock=lock, _dirty=True))
+                continue
+        if parked:
+            lock.close()  # parked, but this pool is full: leave it for another
+            continue
+        _remove(repo, name, path, lock_path)
+        lock.close()
+        pruned.append(name)
+    return pruned, adopted
+
+
+def prune_stale(repo: Repo, *, parked: bool = False) -> list[str]:
+    """Remove worktrees left by crashed runs (and parked ones when ``parked``); their names."""
+    pruned, adopted = _scan(repo, adopt=1 << 30 if parked else 0)
+    for wt in adopted:
+        _discard(repo, wt)
+        pruned.append(wt.name)
+    return sorted(pruned)
 
 
 def restore(wt: Worktree) -> list[str]:
@@ -172,12 +266,12 @@ def restore(wt: Worktree) -> list[str]:
     Untracked and ignored files the task left are deleted.
     """
     w = wt.repository
-    status = w.status(untracked_files="all", ignored=True)
+    status = git_status(wt.path)
     if not status:
         return []
     tracked: list[str] = []
-    for path, flags in status.items():
-        if flags & _UNTRACKED and not flags & ~_UNTRACKED:
+    for path, code in status.items():
+        if code in ("??", "!!"):
             _delete(wt.path, path)
         else:
             tracked.append(path)
@@ -221,7 +315,10 @@ def _sync_paths(w: pygit2.Repository, root: Path, tree: pygit2.Tree, paths: list
         present.append((path, *entry))
     for path, oid, mode in present:
         target = root / path
-        if target.is_dir() and not target.is_symlink():
+        regular = mode not in (_GITLINK, _LINK)
+        if regular and target.is_file() and not target.is_symlink():
+            pass  # rewritten in place below: cheaper than a new directory entry
+        elif target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
@@ -235,8 +332,9 @@ def _sync_paths(w: pygit2.Repository, root: Path, tree: pygit2.Tree, paths: list
             os.symlink(data, target)
         else:
             target.write_bytes(data)
-            if mode == _EXECUTABLE:
-                target.chmod(0o755)
+            current = target.stat().st_mode
+            if bool(current & 0o100) != (mode == _EXECUTABLE):
+                target.chmod(current | 0o111 if mode == _EXECUTABLE else current & ~0o111)
         index.add(path)  # re-reads the file we wrote, so the index holds fresh stat data
     index.write()
 
@@ -268,27 +366,8 @@ def _delete(root: Path, rel: str) -> None:
 def _remove(repo: Repo, name: str, path: Path, lock: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     try:
-        repo.main.lookup_worktree(name).prune(True)
+        with repo.lock:
+            repo.main.lookup_worktree(name).prune(True)
     except (KeyError, pygit2.GitError):
         pass  # never registered, or already pruned
     lock.unlink(missing_ok=True)
-
-
-def prune_stale(repo: Repo) -> list[str]:
-    """Remove reviewbot worktrees whose owning process is gone; returns their names."""
-    base = repo.git_dir / "reviewbot" / "worktrees"
-    names: set[str] = set()
-    if base.is_dir():
-        names |= {p.stem if p.suffix == ".lock" else p.name for p in base.iterdir()}
-    for name in repo.main.list_worktrees():
-        # Only ours: registered under our directory (a user's own worktree may share the prefix).
-        if name.startswith(_PREFIX) and Path(repo.main.lookup_worktree(name).path).parent == base:
-            names.add(name)
-    pruned = []
-    for name in sorted(n for n in names if n.startswith(_PREFIX)):
-        owner = _lock_owner(base / f"{name}.lock")
-        if owner is not None and _pid_alive(owner):
-            continue
-        _remove(repo, name, base / name, base / f"{name}.lock")
-        pruned.append(name)
-    return pruned

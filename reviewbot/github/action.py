@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import github3
+from github3.exceptions import ForbiddenError
 from pydantic import BaseModel, ValidationError
 
 from reviewbot.config import Config, Severity, load_config
@@ -30,7 +31,8 @@ from reviewbot.github.jobs import (
     run_review_job,
 )
 from reviewbot.github.migration_pr import open_or_update_pr, push_branch
-from reviewbot.github.publish import PublishOutcome, publish_review
+from reviewbot.github.publish import PublishOutcome, previous_state, publish_review
+from reviewbot.github.threads import resolve_fixed_threads
 from reviewbot.models.access import model_access
 from reviewbot.review.findings import ReviewResult
 
@@ -89,6 +91,8 @@ def _owner_name(full: str) -> tuple[str, str]:
 def _refuse(gh: github3.GitHub, env: ActionEnv, trigger: Trigger) -> bool:
     """True when the commenter may not run commands (and was told so)."""
     login = trigger.commenter or ""
+    if not login:
+        return True
     data = raw_json(gh, "GET", f"/repos/{env.repository}/collaborators/{login}/permission")
     permission = str((data or {}).get("role_name") or (data or {}).get("permission") or "none")
     if permission in WRITE_PERMISSIONS:
@@ -100,7 +104,8 @@ def _refuse(gh: github3.GitHub, env: ActionEnv, trigger: Trigger) -> bool:
             "POST",
             f"/repos/{env.repository}/issues/{number}/comments",
             {
-                "body": f"@{login} only people with write access to this repository can run `/reviewbot` commands."
+                "body": f"@{login} only people with write access to this repository "
+                "can run `/reviewbot` commands."
             },
         )
     return True
@@ -126,11 +131,13 @@ def _load_result(path: Path, expected_head: str) -> ReviewResult:
         result = ReviewResult.model_validate_json(raw)
     except ValidationError as exc:
         raise UsageError(
-            f"{path} is not a reviewbot result ({exc.errors()[0]['msg']}); produce it with `reviewbot action --result-out`"
+            f"{path} is not a reviewbot result ({exc.errors()[0]['msg']}); "
+            "produce it with `reviewbot action --result-out`"
         ) from None
     if result.head != expected_head:
         raise UsageError(
-            f"{path} reviews commit {result.head[:12]} but the pull request head is {expected_head[:12]}; "
+            f"{path} reviews commit {result.head[:12]} but the pull request head is "
+            f"{expected_head[:12]}; "
             "post only a result of the current head"
         )
     return result
@@ -255,8 +262,12 @@ def _review(
         ensure_commits(env.workspace, [base, head], token=token)
         review_base = base
         before = trigger.before_sha
+        if trigger.incremental and pull is not None:
+            # Only the new commits, from the head we last reviewed: the push's `before` when we
+            # saw every push; never reviewed (e.g. was a draft) or the old head gone: review all.
+            state = previous_state(pull, config.github.bot_login)
+            before = state.head if state is not None and state.head else None
         if trigger.incremental and before and trigger.head_sha == head:
-            # Only the new commits; after a force-push the old head is not history: review all.
             try:
                 ensure_commits(env.workspace, [before], token=token)
             except GitError:
@@ -291,24 +302,50 @@ def _review(
     cost = _cost_line(result)
     published = None
     if pull is not None and gh is not None:
-        read_head = head_reader(env.workspace, head)
-        if read_head is None:
-            notes.append(
-                "Fixed findings are not tracked in this run: the head commit is not in the checkout."
+        try:
+            read_head = head_reader(env.workspace, head)
+            if read_head is None:
+                notes.append(
+                    "Fixed findings are not tracked in this run: "
+                    "the head commit is not in the checkout."
+                )
+            published = publish_review(
+                pull,
+                result,
+                config=config.github,
+                read_head=read_head,
+                fail_on=fail_on,
+                cost_line=cost,
+                incremental_range=incremental,
+                extra_notes=notes,
+                resolve_threads=lambda fixed: resolve_fixed_threads(
+                    gh,
+                    api_url=env.api_url,
+                    repository=env.repository,
+                    number=int(pull.number),
+                    fixed=fixed,
+                    bot_login=config.github.bot_login,
+                ),
             )
-        published = publish_review(
-            pull,
-            result,
-            config=config.github,
-            read_head=read_head,
-            fail_on=fail_on,
-            cost_line=cost,
-            incremental_range=incremental,
-            extra_notes=notes,
-        )
-        if config.github.check_run:
-            post_check_run(
-                gh, env.repository, head, result, fail_on=fail_on, summary=_markdown(result, cost)
+            if config.github.check_run:
+                post_check_run(
+                    gh,
+                    env.repository,
+                    head,
+                    result,
+                    fail_on=fail_on,
+                    summary=_markdown(result, cost),
+                )
+        except ForbiddenError:
+            if not trigger.is_fork:
+                raise GitHubError(
+                    "GitHub refused to post: give the job `pull-requests: write`, `issues: write` "
+                    "(and `checks: write` for check runs) permissions"
+                ) from None
+            published = None
+            notes.append(
+                "Nothing was posted: a pull request from a fork gets a read-only token. "
+                "Use the two-job pattern (`--result-out`, then `--post-only`) to post reviews."
             )
 
     sarif_path = (
@@ -317,7 +354,13 @@ def _review(
     )
     _sarif(result, sarif_path)
     _step_summary(env, "\n\n".join([*[f"> {n}" for n in notes], _markdown(result, cost)]))
-    blocking = fail_on is not None and any(f.severity.rank >= fail_on.rank for f in result.findings)
+    # On a push only the new commits were reviewed: earlier findings still open count too.
+    severities = (
+        published.open_severities
+        if published is not None
+        else [f.severity for f in result.findings]
+    )
+    blocking = fail_on is not None and any(s.rank >= fail_on.rank for s in severities)
     return ActionOutcome(
         task=Task.REVIEW,
         reason=trigger.reason,

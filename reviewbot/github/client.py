@@ -88,7 +88,7 @@ def connect(
     *,
     adapter: RateLimitAdapter | None = None,
 ) -> github3.GitHub:
-    """A github3 client for ``api_url`` (github.com, an Enterprise ``/api/v3`` root, a loopback server)."""
+    """A github3 client for ``api_url``: github.com, an Enterprise ``/api/v3`` root, a loopback."""
     if not token:
         raise GitHubError("no GitHub token; pass `github-token` (or set GITHUB_TOKEN)")
     gh = github3.GitHub(token=token)

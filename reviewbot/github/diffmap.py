@@ -40,7 +40,7 @@ class DiffMap:
         return False
 
     def anchor(self, path: str, start_line: int, end_line: int) -> tuple[int, int] | None:
-        """The widest part of ``start..end`` that one hunk shows, or None when none of it is shown."""
+        """The widest part of ``start..end`` one hunk shows; None when no line of it is shown."""
         best: tuple[int, int] | None = None
         for lines in self._hunks.get(path, []):
             inside = [n for n in range(start_line, end_line + 1) if n in lines]

@@ -65,7 +65,9 @@ class ActionEnv(BaseModel):
             event_path=Path(env["GITHUB_EVENT_PATH"]),
             repository=env["GITHUB_REPOSITORY"],
             token=SecretStr(env.get("GITHUB_TOKEN", "")),
-            api_url=env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            api_url=env.get("REVIEWBOT_GITHUB_API_URL")
+            or env.get("GITHUB_API_URL")
+            or DEFAULT_API_URL,
             server_url=env.get("GITHUB_SERVER_URL") or "https://github.com",
             workspace=path("GITHUB_WORKSPACE") or cwd,
             step_summary=path("GITHUB_STEP_SUMMARY"),
@@ -149,7 +151,8 @@ def parse_event(
         if pr.get("draft") and not config.review_drafts:
             return Trigger(
                 task=Task.SKIP,
-                reason="draft pull request skipped (set review_drafts = true in [tool.reviewbot.github] to review drafts)",
+                reason="draft pull request skipped "
+                "(set review_drafts = true in [tool.reviewbot.github] to review drafts)",
             )
         fields = _pull_fields(pr, repository)
         before = _sha(payload.get("before")) if action == "synchronize" else None

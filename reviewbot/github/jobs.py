@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,12 @@ from reviewbot.config import Config
 from reviewbot.errors import GitError, UsageError
 from reviewbot.github.events import Trigger
 from reviewbot.github.migration_pr import TokenCredentials
+from reviewbot.migrate import MigrationResult
+from reviewbot.report.cost import cost_line
 from reviewbot.review.findings import ReviewResult
+from reviewbot.runtime.stats import RunStats
 
+MAX_FILE_ROWS = 300
 SHALLOW_HINT = "set `fetch-depth: 0` on actions/checkout"
 
 
@@ -55,7 +58,8 @@ def ensure_commits(path: Path, shas: Iterable[str], *, token: str) -> None:
     still = [s for s in missing if not _has(repo, s)]
     if still:
         raise GitError(
-            f"commit {still[0][:12]} is not in the checkout and could not be fetched; {SHALLOW_HINT}"
+            f"commit {still[0][:12]} is not in the checkout and could not be fetched; "
+            f"{SHALLOW_HINT}"
         )
 
 
@@ -247,33 +251,49 @@ def run_migration_job(
     )
 
 
-def migration_markdown(result: Any, stats: Any) -> str:
-    """The migration report for the pull request body (the report module's, when it has one)."""
-    try:
-        report: Any = importlib.import_module("reviewbot.report.migration")
-    except ImportError:
-        report = None
-    render = getattr(report, "render_markdown", None) or getattr(
-        report, "render_migration_markdown", None
-    )
-    if render is not None:
-        return str(render(result))
+def migration_markdown(result: MigrationResult, stats: RunStats | None) -> str:
+    """The migration report as a pull request body: counts, every file's status, failures, cost."""
     counts = result.counts()
     lines = [
-        f"## Migration: {result.instruction}",
+        f"## Migration: {_cell(result.instruction, 200)}",
         "",
-        f"Base `{result.base[:12]}` → branch `{result.branch}`.",
+        f"Base `{result.base[:12]}` → branch `{result.branch}`; "
+        f"{result.sites_found} sites in {result.files_found} files.",
         "",
         "| status | files |",
         "| --- | --- |",
         *[f"| {k} | {v} |" for k, v in sorted(counts.items())],
-        "",
-        "| file | status | tier | reason |",
-        "| --- | --- | --- | --- |",
     ]
-    for f in result.files[:500]:
-        reason = " ".join(f.reason.split()).replace("|", "\\|")[:150]
-        lines.append(f"| `{f.path}` | {f.status} | {f.tier or ''} | {reason} |")
+    tiers = result.tier_counts()
+    if tiers:
+        lines += [
+            "",
+            "Migrated by tier: " + ", ".join(f"{t} {n}" for t, n in sorted(tiers.items())),
+        ]
+    if result.assembly is not None and result.assembly.verify is not None:
+        verify = result.assembly.verify
+        lines += ["", f"Verify on the assembled branch: {'passed' if verify.passed else 'failed'}."]
+    lines += ["", "| file | status | tier | why |", "| --- | --- | --- | --- |"]
+    shown = result.files[:MAX_FILE_ROWS]
+    for f in shown:
+        lines.append(
+            f"| `{_cell(f.path, 120)}` | {f.status} | {f.tier or ''} | {_cell(f.reason, 150)} |"
+        )
+    if len(result.files) > len(shown):
+        lines.append(f"| … | | | {len(result.files) - len(shown)} more files |")
+    failures = result.failures_by_gate()
+    if failures:
+        lines += ["", "<details><summary>Failures by gate</summary>", ""]
+        for gate, files in sorted(failures.items()):
+            lines.append(f"- {gate}: " + ", ".join(f"`{_cell(f.path, 80)}`" for f in files[:30]))
+        lines += ["", "</details>"]
+    if result.stopped:
+        lines += ["", f"**Partial:** the run stopped early ({result.stopped})."]
     if stats is not None:
-        lines += ["", f"Cost: ${stats.total.cost_usd:.2f} over {stats.total.agents} agents."]
+        lines += ["", f"<sub>{cost_line(stats)}</sub>"]
     return "\n".join(lines)
+
+
+def _cell(text: str, limit: int) -> str:
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -31,7 +31,8 @@ class TokenCredentials(pygit2.RemoteCallbacks):
         self.attempts += 1
         if self.attempts > self.max_attempts:
             raise GitHubError(
-                f"the remote refused the token {self.max_attempts} times; check that `github-token` "
+                f"the remote refused the token {self.max_attempts} times; "
+                "check that `github-token` "
                 "may push (permissions: contents: write)"
             )
         return pygit2.UserPass("x-access-token", self._token)
@@ -43,7 +44,7 @@ class TokenCredentials(pygit2.RemoteCallbacks):
 def push_branch(
     repo_path: Path, branch: str, remote_url: str, token: str, *, max_attempts: int = 3
 ) -> str:
-    """Force-push ``branch`` of the local repository to ``remote_url``; returns the pushed commit."""
+    """Force-push local ``branch`` to ``remote_url``; returns the pushed commit."""
     repo = pygit2.Repository(str(repo_path))
     local = repo.branches.local.get(branch)
     if local is None:

@@ -42,6 +42,7 @@ class PublishOutcome(BaseModel):
     repeated: list[str] = []  # found again, not reposted
     fixed: list[str] = []
     open_count: int = 0
+    open_severities: list[Severity] = []  # of every open tracked finding, this push's and earlier
     notes: list[str] = []
 
 
@@ -50,12 +51,20 @@ def _ours(comment: Any, bot_login: str) -> bool:
     return getattr(user, "login", None) == bot_login
 
 
+def previous_state(pull: github3.pulls.PullRequest, bot_login: str) -> TrackingState | None:
+    """The tracking state in our summary comment, if we have reviewed this pull request before."""
+    for comment in pull.issue_comments():
+        if _ours(comment, bot_login) and SUMMARY_MARKER in (comment.body or ""):
+            return TrackingState.decode(comment.body or "")
+    return None
+
+
 def _rank_key(f: Finding) -> tuple[int, str, int]:
     return (-f.severity.rank, f.path, f.start_line)
 
 
 def review_comment(finding: Finding, diff: DiffMap) -> dict[str, Any] | None:
-    """The review-comment payload GitHub accepts for ``finding``, or None when its lines are not shown."""
+    """The review-comment payload GitHub accepts for ``finding``; None when its lines are hidden."""
     if not finding.in_diff or not diff.commentable(
         finding.path, finding.start_line, finding.end_line
     ):
@@ -82,8 +91,9 @@ def publish_review(
     cost_line: str | None = None,
     incremental_range: str | None = None,
     extra_notes: list[str] | None = None,
+    resolve_threads: Callable[[list[str]], int] | None = None,
 ) -> PublishOutcome:
-    """Post ``result`` on ``pull``: at most one review with the new inline comments, and the summary."""
+    """Post ``result`` on ``pull``: at most one review (new inline comments) and the summary."""
     bot = config.bot_login
     own_comments = [c for c in pull.issue_comments() if _ours(c, bot)]
     summary = next((c for c in own_comments if SUMMARY_MARKER in (c.body or "")), None)
@@ -128,7 +138,8 @@ def publish_review(
         except UnprocessableEntity:
             # The diff moved under us (a push during the run): keep the findings, summary only.
             notes.append(
-                "GitHub refused the inline comments (the diff changed during the run); findings are listed here."
+                "GitHub refused the inline comments (the diff changed during the run); "
+                "findings are listed here."
             )
             outside += [f for f, _ in inline]
             inline = []
@@ -152,10 +163,19 @@ def publish_review(
             finding, head=head, placement=Placement.OVER_LIMIT
         )
     if rec.fixed:
-        notes.append(
-            "Fixed findings are marked here; their review threads stay open "
-            "(the REST API cannot resolve review threads)."
-        )
+        fixed_inline = [fp for fp in rec.fixed if state.findings[fp].placement is Placement.INLINE]
+        if resolve_threads is None:
+            notes.append(
+                "Fixed findings are marked here; their review threads stay open "
+                "(the REST API cannot resolve review threads)."
+            )
+        elif fixed_inline:
+            try:
+                resolved = resolve_threads(fixed_inline)
+            except GitHubError as exc:
+                notes.append(f"Could not resolve the threads of fixed findings: {exc.message}")
+            else:
+                notes.append(f"Resolved {resolved} review thread(s) of fixed findings.")
 
     text = summary_body(
         SummaryInput(
@@ -191,5 +211,6 @@ def publish_review(
         repeated=rec.repeated,
         fixed=rec.fixed,
         open_count=len(state.open_findings()),
+        open_severities=[t.severity for t in state.open_findings()],
         notes=notes,
     )

@@ -53,7 +53,7 @@ def _fence(text: str) -> str:
 
 
 def inline_body(finding: Finding) -> str:
-    """One review comment: severity, category, title, why, a suggestion block when there is a fix."""
+    """One review comment: severity, category, title, why, and a suggestion block for a fix."""
     head = f"{_ICON[finding.severity]} **{finding.severity.value}** · {finding.category}"
     if finding.rule:
         head += f" · `{finding.rule}`"
@@ -105,7 +105,8 @@ def _row(t: TrackedFinding, *, new: bool) -> str:
         Placement.OVER_LIMIT: "summary only (inline limit)",
     }[t.placement]
     mark = "new" if new else "open"
-    return f"| {_ICON[t.severity]} {t.severity.value} | {_cell(t.category, 30)} | {loc} | {_cell(t.title)} | {where}, {mark} |"
+    severity = f"{_ICON[t.severity]} {t.severity.value}"
+    return f"| {severity} | {_cell(t.category, 30)} | {loc} | {_cell(t.title)} | {where}, {mark} |"
 
 
 def summary_body(data: SummaryInput) -> str:
@@ -147,12 +148,14 @@ def summary_body(data: SummaryInput) -> str:
         "<details><summary>Funnel and coverage</summary>",
         "",
         f"Funnel: {fn.candidates} candidates → {fn.grounded} grounded ({fn.ungrounded} dropped) → "
-        f"{fn.deduplicated} distinct ({fn.duplicates} duplicates) → {fn.confirmed} confirmed, {fn.refuted} refuted"
+        f"{fn.deduplicated} distinct ({fn.duplicates} duplicates) → "
+        f"{fn.confirmed} confirmed, {fn.refuted} refuted"
         + (f", {fn.escalated} escalated" if fn.escalated else "")
         + (f", {fn.unverified} unverified" if fn.unverified else "")
         + f"; {fn.deterministic} deterministic.",
         "",
-        f"Files reviewed: {len(result.coverage.reviewed)}; skipped: {len(result.coverage.skipped)}.",
+        f"Files reviewed: {len(result.coverage.reviewed)}; "
+        f"skipped: {len(result.coverage.skipped)}.",
     ]
     tail += [
         f"- skipped `{_cell(s.path, 80)}`: {_cell(s.reason, 80)}"
@@ -178,7 +181,8 @@ def summary_body(data: SummaryInput) -> str:
     for row in rows:
         if budget - len(row) - 1 < 0:
             kept.append(
-                f"| … | | | {len(rows) - len(kept)} more findings not shown (comment size limit) | |"
+                f"| … | | | {len(rows) - len(kept)} more findings not shown "
+                "(comment size limit) | |"
             )
             break
         kept.append(row)

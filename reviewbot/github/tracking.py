@@ -23,6 +23,7 @@ SUMMARY_MARKER = "<!-- reviewbot:summary -->"
 _STATE = re.compile(r"<!-- reviewbot:state ([A-Za-z0-9+/=]+) -->")
 _FINDING = re.compile(r"<!-- reviewbot:finding ([0-9a-f]{8,64}) -->")
 _WS = re.compile(r"\s+")
+STATE_LIMIT = 30_000  # characters of the summary comment the state marker may take
 EVIDENCE_KEEP = 240  # characters of whitespace-free evidence kept to tell whether code is gone
 
 
@@ -80,7 +81,29 @@ class TrackingState(BaseModel):
     head: str = ""
     findings: dict[str, TrackedFinding] = {}
 
-    def encode(self) -> str:
+    def encode(self, limit: int = STATE_LIMIT) -> str:
+        """The hidden marker; over ``limit`` characters, drop fixed findings, then evidence."""
+        text = self._encode()
+        if len(text) <= limit:
+            return text
+        lean = self.model_copy(deep=True)
+        lean.findings = {k: t for k, t in lean.findings.items() if t.status is TrackStatus.OPEN}
+        text = lean._encode()
+        if len(text) <= limit:
+            return text
+        for t in lean.findings.values():
+            t.evidence_key, t.title = t.evidence_key[:24], t.title[:60]
+        text = lean._encode()
+        # Last resort: keep the most severe findings that fit; the rest are tracked by the
+        # markers of their inline comments only.
+        ranked = sorted(lean.findings.values(), key=lambda t: -t.severity.rank)
+        while len(text) > limit and ranked:
+            ranked = ranked[: max(0, int(len(ranked) * limit / len(text) * 0.9))]
+            lean.findings = {t.fingerprint: t for t in ranked}
+            text = lean._encode()
+        return text
+
+    def _encode(self) -> str:
         raw = zlib.compress(self.model_dump_json().encode("utf-8"), 9)
         return f"<!-- reviewbot:state {base64.b64encode(raw).decode('ascii')} -->"
 

@@ -214,7 +214,8 @@ def coerce_params(meta: HarnessMeta, given: Mapping[str, Any]) -> dict[str, Any]
             continue
         if spec.required and spec.default is None:
             raise UsageError(
-                f"harness {meta.name} needs parameter '{name}' ({spec.type}); pass --param {name}=..."
+                f"harness {meta.name} needs parameter '{name}' ({spec.type}); "
+                f"pass --param {name}=..."
             )
         if spec.default is not None:
             out[name] = _coerce(name, spec, spec.default)

@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from reviewbot.config import Config
 from reviewbot.errors import ReviewbotError, UsageError
@@ -58,19 +59,19 @@ def run_dir(state: Path, run_id: str) -> Path:
 
 
 def to_jsonable(value: Any, *, harness: str) -> Any:
-    """The harness result as JSON data (what `--format json` prints and the journal keeps)."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list | tuple) and any(isinstance(v, BaseModel) for v in value):
-        return [to_jsonable(v, harness=harness) for v in value]
+    """The harness result as JSON data (what `--format json` prints and the journal keeps).
+
+    Pydantic models (also nested in lists and dicts) are dumped in JSON mode.
+    """
     try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
+        data = to_jsonable_python(value)
+        json.dumps(data)
+    except (TypeError, ValueError, PydanticSerializationError) as exc:
         raise UsageError(
             f"harness {harness} returned a value that is not JSON data ({exc}); return a "
             "pydantic model or dicts/lists/strings/numbers"
         ) from None
-    return value
+    return data
 
 
 def resume_harness(record: RunRecord, state: Path) -> Harness:

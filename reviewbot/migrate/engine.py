@@ -98,6 +98,11 @@ class MigrationJob:
     task_branch_prefix: str
     total_files: int
     tally: Tally = field(default_factory=Tally)
+    # tasks queue here, not inside the pool, so worktree time measures handling, not waiting
+    slots: anyio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = anyio.Semaphore(self.pool.size)
 
     def key(self, path: str) -> str:
         return task_key(instruction=self.instruction, spec_key=self.spec.key(), verify=self.verify,
@@ -156,13 +161,14 @@ async def _in_worktree(
 ) -> tuple[FileResult, bool]:
     """(result, final): ``final`` is False when a re-run could end differently (no model, stopped)."""
     tally = job.tally
-    entered = time.perf_counter()
-    async with job.pool.checkout(job.base) as wt:
-        tally.seconds["worktree"] = tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
-        tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
-        outcome = await _tiers(job, wt, key, path, sites, lines)
-        leaving = time.perf_counter()
-    tally.seconds["worktree"] += time.perf_counter() - leaving
+    async with job.slots:
+        entered = time.perf_counter()
+        async with job.pool.checkout(job.base) as wt:
+            tally.seconds["worktree"] = tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
+            tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
+            outcome = await _tiers(job, wt, key, path, sites, lines)
+            leaving = time.perf_counter()
+        tally.seconds["worktree"] += time.perf_counter() - leaving
     return outcome
 
 

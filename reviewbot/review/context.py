@@ -85,7 +85,9 @@ class ShardContext:
         return estimate_tokens(self.text)
 
 
-def file_blocks(change: Any, head: HeadView, symbols: Sequence[Any]) -> tuple[str, list[tuple[int, int]]]:
+def file_blocks(
+    change: Any, head: HeadView, symbols: Sequence[Any]
+) -> tuple[str, list[tuple[int, int]]]:
     """The diff and the excerpts of one changed file."""
     parts = [data_block("diff", change.patch.rstrip("\n"), path=change.path)]
     ranges: list[tuple[int, int]] = []
@@ -114,7 +116,8 @@ def symbol_block(symbols: Sequence[Any], head: HeadView) -> tuple[str, dict[str,
         for site in callers[:MAX_CALLERS_PER_SYMBOL]:
             if site.path not in cache:
                 try:
-                    cache[site.path] = head.read(site.path).splitlines() if head.exists(site.path) else []
+                    found = head.exists(site.path)
+                    cache[site.path] = head.read(site.path).splitlines() if found else []
                 except (UnicodeDecodeError, ValueError):
                     cache[site.path] = []
             lines = cache[site.path]
@@ -124,7 +127,8 @@ def symbol_block(symbols: Sequence[Any], head: HeadView) -> tuple[str, dict[str,
             enclosing = f" in {site.enclosing}" if getattr(site, "enclosing", None) else ""
             rows.append(f"  called from {where}{enclosing}")
             if lines and start <= end:
-                rows.append("\n".join("    " + row for row in numbered(lines, start, end).splitlines()))
+                quoted = numbered(lines, start, end).splitlines()
+                rows.append("\n".join("    " + row for row in quoted))
                 ranges.setdefault(site.path, []).append(LineRange(start, end))
         if len(callers) > MAX_CALLERS_PER_SYMBOL:
             rows.append(f"  ... and {len(callers) - MAX_CALLERS_PER_SYMBOL} more call sites")

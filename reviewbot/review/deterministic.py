@@ -252,13 +252,13 @@ def syntax_findings(
                 continue
             reported.add(line)
             what = f"missing {site.text}" if site.missing else "unexpected code"
+            near = f" near `{site.text}`" if site.text and not site.missing else ""
             out.findings.append(Finding(
                 path=change.path, start_line=line, end_line=line,
                 severity=Severity.HIGH, category="syntax",
                 title=f"Syntax error: {what}",
                 explanation=(f"the {lang_name} parser fails at line {site.line}, column "
-                             f"{site.col}" + (f" near `{site.text}`" if site.text and not site.missing else "")
-                             + "; the file no longer parses"),
+                             f"{site.col}{near}; the file no longer parses"),
                 evidence=_line(head_text, line), source=Source.SYNTAX,
                 rule=f"syntax/{lang_name.lower()}", in_diff=True,
             ))

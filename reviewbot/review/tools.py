@@ -59,7 +59,7 @@ def review_tools(head: Any) -> list[Tool]:
         return "\n".join(rows) or "no matches"
 
     def list_files(
-        prefix: Annotated[str, Field(description="a directory; empty for the whole repository")] = "",
+        prefix: Annotated[str, Field(description="a directory; empty for everything")] = "",
     ) -> str:
         """List the files at head under a directory."""
         files = head.files(prefix)
@@ -76,7 +76,7 @@ def review_tools(head: Any) -> list[Tool]:
         return "\n".join(f"{h.path}:{h.line}: {h.text.strip()[:200]}" for h in hits) or "not found"
 
     def find_callers(
-        name: Annotated[str, Field(description="a qualified name, e.g. module.function or requests.get")],
+        name: Annotated[str, Field(description="a qualified name, e.g. requests.get")],
     ) -> str:
         """Find call sites of a function across the repository (imports and aliases resolved)."""
         from reviewbot.code import find_calls

@@ -181,7 +181,9 @@ class Journal:
         )
         return existed
 
-    def finish_run(self, run_id: str, *, status: str, result: Any, stats: Mapping[str, Any]) -> None:
+    def finish_run(
+        self, run_id: str, *, status: str, result: Any, stats: Mapping[str, Any]
+    ) -> None:
         self._db.execute(
             "UPDATE runs SET status=?, finished=?, result=?, stats=? WHERE id=?",
             (status, time.time(), json.dumps(result), json.dumps(dict(stats)), run_id),

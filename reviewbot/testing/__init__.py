@@ -62,6 +62,11 @@ Behaviour
     stop_reason ``max_tokens``. ``latency`` (seconds, ``Fixed``, ``Lognormal``, or
     any ``() -> float``) is slept in the connection thread before a model answer.
 
+    ``stream: true`` requests (``client.messages.stream``) get the same answer as
+    server-sent events (text and partial-JSON deltas). Consecutive turns of the
+    same role are refused, stricter than the API's documented merging, so that our
+    own conversations stay well-formed.
+
 ``reviewbot serve-model`` runs the same server in the foreground; the pytest
 plugin ``reviewbot.testing.pytest_plugin`` provides the ``model_server`` factory
 fixture and ``model_env`` (sets ``ANTHROPIC_BASE_URL``/``ANTHROPIC_API_KEY``).

@@ -111,11 +111,13 @@ def prompt_segments(body: Mapping[str, Any]) -> list[Segment]:
     return segments
 
 
-def count_input_tokens(body: Mapping[str, Any]) -> int:
+def count_input_tokens(body: Mapping[str, Any], segments: list[Segment] | None = None) -> int:
     """All input tokens of a request, cache aside (what ``count_tokens`` answers)."""
+    if segments is None:
+        segments = prompt_segments(body)
     extra = body.get("output_config")
     schema_tokens = estimate_tokens(_canonical(extra)) if extra else 0
-    return sum(s.tokens for s in prompt_segments(body)) + schema_tokens
+    return sum(s.tokens for s in segments) + schema_tokens
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class PromptCache:
     def plan(self, model: str, body: Mapping[str, Any]) -> CachePlan:
         """Bill a request: cached prefix read, newly cached part written, the rest input."""
         segments = prompt_segments(body)
-        total = count_input_tokens(body)
+        total = count_input_tokens(body, segments)
         minimum = self._min_tokens(model)
         hashes: list[str] = []
         cumulative: list[int] = []

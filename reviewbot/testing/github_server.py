@@ -10,8 +10,15 @@ client such as github3.py parses them exactly as it parses GitHub's. Like GitHub
   (422 ``pull_request_review_thread.line must be part of the diff``);
 - sends the primary rate-limit headers (``x-ratelimit-*``) on every answer and, when asked,
   answers a number of requests with a secondary rate limit (403 with ``retry-after``);
-- refuses requests without the expected token (401), and more than 50 annotations per
-  check-run request (422).
+- refuses requests without the expected token (401), writes when ``read_only`` is set (403,
+  as for a fork's token), and more than 50 annotations per check-run request (422);
+- answers the two GraphQL operations of thread resolution (``reviewThreads``,
+  ``resolveReviewThread``) on ``POST /graphql``.
+
+Scenario helpers: :meth:`GitHubServer.add_repo` (optionally backed by a bare git repository
+that pushes land in), :meth:`~GitHubServer.add_pull` with files from :func:`files_from_git`,
+:meth:`~GitHubServer.push_to_pull`, :meth:`~GitHubServer.set_permission`,
+:meth:`~GitHubServer.inject_secondary_rate_limit`, :meth:`~GitHubServer.exhaust_primary_rate_limit`.
 
 Every request is recorded in :attr:`GitHubServer.requests` for assertions.
 """
@@ -23,7 +30,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,6 +90,7 @@ class RepoState:
     issue_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
+    resolved_threads: set[str] = field(default_factory=set)
     git_dir: Path | None = None  # a repository whose branches back this one (pushes land there)
 
     def branch_sha(self, ref: str) -> str | None:
@@ -177,6 +184,7 @@ class GitHubServer:
         self.token = token
         self.repos: dict[str, RepoState] = {}
         self.requests: list[RecordedRequest] = []
+        self.read_only = False  # True: every write is refused as for a fork's read-only token
         self.rate_limit = 5000
         self.rate_remaining = 5000
         self.rate_reset = int(time.time()) + 3600  # when the primary window starts over
@@ -294,7 +302,7 @@ class GitHubServer:
             return self._new_issue_comment(self.repos[full_name], number, body, author)
 
     def exhaust_primary_rate_limit(self, *, reset_in: int = 1) -> None:
-        """Use up the primary limit: answers are 403 until the reset time (``x-ratelimit-reset``)."""
+        """Use up the primary limit: 403 answers until ``x-ratelimit-reset``."""
         with self._lock:
             self.rate_remaining = 0
             self.rate_reset = int(time.time()) + reset_in
@@ -448,6 +456,8 @@ class GitHubServer:
                 "used": self.rate_limit - self.rate_remaining,
             }
             return 200, {"resources": {"core": core}, "rate": core}
+        if parts == ["graphql"] and method == "POST":
+            return self._graphql(body)
         if len(parts) < 3 or parts[0] != "repos":
             return 404, _not_found()
         repo = self.repos.get(f"{parts[1]}/{parts[2]}")
@@ -502,6 +512,61 @@ class GitHubServer:
         return 404, _not_found()
 
     _bot_login = "github-actions[bot]"
+
+    def _graphql(self, body: Any) -> tuple[int, Any]:
+        """The two GraphQL operations the client uses: list review threads, resolve one."""
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return 400, {"message": "Problems parsing JSON"}
+        query, variables = body["query"], body.get("variables") or {}
+        if "resolveReviewThread" in query:
+            thread = str(variables.get("thread", ""))
+            for repo in self.repos.values():
+                roots = {f"PRRT_{c['id']}" for cs in repo.review_comments.values() for c in cs}
+                if thread in roots:
+                    repo.resolved_threads.add(thread)
+                    node = {"id": thread, "isResolved": True}
+                    return 200, {"data": {"resolveReviewThread": {"thread": node}}}
+            return 200, {
+                "data": None,
+                "errors": [
+                    {
+                        "type": "NOT_FOUND",
+                        "message": f"Could not resolve to a node with the global id of '{thread}'",
+                    }
+                ],
+            }
+        if "reviewThreads" in query:
+            target = self.repos.get(f"{variables.get('owner')}/{variables.get('name')}")
+            if target is None:
+                return 200, {
+                    "data": {"repository": None},
+                    "errors": [
+                        {"type": "NOT_FOUND", "message": "Could not resolve to a Repository"}
+                    ],
+                }
+            comments = target.review_comments.get(int(variables.get("number") or 0), [])
+            nodes = []
+            for c in comments:
+                login = c["user"]["login"].removesuffix("[bot]")
+                thread = f"PRRT_{c['id']}"
+                nodes.append(
+                    {
+                        "id": thread,
+                        "isResolved": thread in target.resolved_threads,
+                        "comments": {"nodes": [{"body": c["body"], "author": {"login": login}}]},
+                    }
+                )
+            threads = {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": nodes}
+            return 200, {"data": {"repository": {"pullRequest": {"reviewThreads": threads}}}}
+        return 200, {
+            "data": None,
+            "errors": [
+                {
+                    "message": "this loopback server answers only reviewThreads "
+                    "and resolveReviewThread"
+                }
+            ],
+        }
 
     def _list_pulls(self, repo: RepoState, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         state = query.get("state", ["open"])[0]
@@ -793,11 +858,20 @@ class _Handler(BaseHTTPRequestHandler):
         elif secondary is not None:
             status = 403
             payload = {
-                "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                "message": "You have exceeded a secondary rate limit. "
+                "Please wait a few minutes before you try again.",
                 "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
                 "status": "403",
             }
             extra["retry-after"] = str(secondary)
+        elif server.read_only and self.command in ("POST", "PATCH", "PUT", "DELETE"):
+            # What a fork's pull_request run gets: a token that may read only.
+            status = 403
+            payload = {
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest",
+                "status": "403",
+            }
         elif server.rate_remaining <= 0:
             status = 403
             payload = {
@@ -827,12 +901,6 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
 
-def iter_bodies(requests: list[RecordedRequest]) -> Iterator[str]:
-    """Every JSON body sent to the server, serialised: for checking what never leaves us."""
-    for r in requests:
-        yield json.dumps(r.body)
-
-
 __all__ = [
     "GitHubServer",
     "Pull",
@@ -841,5 +909,4 @@ __all__ = [
     "RepoState",
     "diff_lines",
     "files_from_git",
-    "iter_bodies",
 ]

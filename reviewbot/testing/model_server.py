@@ -23,6 +23,7 @@ from reviewbot.testing.faults import Faults
 from reviewbot.testing.handlers import Handler, default_handler
 from reviewbot.testing.replies import Reply, coerce_reply, new_id
 from reviewbot.testing.request import MessagesRequest
+from reviewbot.testing.streaming import sse_body
 from reviewbot.testing.validation import ApiError, check_body, check_headers, invalid
 
 
@@ -295,6 +296,13 @@ class ModelServer:
             return _Outcome(status=reply.status, body=reply.body)
         body = self._message_body(request, reply, plan)
         self.cache.commit(plan)
+        if request.body.get("stream"):
+            return _Outcome(
+                status=200,
+                body=sse_body(body),
+                headers=dict(reply.headers),
+                content_type="text/event-stream",
+            )
         return _Outcome(status=200, body=json.dumps(body).encode(), headers=dict(reply.headers))
 
     def _message_body(self, request: MessagesRequest, reply: Reply, plan: CachePlan) -> dict:
@@ -364,15 +372,23 @@ class ModelServer:
         ids = sorted(self.models) if self.models is not None else list(sdk_model_ids())
 
         def info(mid: str) -> dict[str, str]:
-            return {"type": "model", "id": mid, "display_name": mid,
-                    "created_at": "2026-01-01T00:00:00Z"}
+            return {
+                "type": "model",
+                "id": mid,
+                "display_name": mid,
+                "created_at": "2026-01-01T00:00:00Z",
+            }
 
         if model_id is not None:
             if model_id not in ids and self.models is not None:
                 return _Outcome.from_error(ApiError(404, "not_found_error", f"model: {model_id}"))
             return _Outcome(status=200, body=json.dumps(info(model_id)).encode())
-        page = {"data": [info(m) for m in ids], "has_more": False,
-                "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+        page = {
+            "data": [info(m) for m in ids],
+            "has_more": False,
+            "first_id": ids[0] if ids else None,
+            "last_id": ids[-1] if ids else None,
+        }
         return _Outcome(status=200, body=json.dumps(page).encode())
 
 
@@ -401,6 +417,7 @@ class _Outcome:
     status: int
     body: bytes = b""
     headers: dict[str, str] | None = None
+    content_type: str = "application/json"
 
     @classmethod
     def from_error(cls, error: ApiError, retry_after: float | None = None) -> _Outcome:
@@ -481,7 +498,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if path == "/v1/models":
             outcome = app.handle_models(self._headers(), None)
         elif path.startswith("/v1/models/"):
-            outcome = app.handle_models(self._headers(), path[len("/v1/models/"):])
+            outcome = app.handle_models(self._headers(), path[len("/v1/models/") :])
         else:
             outcome = _Outcome.from_error(ApiError(404, "not_found_error", "Not found"))
         self._send(outcome)
@@ -494,7 +511,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         headers.setdefault("request-id", new_id("req_"))
         try:
             self.send_response(outcome.status, _REASONS.get(outcome.status))
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", outcome.content_type)
             self.send_header("content-length", str(len(outcome.body)))
             for name, value in headers.items():
                 self.send_header(name, value)

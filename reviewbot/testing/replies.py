@@ -114,8 +114,12 @@ class Reply:
 
     @classmethod
     def rate_limited(cls, retry_after: float = 1.0) -> Reply:
-        return cls.error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
-                         retry_after=retry_after)
+        return cls.error(
+            429,
+            "rate_limit_error",
+            "Number of requests has exceeded your rate limit",
+            retry_after=retry_after,
+        )
 
     @classmethod
     def overloaded(cls) -> Reply:

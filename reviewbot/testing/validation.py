@@ -19,24 +19,54 @@ SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 MESSAGES_FIELDS = frozenset(
     {
-        "model", "max_tokens", "messages", "system", "tools", "tool_choice", "metadata",
-        "stop_sequences", "stream", "thinking", "output_config", "cache_control", "container",
-        "diagnostics", "inference_geo", "service_tier", "speed", "user_profile_id",
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "metadata",
+        "stop_sequences",
+        "stream",
+        "thinking",
+        "output_config",
+        "cache_control",
+        "container",
+        "diagnostics",
+        "inference_geo",
+        "service_tier",
+        "speed",
+        "user_profile_id",
         "workspace_id",
     }
 )
 COUNT_TOKENS_FIELDS = frozenset(
     {
-        "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
-        "cache_control", "speed", "user_profile_id", "workspace_id",
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "cache_control",
+        "speed",
+        "user_profile_id",
+        "workspace_id",
     }
 )
 USER_BLOCKS = frozenset(
     {"text", "image", "document", "tool_result", "search_result", "container_upload"}
 )
 ASSISTANT_BLOCKS = frozenset(
-    {"text", "tool_use", "thinking", "redacted_thinking", "server_tool_use",
-     "web_search_tool_result"}
+    {
+        "text",
+        "tool_use",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        "web_search_tool_result",
+    }
 )
 
 
@@ -151,11 +181,11 @@ def _check_messages(messages: Any) -> int:
         if role not in ("user", "assistant"):
             raise invalid(f"{where}.role: Input should be 'user' or 'assistant'")
         if i == 0 and role != "user":
-            raise invalid("messages: first message must use the \"user\" role")
+            raise invalid('messages: first message must use the "user" role')
         if role == previous_role:
             raise invalid(
-                f"messages: roles must alternate between \"user\" and \"assistant\", "
-                f"but found multiple \"{role}\" roles in a row"
+                f'messages: roles must alternate between "user" and "assistant", '
+                f'but found multiple "{role}" roles in a row'
             )
         blocks = _content_blocks(message.get("content"), where)
         allowed = USER_BLOCKS if role == "user" else ASSISTANT_BLOCKS
@@ -209,6 +239,12 @@ def _check_messages(messages: Any) -> int:
                 )
         pending_tool_uses = uses
         previous_role = role
+    if pending_tool_uses:
+        raise invalid(
+            f"messages.{len(messages) - 1}: `tool_use` ids were found without `tool_result` "
+            f"blocks immediately after: {', '.join(pending_tool_uses)}. Each `tool_use` block "
+            f"must have a corresponding `tool_result` block in the next message."
+        )
     if previous_role == "assistant":
         last = messages[-1].get("content")
         text = last if isinstance(last, str) else None
@@ -244,9 +280,7 @@ def _check_schema_node(node: Any, where: str, root: Mapping[str, Any]) -> None:
         allowed |= _SCHEMA_BY_TYPE.get(k, frozenset()) if isinstance(k, str) else set()
     for key in node:
         if key not in allowed:
-            raise invalid(
-                f"{where}: keyword '{key}' is not supported in structured output schemas"
-            )
+            raise invalid(f"{where}: keyword '{key}' is not supported in structured output schemas")
     if "object" in kinds and node.get("additionalProperties") is not False:
         raise invalid(
             f"{where}: for 'object' type, 'additionalProperties' must be explicitly set to false"
@@ -271,7 +305,7 @@ def _defs_referenced(node: Any) -> set[str]:
     if isinstance(node, Mapping):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            found.add(ref[len("#/$defs/"):])
+            found.add(ref[len("#/$defs/") :])
         for key, value in node.items():
             if key != "$defs":
                 found |= _defs_referenced(value)
@@ -337,8 +371,8 @@ def check_body(body: Any, headers: Mapping[str, str], *, count_tokens: bool = Fa
         max_tokens = body["max_tokens"]
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
             raise invalid("max_tokens: Input should be a valid non-negative integer")
-    if body.get("stream"):
-        raise invalid("stream: this loopback server answers only non-streaming requests")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise invalid("stream: Input should be a valid boolean")
     breakpoints = _check_cache_control(body.get("cache_control"), "cache_control")
     if "tools" in body:
         breakpoints += _check_tools(body["tools"])
@@ -357,4 +391,3 @@ def check_body(body: Any, headers: Mapping[str, str], *, count_tokens: bool = Fa
         names = {t.get("name") for t in body.get("tools") or ()}
         if choice.get("name") not in names:
             raise invalid(f"tool_choice.name: tool '{choice.get('name')}' is not in `tools`")
-

@@ -14,21 +14,61 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from conftest import GitRepo
 
 from reviewbot.code import find_calls
 from reviewbot.git import Repo, RepoView
 
-NAMES = ["os.path.join", "re.compile", "json.dumps", "subprocess.run", "os.getcwd",
-         "shutil.rmtree", "sys.exit", "warnings.warn", "os.path.exists", "open"]
+NAMES = [
+    "os.path.join",
+    "re.compile",
+    "json.dumps",
+    "subprocess.run",
+    "os.getcwd",
+    "shutil.rmtree",
+    "sys.exit",
+    "warnings.warn",
+    "os.path.exists",
+    "open",
+]
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
-SMALL = ["shutil.py", "subprocess.py", "tempfile.py", "zipfile.py", "tarfile.py", "pathlib.py",
-         "glob.py", "sysconfig.py", "site.py", "platform.py", "pydoc.py", "ntpath.py",
-         "posixpath.py", "compileall.py", "py_compile.py", "modulefinder.py", "pkgutil.py",
-         "mimetypes.py", "webbrowser.py", "uuid.py", "getpass.py", "trace.py", "filecmp.py",
-         "json/__init__.py", "json/encoder.py", "json/tool.py", "logging/config.py",
-         "logging/handlers.py", "importlib/resources/_common.py", "venv/__init__.py",
-         "ensurepip/__init__.py", "unittest/main.py", "http/server.py", "email/utils.py"]
+SMALL = [
+    "shutil.py",
+    "subprocess.py",
+    "tempfile.py",
+    "zipfile.py",
+    "tarfile.py",
+    "pathlib.py",
+    "glob.py",
+    "sysconfig.py",
+    "site.py",
+    "platform.py",
+    "pydoc.py",
+    "ntpath.py",
+    "posixpath.py",
+    "compileall.py",
+    "py_compile.py",
+    "modulefinder.py",
+    "pkgutil.py",
+    "mimetypes.py",
+    "webbrowser.py",
+    "uuid.py",
+    "getpass.py",
+    "trace.py",
+    "filecmp.py",
+    "json/__init__.py",
+    "json/encoder.py",
+    "json/tool.py",
+    "logging/config.py",
+    "logging/handlers.py",
+    "importlib/resources/_common.py",
+    "venv/__init__.py",
+    "ensurepip/__init__.py",
+    "unittest/main.py",
+    "http/server.py",
+    "email/utils.py",
+]
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -42,47 +82,50 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-def ast_calls(source: bytes, target: str) -> set[tuple[int, int, bool]]:
-    """(line, byte column, uncertain) of every call of ``target`` per the rules above."""
-    tree = ast.parse(source)
-    bound: dict[str, set[str]] = {}
-    stars: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    bound.setdefault(alias.asname, set()).add(alias.name)
-                else:
-                    head = alias.name.split(".")[0]
-                    bound.setdefault(head, set()).add(head)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            for alias in node.names:
-                if alias.name == "*":
-                    stars.append(node.module)
-                else:
-                    local = alias.asname or alias.name
-                    bound.setdefault(local, set()).add(f"{node.module}.{alias.name}")
-    found: set[tuple[int, int, bool]] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        chain = _dotted(node.func)
-        if chain is None:
-            continue
-        head, _, rest = chain.partition(".")
-        suffix = f".{rest}" if rest else ""
-        where = (node.lineno, node.col_offset)
-        if head in bound:
-            if target in {q + suffix for q in bound[head]}:
-                found.add((*where, False))
-        elif stars and target in {chain} | {f"{m}.{chain}" for m in stars}:
-            found.add((*where, True))
-        elif "." not in target and chain == target:
-            found.add((*where, False))
-    return found
+class AstIndex:
+    """One `ast` walk of a file: its import bindings and every call with a dotted callee."""
+
+    def __init__(self, source: bytes) -> None:
+        self.bound: dict[str, set[str]] = {}
+        self.stars: list[str] = []
+        self.calls: list[tuple[str, int, int]] = []
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.bound.setdefault(alias.asname, set()).add(alias.name)
+                    else:
+                        head = alias.name.split(".")[0]
+                        self.bound.setdefault(head, set()).add(head)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:
+                    if alias.name == "*":
+                        self.stars.append(node.module)
+                    else:
+                        local = alias.asname or alias.name
+                        self.bound.setdefault(local, set()).add(f"{node.module}.{alias.name}")
+            elif isinstance(node, ast.Call):
+                chain = _dotted(node.func)
+                if chain is not None:
+                    self.calls.append((chain, node.lineno, node.col_offset))
+
+    def calls_of(self, target: str) -> set[tuple[int, int, bool]]:
+        """(line, byte column, uncertain) of every call of ``target`` per the rules above."""
+        found: set[tuple[int, int, bool]] = set()
+        for chain, line, col in self.calls:
+            head, _, rest = chain.partition(".")
+            suffix = f".{rest}" if rest else ""
+            if head in self.bound:
+                if target in {q + suffix for q in self.bound[head]}:
+                    found.add((line, col, False))
+            elif self.stars and target in {chain} | {f"{m}.{chain}" for m in self.stars}:
+                found.add((line, col, True))
+            elif "." not in target and chain == target:
+                found.add((line, col, False))
+        return found
 
 
-def _repo_of(files: list[Path], root: Path, git_repo) -> RepoView:  # type: ignore[no-untyped-def]
+def _repo_of(files: list[Path], root: Path, git_repo: GitRepo) -> RepoView:
     for f in files:
         dest = git_repo.path / f.relative_to(root)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -94,19 +137,19 @@ def _repo_of(files: list[Path], root: Path, git_repo) -> RepoView:  # type: igno
 def _compare(view: RepoView, names: list[str]) -> dict[str, int]:
     totals: dict[str, int] = {}
     py_files = [p for p in view.files() if p.endswith(".py")]
-    sources = {p: view.read_bytes(p) for p in py_files}
+    indexes = {p: AstIndex(view.read_bytes(p)) for p in py_files}
     for name in names:
         ours = find_calls(view, name, jobs=1)
         got: dict[str, set[tuple[int, int, bool]]] = {}
         for s in ours.sites:
             got.setdefault(s.path, set()).add((s.start_line, s.start_col - 1, s.uncertain))
-        want = {p: calls for p, src in sources.items() if (calls := ast_calls(src, name))}
+        want = {p: calls for p, index in indexes.items() if (calls := index.calls_of(name))}
         assert got == want, name
         totals[name] = sum(len(v) for v in want.values())
     return totals
 
 
-def test_agrees_with_ast_on_stdlib_subset(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_agrees_with_ast_on_stdlib_subset(git_repo: GitRepo) -> None:
     files = [STDLIB / rel for rel in SMALL if (STDLIB / rel).is_file()]
     assert len(files) >= 25, "the standard library's sources are not on this machine"
     view = _repo_of(files, STDLIB, git_repo)
@@ -117,7 +160,7 @@ def test_agrees_with_ast_on_stdlib_subset(git_repo) -> None:  # type: ignore[no-
 
 
 @pytest.mark.slow
-def test_agrees_with_ast_on_whole_stdlib(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_agrees_with_ast_on_whole_stdlib(git_repo: GitRepo) -> None:
     files = []
     for f in sorted(STDLIB.rglob("*.py")):
         rel = f.relative_to(STDLIB).as_posix()

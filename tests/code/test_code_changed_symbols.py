@@ -9,7 +9,7 @@ from conftest import GitRepo
 from reviewbot.code import changed_symbols, definitions, language_for_path, parse, python_module
 from reviewbot.git import ChangeSet, Repo, RepoView
 
-SHOP = '''
+SHOP = """
 import json
 
 
@@ -26,9 +26,9 @@ class Cart:
 
     def dump(self):
         return json.dumps(self.items)
-'''
+"""
 
-USE = '''
+USE = """
 from shop.cart import price
 from shop import cart as c
 
@@ -37,7 +37,7 @@ def checkout(basket):
     first = price(basket.items[0])
     again = c.price(basket.items[1])
     return basket.total() + first + again
-'''
+"""
 
 
 def _write(repo: GitRepo, path: str, text: str) -> None:
@@ -83,35 +83,49 @@ def test_changed_symbols_with_callers(git_repo: GitRepo) -> None:
 
 
 def test_removal_only_change_touches_the_enclosing_function(git_repo: GitRepo) -> None:
-    _write(git_repo, "m.py", "def a():\n    x = 1\n    y = 2\n    return x\n\n\ndef b():\n    return a()\n")
+    _write(
+        git_repo,
+        "m.py",
+        "def a():\n    x = 1\n    y = 2\n    return x\n\n\ndef b():\n    return a()\n",
+    )
     base = git_repo.commit("base")
     _write(git_repo, "m.py", "def a():\n    x = 1\n    return x\n\n\ndef b():\n    return a()\n")
     head = git_repo.commit("drop a line")
     repo = Repo.open(git_repo.path)
     symbols = changed_symbols(RepoView.at(repo, head), ChangeSet.between(repo, base, head))
     assert [(s.qualified, [(c.enclosing, c.start_line) for c in s.callers]) for s in symbols] == [
-        ("a", [("b", 7)])]
+        ("a", [("b", 7)])
+    ]
 
 
 def test_definitions_per_language() -> None:
     cases = {
-        "a.py": (b"class A:\n    def m(self):\n        def inner():\n            pass\n",
-                 ["A", "A.m", "A.m.inner"]),
-        "a.go": (b"package p\ntype T struct{}\nfunc (t *T) M() {}\nfunc F() {}\n",
-                 ["T", "T.M", "F"]),
+        "a.py": (
+            b"class A:\n    def m(self):\n        def inner():\n            pass\n",
+            ["A", "A.m", "A.m.inner"],
+        ),
+        "a.go": (
+            b"package p\ntype T struct{}\nfunc (t *T) M() {}\nfunc F() {}\n",
+            ["T", "T.M", "F"],
+        ),
         "A.java": (b"class A { void m() {} A() {} }", ["A", "A.m", "A.A"]),
         "a.rs": (b"impl S { fn m(&self) {} }\nfn f() {}", ["S", "S.m", "f"]),
         "a.rb": (b"module M\n class C\n  def m; end\n end\nend\n", ["M", "M.C", "M.C.m"]),
         "a.cpp": (b"namespace n { void C::g() {} }", ["n", "n.C.g"]),
         "a.cs": (b"namespace N { class C { void M() {} } }", ["N", "N.C", "N.C.M"]),
         "a.php": (b"<?php class C { function m() {} }", ["C", "C.m"]),
-        "a.js": (b"class C { m() {} }\nconst f = () => 1;\nfunction g() {}", ["C", "C.m", "f", "g"]),
+        "a.js": (
+            b"class C { m() {} }\nconst f = () => 1;\nfunction g() {}",
+            ["C", "C.m", "f", "g"],
+        ),
         "a.c": (b"static int *f(void) { return 0; }", ["f"]),
     }
     for path, (source, expected) in cases.items():
         lang = language_for_path(path)
         assert lang is not None
-        assert [d.qualified for d in definitions(parse(source, lang).root_node, lang)] == expected, path
+        assert [
+            d.qualified for d in definitions(parse(source, lang).root_node, lang)
+        ] == expected, path
 
 
 def test_python_module_names() -> None:

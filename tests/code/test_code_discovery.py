@@ -5,12 +5,13 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import GitRepo
 
 from reviewbot.code import CallSite, find_calls, language_for_path, languages, syntax_errors
 from reviewbot.git import Repo, RepoView
 
 
-def _view(git_repo, files: dict[str, str]) -> RepoView:  # type: ignore[no-untyped-def]
+def _view(git_repo: GitRepo, files: dict[str, str]) -> RepoView:
     for path, text in files.items():
         git_repo.write(path, textwrap.dedent(text).lstrip("\n"))
     git_repo.commit("files")
@@ -69,7 +70,7 @@ PYTHON = {
 }
 
 
-def test_python_aliases_resolve_through_imports(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_python_aliases_resolve_through_imports(git_repo: GitRepo) -> None:
     view = _view(git_repo, PYTHON)
     result = find_calls(view, "requests.get")
     assert _where(result.sites) == [
@@ -87,11 +88,11 @@ def test_python_aliases_resolve_through_imports(git_repo) -> None:  # type: igno
     assert result.sites[0].enclosing == "fetch"
     assert result.sites[0].qualified_name == "requests.get"
     source = view.read_bytes("app/aliases.py")
-    assert source[load.start_byte:load.end_byte].startswith(b"r.get(")
+    assert source[load.start_byte : load.end_byte].startswith(b"r.get(")
     assert result.counts() == {"app/aliases.py": 5, "app/star.py": 1}
 
 
-def test_python_submodule_and_attribute_chains(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_python_submodule_and_attribute_chains(git_repo: GitRepo) -> None:
     view = _view(git_repo, PYTHON)
     result = find_calls(view, "os.path.join")
     assert [s.matched_text for s in result.sites] == ["os.path.join", "osp.join", "p.join", "join"]
@@ -144,7 +145,7 @@ TS = {
 }
 
 
-def test_javascript_import_and_require_bindings(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_javascript_import_and_require_bindings(git_repo: GitRepo) -> None:
     view = _view(git_repo, JS)
     result = find_calls(view, "axios.get")
     assert _where(result.sites) == [
@@ -157,10 +158,12 @@ def test_javascript_import_and_require_bindings(git_repo) -> None:  # type: igno
     ]
     assert result.sites[3].enclosing == "load"
     assert [s.matched_text for s in find_calls(view, "fs/promises.readFile").sites] == ["rf"]
-    assert [s.matched_text for s in find_calls(view, "fs.readFileSync").sites] == ["fs.readFileSync"]
+    assert [s.matched_text for s in find_calls(view, "fs.readFileSync").sites] == [
+        "fs.readFileSync"
+    ]
 
 
-def test_typescript_and_tsx_bindings(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_typescript_and_tsx_bindings(git_repo: GitRepo) -> None:
     view = _view(git_repo, TS)
     result = find_calls(view, "axios.get")
     assert _where(result.sites) == [
@@ -244,16 +247,22 @@ OTHER = {
     ("name", "expected"),
     [
         ("fmt.Println", [("go/main.go", 8, "fmt.Println", False, "Server.Run")]),
-        ("System.out.println", [
-            ("java/App.java", 3, "System.out.println", False, "App.run"),
-            ("java/App.java", 4, "java.lang.System.out.println", True, "App.run"),
-            # could be a static import of System.out: reported, as uncertain
-            ("java/App.java", 5, "out.println", True, "App.run"),
-        ]),
-        ("std::fs::read", [
-            ("rust/lib.rs", 4, "std::fs::read", False, "Store.load"),
-            ("rust/lib.rs", 5, "fs::read", True, "Store.load"),
-        ]),
+        (
+            "System.out.println",
+            [
+                ("java/App.java", 3, "System.out.println", False, "App.run"),
+                ("java/App.java", 4, "java.lang.System.out.println", True, "App.run"),
+                # could be a static import of System.out: reported, as uncertain
+                ("java/App.java", 5, "out.println", True, "App.run"),
+            ],
+        ),
+        (
+            "std::fs::read",
+            [
+                ("rust/lib.rs", 4, "std::fs::read", False, "Store.load"),
+                ("rust/lib.rs", 5, "fs::read", True, "Store.load"),
+            ],
+        ),
         ("File.read", [("ruby/app.rb", 3, "File.read", False, "Loader.load")]),
         ("printf", [("c/main.c", 2, "printf", False, "main")]),
         ("std::sort", [("cpp/sort.cpp", 2, "std::sort", False, "util.Sorter.run")]),
@@ -262,7 +271,9 @@ OTHER = {
         ("strlen", [("php/index.php", 3, "strlen", False, "Page.render")]),
     ],
 )
-def test_other_languages_match_qualified_text(git_repo, name, expected) -> None:  # type: ignore[no-untyped-def]
+def test_other_languages_match_qualified_text(
+    git_repo: GitRepo, name: str, expected: list[tuple[object, ...]]
+) -> None:
     view = _view(git_repo, OTHER)
     result = find_calls(view, name)
     got = [(s.path, s.start_line, s.matched_text, s.uncertain, s.enclosing) for s in result.sites]
@@ -272,49 +283,86 @@ def test_other_languages_match_qualified_text(git_repo, name, expected) -> None:
 
 def test_every_registered_grammar_loads_and_parses() -> None:
     samples = {
-        "python": b"def f():\n    return 1\n", "javascript": b"function f() { return 1 }",
-        "typescript": b"function f(): number { return 1 }", "tsx": b"const a = <div/>;",
-        "go": b"package m\nfunc f() {}\n", "java": b"class A {}", "rust": b"fn f() {}",
-        "ruby": b"def f; end", "c": b"int f(void) { return 1; }", "cpp": b"class A {};",
-        "csharp": b"class A {}", "php": b"<?php function f() {}",
+        "python": b"def f():\n    return 1\n",
+        "javascript": b"function f() { return 1 }",
+        "typescript": b"function f(): number { return 1 }",
+        "tsx": b"const a = <div/>;",
+        "go": b"package m\nfunc f() {}\n",
+        "java": b"class A {}",
+        "rust": b"fn f() {}",
+        "ruby": b"def f; end",
+        "c": b"int f(void) { return 1; }",
+        "cpp": b"class A {};",
+        "csharp": b"class A {}",
+        "php": b"<?php function f() {}",
     }
     assert {lang.name for lang in languages()} == set(samples)
     for lang in languages():
         assert syntax_errors(samples[lang.name], lang) == [], lang.name
-    for path, name in [("a.py", "python"), ("a.jsx", "javascript"), ("a.mjs", "javascript"),
-                       ("a.cjs", "javascript"), ("a.ts", "typescript"), ("a.tsx", "tsx"),
-                       ("a.go", "go"), ("A.java", "java"), ("a.rs", "rust"), ("a.rb", "ruby"),
-                       ("a.c", "c"), ("a.hpp", "cpp"), ("A.cs", "csharp"), ("a.php", "php")]:
+    for path, name in [
+        ("a.py", "python"),
+        ("a.jsx", "javascript"),
+        ("a.mjs", "javascript"),
+        ("a.cjs", "javascript"),
+        ("a.ts", "typescript"),
+        ("a.tsx", "tsx"),
+        ("a.go", "go"),
+        ("A.java", "java"),
+        ("a.rs", "rust"),
+        ("a.rb", "ruby"),
+        ("a.c", "c"),
+        ("a.hpp", "cpp"),
+        ("A.cs", "csharp"),
+        ("a.php", "php"),
+    ]:
         found = language_for_path(path)
         assert found is not None and found.name == name, path
     assert language_for_path("README.md") is None
     assert language_for_path("build.kts") is None
 
 
-def test_unknown_languages_are_skipped_with_a_reason(git_repo) -> None:  # type: ignore[no-untyped-def]
-    view = _view(git_repo, {
-        "app/main.py": "import requests\nrequests.get('x')\n",
-        "app/Main.kt": "fun main() { requests.get(\"x\") }\n",
-        "docs/notes.md": "requests.get is documented here\n",
-        "tools/script.weird": "requests.get()\n",
-    })
+def test_unknown_languages_are_skipped_with_a_reason(git_repo: GitRepo) -> None:
+    view = _view(
+        git_repo,
+        {
+            "app/main.py": "import requests\nrequests.get('x')\n",
+            "app/Main.kt": 'fun main() { requests.get("x") }\n',
+            "docs/notes.md": "requests.get is documented here\n",
+            "tools/script.weird": "requests.get()\n",
+        },
+    )
     result = find_calls(view, "requests.get")
     assert [s.path for s in result.sites] == ["app/main.py"]
     assert result.skipped == [("app/Main.kt", "no Kotlin grammar installed")]
     named = find_calls(view, "requests.get", paths=["tools/script.weird", "app"])
-    assert ("tools/script.weird", "unknown language; pass --lang to choose a grammar") in named.skipped
+    assert (
+        "tools/script.weird",
+        "unknown language; pass --lang to choose a grammar",
+    ) in named.skipped
     forced = find_calls(view, "requests.get", paths=["tools/script.weird"], lang="python")
     assert [s.path for s in forced.sites] == []  # parsed as Python: no import, so no match
     assert forced.files_scanned == 1 and forced.skipped == []
 
 
-def test_syntax_errors_give_flagged_sites_not_crashes(git_repo) -> None:  # type: ignore[no-untyped-def]
-    broken = "import requests\n\ndef ok():\n    requests.get('a')\n\ndef broken(:\n    requests.get('b')\n"
-    view = _view(git_repo, {"bad.py": broken, "good.py": "import requests\nrequests.get('c')\n",
-                            "bad.ts": "import axios from 'axios';\naxios.get(1);\nconst = ;\n"})
+def test_syntax_errors_give_flagged_sites_not_crashes(git_repo: GitRepo) -> None:
+    broken = (
+        "import requests\n\ndef ok():\n    requests.get('a')\n\n"
+        "def broken(:\n    requests.get('b')\n"
+    )
+    view = _view(
+        git_repo,
+        {
+            "bad.py": broken,
+            "good.py": "import requests\nrequests.get('c')\n",
+            "bad.ts": "import axios from 'axios';\naxios.get(1);\nconst = ;\n",
+        },
+    )
     result = find_calls(view, "requests.get")
     assert [(s.path, s.start_line, s.in_error_tree) for s in result.sites] == [
-        ("bad.py", 4, True), ("bad.py", 7, True), ("good.py", 2, False)]
+        ("bad.py", 4, True),
+        ("bad.py", 7, True),
+        ("good.py", 2, False),
+    ]
     assert result.error_files == ["bad.py"]
     ts_result = find_calls(view, "axios.get")
     assert [(s.path, s.in_error_tree) for s in ts_result.sites] == [("bad.ts", True)]
@@ -323,7 +371,7 @@ def test_syntax_errors_give_flagged_sites_not_crashes(git_repo) -> None:  # type
     assert syntax_errors(b"\xff\xfe\x00garbage(((", "python")  # bytes that are not even text
 
 
-def test_binary_and_oversized_files_are_skipped(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_binary_and_oversized_files_are_skipped(git_repo: GitRepo) -> None:
     git_repo.write("blob.py", b"requests.get\0\x01\x02")
     view = _view(git_repo, {"ok.py": "import requests\nrequests.get(1)\n"})
     result = find_calls(view, "requests.get")
@@ -331,9 +379,11 @@ def test_binary_and_oversized_files_are_skipped(git_repo) -> None:  # type: igno
     assert len(result.sites) == 1
 
 
-def test_second_scan_of_unchanged_repo_parses_nothing(git_repo) -> None:  # type: ignore[no-untyped-def]
-    files = {f"pkg/m{i}.py": f"import json\n\ndef f{i}():\n    return json.dumps({i})\n"
-             for i in range(12)}
+def test_second_scan_of_unchanged_repo_parses_nothing(git_repo: GitRepo) -> None:
+    files = {
+        f"pkg/m{i}.py": f"import json\n\ndef f{i}():\n    return json.dumps({i})\n"
+        for i in range(12)
+    }
     files["pkg/other.py"] = "def g():\n    return 1\n"
     view = _view(git_repo, files)
     repo = Repo.open(git_repo.path)
@@ -345,7 +395,9 @@ def test_second_scan_of_unchanged_repo_parses_nothing(git_repo) -> None:  # type
     assert again.files_parsed == 0 and again.files_cached == 13
     assert again.sites == first.sites
 
-    git_repo.write("pkg/m3.py", "import json\n\ndef f3():\n    return json.dumps(3) or json.dumps(4)\n")
+    git_repo.write(
+        "pkg/m3.py", "import json\n\ndef f3():\n    return json.dumps(3) or json.dumps(4)\n"
+    )
     git_repo.commit("change one file")
     changed = find_calls(RepoView.at(repo, "HEAD"), "json.dumps")
     assert changed.files_parsed == 1 and changed.files_cached == 12
@@ -360,10 +412,14 @@ def test_second_scan_of_unchanged_repo_parses_nothing(git_repo) -> None:  # type
     assert uncached.sites == changed.sites
 
 
-def test_process_pool_gives_the_same_answer_as_inline(git_repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_process_pool_gives_the_same_answer_as_inline(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from reviewbot.code import search
 
-    files = {f"m{i}.py": "import os\n" + "x = 1\n" * i + "os.path.join('a', 'b')\n" for i in range(20)}
+    files = {
+        f"m{i}.py": "import os\n" + "x = 1\n" * i + "os.path.join('a', 'b')\n" for i in range(20)
+    }
     view = _view(git_repo, files)
     inline = find_calls(view, "os.path.join", use_cache=False, jobs=1)
     monkeypatch.setattr(search, "PARALLEL_MIN_BYTES", 0)
@@ -371,19 +427,28 @@ def test_process_pool_gives_the_same_answer_as_inline(git_repo, monkeypatch) -> 
     assert pooled.sites == inline.sites and len(pooled.sites) == 20
 
 
-def test_by_name_finds_method_calls_as_uncertain(git_repo) -> None:  # type: ignore[no-untyped-def]
-    view = _view(git_repo, {"m.py": "class A:\n    def save(self):\n        self.save()\n\nA().save()\nsave()\n"})
+def test_by_name_finds_method_calls_as_uncertain(git_repo: GitRepo) -> None:
+    view = _view(
+        git_repo,
+        {"m.py": "class A:\n    def save(self):\n        self.save()\n\nA().save()\nsave()\n"},
+    )
     result = find_calls(view, "save", by_name=True)
     assert [(s.start_line, s.matched_text, s.uncertain) for s in result.sites] == [
-        (3, "self.save", True), (5, "A().save", True), (6, "save", False)]
+        (3, "self.save", True),
+        (5, "A().save", True),
+        (6, "save", False),
+    ]
 
 
-def test_bad_input_is_a_one_line_usage_error(git_repo) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_one_line_usage_error(git_repo: GitRepo) -> None:
     from reviewbot.errors import UsageError
 
     view = _view(git_repo, {"a.py": "x = 1\n"})
     with pytest.raises(UsageError, match="give a name"):
         find_calls(view, "  ")
+    with pytest.raises(UsageError, match="is not a name to search for"):
+        find_calls(view, "requests.get(x)")
+    assert find_calls(view, "requests.get()").target == "requests.get"
     with pytest.raises(UsageError, match="unknown language 'cobol'"):
         find_calls(view, "x", lang="cobol")
     with pytest.raises(UsageError, match="no such file or directory"):

@@ -11,13 +11,20 @@ from conftest import GitRepo
 
 
 def _find(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reviewbot", "find", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "reviewbot", "find", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _setup(git_repo: GitRepo) -> None:
-    git_repo.write("app/net.py", "import requests as r\n\nclass Api:\n    def load(self):\n"
-                                 "        return r.get('/x')\n")
+    git_repo.write(
+        "app/net.py",
+        "import requests as r\n\nclass Api:\n    def load(self):\n        return r.get('/x')\n",
+    )
     git_repo.write("app/star.py", "from requests import *\nget('/y')\n")
     git_repo.write("lib/Main.kt", "fun main() {}\n")
     git_repo.write("web/a.ts", "import axios from 'axios';\naxios.get('/z');\n")
@@ -34,8 +41,10 @@ def test_find_prints_sites_counts_total_and_skips(git_repo: GitRepo) -> None:
     assert "app/new.py:2:1  requests.get('/uncommitted')" in lines  # working tree by default
     assert "app/star.py:2:1?  get('/y')" in lines
     assert "      1  app/net.py" in lines
-    assert any(line.startswith("Total: 3 call sites of requests.get in 3 files, 1 uncertain")
-               for line in lines)
+    assert any(
+        line.startswith("Total: 3 call sites of requests.get in 3 files, 1 uncertain")
+        for line in lines
+    )
     assert lines[-2:] == ["Skipped:", "  lib/Main.kt: no Kotlin grammar installed"]
 
     committed = _find(git_repo.path, "requests.get", "--rev", "HEAD", "--json")
@@ -73,6 +82,7 @@ def test_find_errors_are_one_line(git_repo: GitRepo) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "reviewbot: error: unknown language 'cobol'; use one of: python, javascript, typescript,"
-        " tsx, go, java, rust, ruby, c, cpp, csharp, php"]
+        " tsx, go, java, rust, ruby, c, cpp, csharp, php"
+    ]
     proc = _find(git_repo.path, "requests.get", "--rev", "nope")
     assert proc.returncode == 3 and "unknown revision nope" in proc.stderr

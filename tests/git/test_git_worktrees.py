@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from reviewbot.errors import GitError
-from reviewbot.git import Repo, WorktreePool, assemble, commit_worktree
+from reviewbot.git import Repo, WorktreePool, assemble, commit_worktree, prune_stale
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -43,7 +43,7 @@ def test_pool_reuses_worktrees_and_restores_touched_files(project) -> None:
     second = project.commit("second")
 
     async def main() -> None:
-        async with WorktreePool(repo, size=2) as pool:
+        async with WorktreePool(repo, size=2, keep=False) as pool:
             seen_paths = set()
             for round_no in range(6):
                 async with pool.checkout(base) as wt:
@@ -280,3 +280,38 @@ def test_pool_moves_between_commits_with_modes_links_and_type_changes(git_repo) 
             assert pool.created == 1
 
     anyio.run(main)
+
+
+def test_closed_pool_parks_worktrees_for_the_next_pool(project) -> None:
+    repo = Repo.open(project.path)
+    base = project.head()
+
+    async def first_run() -> list[Path]:
+        async with WorktreePool(repo, size=2) as pool:
+            async with pool.checkout(base) as a, pool.checkout(base) as b:
+                (a.path / "src/a.py").write_text("dirty\n")
+                paths = [a.path, b.path]
+            assert pool.created == 2
+        return paths
+
+    async def second_run(parked: list[Path]) -> None:
+        # someone edits a parked worktree between runs: adoption restores it first
+        (parked[0] / "README").write_text("meddled\n")
+        (parked[0] / "stray.txt").write_text("stray\n")
+        async with WorktreePool(repo, size=2) as pool:
+            assert pool.adopted == 2 and pool.pruned == []
+            for _ in range(2):
+                async with pool.checkout(base) as a, pool.checkout(base) as b:
+                    assert {a.path, b.path} == set(parked)
+                    for wt in (a, b):
+                        assert (wt.path / "README").read_text() == "hello\n"
+                        assert not (wt.path / "stray.txt").exists()
+                        assert (wt.path / "src/a.py").read_text() == "a = 1\n"
+            assert pool.created == 0
+
+    parked = anyio.run(first_run)
+    assert all(p.is_dir() for p in parked)
+    anyio.run(second_run, parked)
+    removed = prune_stale(repo, parked=True)
+    assert len(removed) == 2 and not any(p.exists() for p in parked)
+    assert list((repo.git_dir / "reviewbot" / "worktrees").iterdir()) == []

@@ -1,4 +1,4 @@
-"""Helpers for the GitHub tests: a pull request on a loopback GitHub backed by a real git repository."""
+"""Test helpers: a pull request on a loopback GitHub, backed by a real git repository."""
 
 from __future__ import annotations
 

@@ -12,7 +12,10 @@ from gh_scenario import REPO, PullScenario
 from reviewbot.errors import GitHubError
 from reviewbot.github import ActionOptions, TokenCredentials, run_action
 
-COMMAND = "/reviewbot migrate \"use join\" --find os.path.join --rewrite 'join({args})' --add-import 'from os.path import join'"
+COMMAND = (
+    '/reviewbot migrate "use join" --find os.path.join '
+    "--rewrite 'join({args})' --add-import 'from os.path import join'"
+)
 
 
 def _setup(scenario: PullScenario, tmp_path: Path) -> Path:
@@ -86,3 +89,25 @@ def test_push_credentials_are_capped() -> None:
     with pytest.raises(GitHubError, match="refused the token 2 times"):
         creds.credentials("https://github.com/acme/widgets.git", None, 0)
     assert "ghs_secret" not in repr(creds)
+
+
+def test_workflow_dispatch_runs_a_migration(scenario: PullScenario, tmp_path: Path) -> None:
+    from gh_scenario import webhook
+
+    _setup(scenario, tmp_path)
+    event = webhook("workflow_dispatch")
+    event["ref"] = "refs/heads/main"
+    event["repository"]["full_name"] = REPO
+    event["inputs"] = {
+        "mode": "migrate",
+        "instruction": "use join",
+        "find": "os.path.join",
+        "rewrite": "join({args})",
+        "add-import": "from os.path import join",
+        "branch": "reviewbot/join",
+    }
+    outcome = run_action(scenario.env("workflow_dispatch", event), ActionOptions(mode="migrate"))
+    assert outcome.pull_created is True
+    pull = scenario.server.repos[REPO].pulls[outcome.pull_number]
+    assert (pull.head_ref, pull.base_ref) == ("reviewbot/join", "main")
+    assert pull.title == "reviewbot: use join"

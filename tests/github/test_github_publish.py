@@ -221,6 +221,24 @@ def test_synchronize_marks_fixed_and_posts_only_the_new_finding(scenario: PullSc
     assert "2 open findings" in body  # EVAL_APP still there, plus the new one
     assert outcome.published.fixed == [EVAL_PARSE.fingerprint]
     assert outcome.published.inline == [new.fingerprint]
+    # The fixed finding's thread is resolved (GraphQL), the open one's is not.
+    repo_state = scenario.server.repos[REPO]
+    by_fp = {
+        next(iter(fingerprints_in(c["body"]))): f"PRRT_{c['id']}"
+        for c in repo_state.review_comments[7]
+    }
+    assert repo_state.resolved_threads == {by_fp[EVAL_PARSE.fingerprint]}
+    assert "Resolved 1 review thread(s) of fixed findings." in body
+
+    # A push whose own change is clean still fails on the findings that stay open.
+    quiet = _post(
+        scenario,
+        "pull_request",
+        scenario.pull_event("synchronize", before=before),
+        _result(scenario, []),
+        fail_on=Severity.HIGH,
+    )
+    assert quiet.exit_code == 1 and quiet.findings == 0
 
     # A finding already posted is never posted again, even when a later run reports it.
     _post(

@@ -56,7 +56,9 @@ def test_action_inputs_are_what_reviewbot_action_reads() -> None:
 
     # Each variable is really read: the command's options, the Actions env, the model layer.
     envvars = {p.envvar for p in action.params if getattr(p, "envvar", None)}
-    own = {v for v in ACTION_INPUTS.values() if v.startswith("REVIEWBOT_")}
+    own = {v for v in ACTION_INPUTS.values() if v.startswith("REVIEWBOT_")} - {
+        "REVIEWBOT_GITHUB_API_URL"
+    }
     assert own <= envvars
     parsed = ActionEnv.from_env(
         {
@@ -64,7 +66,8 @@ def test_action_inputs_are_what_reviewbot_action_reads() -> None:
             "GITHUB_EVENT_PATH": "/e.json",
             "GITHUB_REPOSITORY": "a/b",
             "GITHUB_TOKEN": "t0k",
-            "GITHUB_API_URL": "https://ghe.example/api/v3",
+            "GITHUB_API_URL": "https://api.github.com",
+            "REVIEWBOT_GITHUB_API_URL": "https://ghe.example/api/v3",
         },
         cwd=Path("."),
     )

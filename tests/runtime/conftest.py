@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
+from rt_helpers import API_KEY, make_config
+
 from reviewbot.config import Config
 from reviewbot.models import ModelAccess, make_client
 from reviewbot.runtime import EventBus, Journal, Run
 from reviewbot.testing import ModelServer
-from rt_helpers import API_KEY, make_config
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from reviewbot.errors import UsageError
 from reviewbot.harness import builtin_harness, coerce_params, load_harness, parse_param_args
 from reviewbot.models.usage import Usage
 from reviewbot.report.cost import cost_line
-from reviewbot.report.progress import PlainProgress, make_progress
+from reviewbot.report.progress import LiveProgress, PlainProgress, make_progress
 from reviewbot.runtime.events import (
     AgentFailure,
     AgentFinished,
@@ -149,3 +149,20 @@ def test_quiet_progress_prints_nothing() -> None:
     progress = make_progress("quiet", out)
     progress(Stopped(reason="budget"))
     assert out.getvalue() == ""
+
+
+def test_live_progress_renders_phase_tree() -> None:
+    out = io.StringIO()
+    progress = make_progress("live", out)
+    assert isinstance(progress, LiveProgress)
+    with progress:
+        progress(RunStarted(run_id="r7", harness="demo"))
+        progress(PhaseStarted(phase="review"))
+        progress(AgentStarted(call=1, role="finder", tier="fast", model="m", phase="review"))
+        progress(AgentStarted(call=2, role="finder", tier="fast", model="m", phase="verify"))
+        progress(AgentFinished(call=2, role="finder", tier="fast", model="m", phase="verify",
+                               usage=Usage(input_tokens=1500, output_tokens=500), cost_usd=0.25))
+    text = out.getvalue()
+    assert "demo r7" in text
+    assert "review: 1 running · 0 done · 0 failed" in text
+    assert "verify: 0 running · 1 done · 0 failed · 2.0k tok · $0.25" in text

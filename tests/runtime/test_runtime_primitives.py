@@ -12,7 +12,7 @@ from rt_helpers import Answer, make_config
 
 from reviewbot.runtime import AgentError, ModelsUnavailable, Run
 from reviewbot.runtime.events import AgentFinished, Escalation, PhaseStarted
-from reviewbot.testing import MessagesRequest, Reply, Router
+from reviewbot.testing import MessagesRequest, Router
 
 
 def echo(req: MessagesRequest) -> dict[str, str]:

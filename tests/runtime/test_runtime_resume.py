@@ -11,8 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rt_helpers import API_KEY, Answer
 
+from reviewbot.cli import main
 from reviewbot.runtime import Journal, Run, read_events, state_dir
 from reviewbot.testing import Fixed, MessagesRequest
 
@@ -48,14 +50,6 @@ async def main(run, n, label):
 
 def answer_for(req: MessagesRequest) -> dict[str, str]:
     return {"answer": "A:" + req.last_user_text}
-
-
-def cli(*args: str, cwd: Path, base_url: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ANTHROPIC_BASE_URL=base_url, ANTHROPIC_API_KEY=API_KEY)
-    return subprocess.run(
-        [sys.executable, "-m", "reviewbot", *args], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=120,
-    )
 
 
 def test_rerun_with_same_id_replays_without_model_calls(server_factory, runs) -> None:
@@ -103,7 +97,8 @@ def test_failed_calls_are_not_replayed(server_factory, runs) -> None:
 
 
 def test_sigkill_then_resume_calls_model_only_for_unfinished(server_factory, git_repo,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
     n, kill_at = 12, 5
     proc_holder: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
@@ -139,13 +134,16 @@ def test_sigkill_then_resume_calls_model_only_for_unfinished(server_factory, git
     assert 0 < finished_before < n
     calls_before = len(srv.requests)
 
-    done = cli("resume", "killed", "--format", "json", cwd=git_repo.path, base_url=srv.base_url)
-    assert done.returncode == 0, done.stderr
+    code, out, err = cli_inprocess(
+        capsys, monkeypatch, srv.base_url, "resume", "killed", "--format", "json",
+        "--repo", str(git_repo.path),
+    )
+    assert code == 0, err
     resumed_calls = len(srv.requests) - calls_before
     assert resumed_calls == n - finished_before
-    result = json.loads(done.stdout)
+    result = json.loads(out)
     assert result == {"answers": [f"A:q item {i}" for i in range(n)], "partial": False}
-    assert f"({finished_before} replayed)" in done.stderr
+    assert f"({finished_before} replayed)" in err
 
     journal = Journal.for_repo(git_repo.path)
     record = journal.get_run("killed")
@@ -154,17 +152,33 @@ def test_sigkill_then_resume_calls_model_only_for_unfinished(server_factory, git
     journal.close()
 
 
-def test_run_format_json_prints_exactly_the_result(server_factory, git_repo,
-                                                   tmp_path: Path) -> None:
+def cli_inprocess(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, base_url: str,
+    *args: str,
+) -> tuple[int, str, str]:
+    """`reviewbot ...` in this process (same entry point as the console script)."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_run_format_json_prints_exactly_the_result(server_factory, git_repo, tmp_path: Path,
+                                                   capsys, monkeypatch) -> None:
     srv = server_factory(answer_for)
     harness = tmp_path / "ask_each.py"
     harness.write_text(HARNESS)
-    out = cli("run", str(harness), "--param", "n=2", "--param", "label=z", "--format", "json",
-              cwd=git_repo.path, base_url=srv.base_url)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"answers": ["A:z item 0", "A:z item 1"], "partial": False}
-    assert out.stdout.count("\n") == 1  # nothing but the result on stdout
-    last = out.stderr.strip().splitlines()[-1]
+    code, out, err = cli_inprocess(
+        capsys, monkeypatch, srv.base_url, "run", str(harness), "--param", "n=2",
+        "--param", "label=z", "--format", "json", "--repo", str(git_repo.path),
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"answers": ["A:z item 0", "A:z item 1"], "partial": False}
+    assert out.count("\n") == 1  # nothing but the result on stdout
+    last = err.strip().splitlines()[-1]
     assert last.startswith("cost: 2 agents · ") and "fast $" in last
 
     run_dirs = list((state_dir(git_repo.path) / "runs").iterdir())
@@ -175,30 +189,38 @@ def test_run_format_json_prints_exactly_the_result(server_factory, git_repo,
     assert (run_dirs[0] / "harness.py").read_text() == HARNESS
 
 
-def test_run_budget_flag_gives_partial_result(server_factory, git_repo, tmp_path: Path) -> None:
+def test_run_budget_flag_gives_partial_result(server_factory, git_repo, tmp_path: Path,
+                                              capsys, monkeypatch) -> None:
     srv = server_factory(lambda req: {"answer": "y" * 4000})
     harness = tmp_path / "ask_each.py"
     harness.write_text(HARNESS)
     git_repo.write(".reviewbot.toml", "[runtime]\nconcurrency = 2\n[models]\nmax_tokens = 2000\n")
-    out = cli("run", str(harness), "-p", "n=10", "--budget", "0.02", "--format", "json",
-              "--strict", cwd=git_repo.path, base_url=srv.base_url)
-    assert out.returncode == 4, out.stderr
-    result = json.loads(out.stdout)
+    code, out, err = cli_inprocess(
+        capsys, monkeypatch, srv.base_url, "run", str(harness), "-p", "n=10", "--budget", "0.02",
+        "--format", "json", "--strict", "--repo", str(git_repo.path),
+    )
+    assert code == 4, err
+    result = json.loads(out)
     assert result["partial"] is True
     assert 0 < sum(a is not None for a in result["answers"]) < 10
-    assert "PARTIAL (budget)" in out.stderr
+    assert "PARTIAL (budget)" in err
 
 
-def test_run_rejects_bad_params_in_one_line(git_repo, tmp_path: Path) -> None:
+def test_run_rejects_bad_params_in_one_line(git_repo, tmp_path: Path, capsys,
+                                            monkeypatch) -> None:
     harness = tmp_path / "ask_each.py"
     harness.write_text(HARNESS)
-    out = cli("run", str(harness), "-p", "n=many", cwd=git_repo.path, base_url="http://127.0.0.1:9")
-    assert out.returncode == 2
-    assert out.stderr.strip() == "reviewbot: error: parameter 'n' must be of type int, not 'many'"
+    code, _, err = cli_inprocess(
+        capsys, monkeypatch, "http://127.0.0.1:9", "run", str(harness), "-p", "n=many",
+        "--repo", str(git_repo.path),
+    )
+    assert code == 2
+    assert err.strip() == "reviewbot: error: parameter 'n' must be of type int, not 'many'"
 
 
 def test_ctrl_c_records_interrupted_run_that_resumes(server_factory, git_repo,
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, capsys,
+                                                      monkeypatch) -> None:
     release = threading.Event()
     arrived = threading.Event()
 
@@ -232,7 +254,10 @@ def test_ctrl_c_records_interrupted_run_that_resumes(server_factory, git_repo,
     journal.close()
 
     calls_before = len(srv.requests)
-    done = cli("resume", "ctrlc", "--format", "json", cwd=git_repo.path, base_url=srv.base_url)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["answers"] == [f"A:q item {i}" for i in range(4)]
+    code, out, err = cli_inprocess(
+        capsys, monkeypatch, srv.base_url, "resume", "ctrlc", "--format", "json",
+        "--repo", str(git_repo.path),
+    )
+    assert code == 0, err
+    assert json.loads(out)["answers"] == [f"A:q item {i}" for i in range(4)]
     assert len(srv.requests) - calls_before == 2  # items 2 and 3 only

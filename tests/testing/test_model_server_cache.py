@@ -49,8 +49,9 @@ def test_second_request_reads_the_shared_cached_prefix(model_server: Any) -> Non
     assert second.usage.cache_creation_input_tokens == 0
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     assert 0 < second.usage.input_tokens < 20  # only the uncached user turn
-    assert total(second.usage) == count(srv, system=cached_system(),
-                                        messages=[{"role": "user", "content": "file b"}])
+    assert total(second.usage) == count(
+        srv, system=cached_system(), messages=[{"role": "user", "content": "file b"}]
+    )
     assert srv.usage.cache_read_input_tokens == second.usage.cache_read_input_tokens
 
 
@@ -70,24 +71,37 @@ def test_prefix_below_the_minimum_is_not_cached(model_server: Any) -> None:
 def test_cache_is_per_model_and_per_exact_prefix(model_server: Any) -> None:
     srv = model_server()
     create(srv, system=cached_system(), messages=[{"role": "user", "content": "a"}])
-    other_model = create(srv, model="claude-opus-5-5", system=cached_system(),
-                         messages=[{"role": "user", "content": "a"}])
+    other_model = create(
+        srv,
+        model="claude-opus-5-5",
+        system=cached_system(),
+        messages=[{"role": "user", "content": "a"}],
+    )
     assert other_model.usage.cache_read_input_tokens == 0
-    changed = create(srv, system=cached_system(LONG + "!"),
-                     messages=[{"role": "user", "content": "a"}])
+    changed = create(
+        srv, system=cached_system(LONG + "!"), messages=[{"role": "user", "content": "a"}]
+    )
     assert changed.usage.cache_read_input_tokens == 0
     assert changed.usage.cache_creation_input_tokens > 0
 
 
 def test_conversation_breakpoint_extends_the_cached_prefix(model_server: Any) -> None:
     srv = model_server()
-    turn1 = [{"role": "user", "content": [
-        {"type": "text", "text": CONTEXT, "cache_control": {"type": "ephemeral"}}]}]
+    turn1 = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": CONTEXT, "cache_control": {"type": "ephemeral"}}],
+        }
+    ]
     first = create(srv, system=cached_system(), messages=turn1)
     turn2 = turn1 + [
         {"role": "assistant", "content": "Looked."},
-        {"role": "user", "content": [
-            {"type": "text", "text": "More: " + CONTEXT, "cache_control": {"type": "ephemeral"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "More: " + CONTEXT, "cache_control": {"type": "ephemeral"}}
+            ],
+        },
     ]
     second = create(srv, system=cached_system(), messages=turn2)
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
@@ -112,8 +126,12 @@ def test_siblings_sent_together_all_miss_then_later_ones_hit(model_server: Any) 
         c = AsyncAnthropic(base_url=srv.base_url, api_key="k")
 
         def one(i: int) -> Any:
-            return c.messages.create(model=MODEL, max_tokens=20, system=cached_system(),
-                                     messages=[{"role": "user", "content": f"file {i}"}])
+            return c.messages.create(
+                model=MODEL,
+                max_tokens=20,
+                system=cached_system(),
+                messages=[{"role": "user", "content": f"file {i}"}],
+            )
 
         together = await asyncio.gather(*[one(i) for i in range(4)])
         later = await one(99)
@@ -133,8 +151,10 @@ def test_entries_expire_after_their_ttl() -> None:
         cc: dict[str, Any] = {"type": "ephemeral"}
         if ttl:
             cc["ttl"] = ttl
-        return {"system": [{"type": "text", "text": "x" * 100, "cache_control": cc}],
-                "messages": [{"role": "user", "content": "q"}]}
+        return {
+            "system": [{"type": "text", "text": "x" * 100, "cache_control": cc}],
+            "messages": [{"role": "user", "content": "q"}],
+        }
 
     cache.commit(cache.plan(MODEL, body()))
     now[0] = 299.0

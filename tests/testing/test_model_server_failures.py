@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -138,10 +142,12 @@ def test_schema_invalid_output_is_returned_and_recorded(model_server: Any) -> No
         c = AsyncAnthropic(base_url=srv.base_url, api_key="k")
         for _ in range(2):
             with pytest.raises(ValidationError):
-                await c.messages.parse(model=MODEL, max_tokens=50, messages=HELLO,
-                                       output_format=Verdict)
-        return await c.messages.parse(model=MODEL, max_tokens=50, messages=HELLO,
-                                      output_format=Verdict)
+                await c.messages.parse(
+                    model=MODEL, max_tokens=50, messages=HELLO, output_format=Verdict
+                )
+        return await c.messages.parse(
+            model=MODEL, max_tokens=50, messages=HELLO, output_format=Verdict
+        )
 
     assert asyncio.run(go()).parsed_output == Verdict(verdict="ok")
     violations = srv.schema_violations
@@ -153,7 +159,8 @@ def test_schema_invalid_output_is_returned_and_recorded(model_server: Any) -> No
 def test_random_faults_are_seeded_and_survived_with_retries(model_server: Any) -> None:
     faults = Faults(rate_429=0.2, rate_529=0.1, rate_500=0.1, retry_after=0.01, seed=3)
     srv = model_server(
-        lambda req: "fine", faults=faults,
+        lambda req: "fine",
+        faults=faults,
     )
 
     async def go() -> list[str]:
@@ -191,9 +198,49 @@ def test_client_killed_mid_request_is_not_a_rejection(model_server: Any) -> None
     sock = socket.create_connection(("127.0.0.1", srv.port))
     sock.sendall(
         b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
-        b"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n\r\n{\"mod"
+        b'anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n\r\n{"mod'
     )
     sock.close()
     assert ask(srv).content[0].text == "OK"  # the server still answers others
     time.sleep(0.2)  # let the dropped connection's thread finish
     assert srv.rejections == [] and len(srv.requests) == 1
+
+
+def test_fixture_fails_a_test_whose_requests_were_refused(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        'pytest_plugins = ["reviewbot.testing.pytest_plugin"]\n'
+    )
+    (tmp_path / "test_inner.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            from anthropic import AsyncAnthropic, BadRequestError
+
+            def send_bad(srv):
+                async def go():
+                    c = AsyncAnthropic(base_url=srv.base_url, api_key="k", max_retries=0)
+                    try:
+                        await c.messages.create(model="claude-haiku-5-5", max_tokens=5,
+                            messages=[{"role": "assistant", "content": "hi"}])
+                    except BadRequestError:
+                        pass
+                asyncio.run(go())
+
+            def test_sends_bad_request(model_server):
+                send_bad(model_server())
+
+            def test_sends_bad_request_on_purpose(model_server):
+                send_bad(model_server(allow_invalid=True))
+            """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "2 passed, 1 error" in proc.stdout, proc.stdout  # the error is the teardown
+    assert "refused requests the real API would refuse too" in proc.stdout
+    assert "first message" in proc.stdout

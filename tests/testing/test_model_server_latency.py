@@ -34,8 +34,9 @@ def test_latency_over_http_has_the_configured_median(model_server: Any) -> None:
 
         async def timed(i: int) -> float:
             start = time.perf_counter()
-            await c.messages.create(model=MODEL, max_tokens=5,
-                                    messages=[{"role": "user", "content": str(i)}])
+            await c.messages.create(
+                model=MODEL, max_tokens=5, messages=[{"role": "user", "content": str(i)}]
+            )
             return time.perf_counter() - start
 
         out: list[float] = []
@@ -58,11 +59,14 @@ def test_sixty_four_concurrent_slow_requests_overlap(model_server: Any) -> None:
     async def go() -> float:
         c = AsyncAnthropic(base_url=srv.base_url, api_key="k")
         start = time.perf_counter()
-        await asyncio.gather(*[
-            c.messages.create(model=MODEL, max_tokens=5,
-                              messages=[{"role": "user", "content": str(i)}])
-            for i in range(96)
-        ])
+        await asyncio.gather(
+            *[
+                c.messages.create(
+                    model=MODEL, max_tokens=5, messages=[{"role": "user", "content": str(i)}]
+                )
+                for i in range(96)
+            ]
+        )
         return time.perf_counter() - start
 
     wall = asyncio.run(go())

@@ -69,6 +69,7 @@ def test_structured_reply_round_trip(model_server: Any) -> None:
         "confidence",
     ]
     assert req.headers["anthropic-version"] == "2026-10-21"
+    assert req.headers["authorization"] == "Bearer test-key"
     assert srv.calls == 1 and srv.requests == seen and srv.rejections == []
     assert srv.schema_violations == []
 
@@ -90,7 +91,10 @@ def test_tool_use_then_tool_result_loop(model_server: Any) -> None:
         while True:
             turns += 1
             msg = await c.messages.parse(
-                model=MODEL, max_tokens=512, messages=messages, tools=[READ_FILE],
+                model=MODEL,
+                max_tokens=512,
+                messages=messages,
+                tools=[READ_FILE],
                 output_format=Verdict,
             )
             if msg.stop_reason != "tool_use":
@@ -117,25 +121,30 @@ def test_tool_use_then_tool_result_loop(model_server: Any) -> None:
 
 def test_parallel_tool_uses_need_every_result(model_server: Any) -> None:
     srv = model_server(
-        Script([Reply.tool_uses([("read_file", {"path": "a"}), ("read_file", {"path": "b"})]),
-                "done"]),
+        Script(
+            [Reply.tool_uses([("read_file", {"path": "a"}), ("read_file", {"path": "b"})]), "done"]
+        ),
         api_key="test-key",
     )
 
     async def go() -> str:
         c = client(srv)
         msgs: list[dict[str, Any]] = [{"role": "user", "content": "read both"}]
-        msg = await c.messages.create(model=MODEL, max_tokens=100, messages=msgs,
-                                      tools=[READ_FILE])
+        msg = await c.messages.create(model=MODEL, max_tokens=100, messages=msgs, tools=[READ_FILE])
         ids = [b.id for b in msg.content if b.type == "tool_use"]
         assert len(ids) == 2 and ids[0] != ids[1]
         msgs += [
             {"role": "assistant", "content": msg.content},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": i, "content": "ok"} for i in ids]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": i, "content": "ok"} for i in ids
+                ],
+            },
         ]
-        final = await c.messages.create(model=MODEL, max_tokens=100, messages=msgs,
-                                        tools=[READ_FILE])
+        final = await c.messages.create(
+            model=MODEL, max_tokens=100, messages=msgs, tools=[READ_FILE]
+        )
         return final.content[0].text  # type: ignore[union-attr]
 
     assert run(go()) == "done"
@@ -152,7 +161,9 @@ def test_router_by_role_and_content(model_server: Any) -> None:
 
     async def ask(system: str, prompt: str) -> str:
         msg = await client(srv).messages.create(
-            model=MODEL, max_tokens=50, system=system,
+            model=MODEL,
+            max_tokens=50,
+            system=system,
             messages=[{"role": "user", "content": prompt}],
         )
         return msg.content[0].text  # type: ignore[union-attr]
@@ -174,13 +185,16 @@ def test_router_by_role_and_content(model_server: Any) -> None:
 def test_exhausted_script_fails_the_test_loudly() -> None:
     srv = ModelServer(Script(["only one"])).start()
     try:
+
         async def go() -> None:
             c = client(srv, max_retries=0)
-            await c.messages.create(model=MODEL, max_tokens=5,
-                                    messages=[{"role": "user", "content": "1"}])
+            await c.messages.create(
+                model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "1"}]
+            )
             with pytest.raises(InternalServerError):
-                await c.messages.create(model=MODEL, max_tokens=5,
-                                        messages=[{"role": "user", "content": "2"}])
+                await c.messages.create(
+                    model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "2"}]
+                )
 
         run(go())
     finally:
@@ -203,10 +217,15 @@ def test_default_handler_answers_any_schema(model_server: Any) -> None:
 
     async def go() -> Any:
         c = client(srv)
-        parsed = await c.messages.parse(model=MODEL, max_tokens=100, output_format=Findings,
-                                        messages=[{"role": "user", "content": "review"}])
-        text = await c.messages.create(model=MODEL, max_tokens=100,
-                                       messages=[{"role": "user", "content": "hi"}])
+        parsed = await c.messages.parse(
+            model=MODEL,
+            max_tokens=100,
+            output_format=Findings,
+            messages=[{"role": "user", "content": "review"}],
+        )
+        text = await c.messages.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        )
         return parsed.parsed_output, text.content[0].text  # type: ignore[union-attr]
 
     parsed, text = run(go())
@@ -243,3 +262,44 @@ def test_long_text_is_cut_at_max_tokens(model_server: Any) -> None:
     assert msg.stop_reason == "max_tokens"
     assert msg.usage.output_tokens == 20
     assert len(msg.content[0].text) == 80
+
+
+def test_streaming_request_gets_server_sent_events(model_server: Any) -> None:
+    long_input = {"path": "src/" + "deep/" * 20 + "app.py"}
+    srv = model_server(
+        Script(
+            [
+                Reply.tool_use("read_file", long_input, text="Reading it now, one moment."),
+                {"verdict": "confirmed", "confidence": 0.5},
+            ]
+        ),
+        api_key="test-key",
+    )
+
+    async def go() -> tuple[Any, Any, list[str]]:
+        c = client(srv)
+        async with c.messages.stream(
+            model=MODEL,
+            max_tokens=500,
+            tools=[READ_FILE],
+            messages=[{"role": "user", "content": "go"}],
+        ) as stream:
+            first = await stream.get_final_message()
+        async with c.messages.stream(
+            model=MODEL,
+            max_tokens=500,
+            output_format=Verdict,
+            messages=[{"role": "user", "content": "go"}],
+        ) as stream:
+            kinds = [event.type async for event in stream]
+            second = await stream.get_final_message()
+        return first, second, kinds
+
+    first, second, kinds = run(go())
+    assert first.stop_reason == "tool_use"
+    assert first.content[0].text == "Reading it now, one moment."
+    assert first.content[1].input == long_input  # reassembled from partial JSON deltas
+    assert first.usage.output_tokens > 1 and first.usage.input_tokens > 0
+    assert second.parsed_output == Verdict(verdict="confirmed", confidence=0.5)
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert srv.calls == 2 and srv.rejections == []

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from anthropic import AsyncAnthropic, BadRequestError, omit
-from anthropic.types import Message
-
 from anthropic.lib._parse._transform import transform_schema
+from anthropic.types import Message
 from pydantic import BaseModel, Field
 
 from reviewbot.testing import ModelServer, Reply
@@ -105,6 +104,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "without `tool_result`",
     ),
     (
+        "conversation ends on an unanswered tool_use",
+        body(messages=[user("a"), assistant([tool_use("toolu_1")])], tools=[TOOL]),
+        "without `tool_result`",
+    ),
+    (
         "tool_result after text",
         body(
             messages=[
@@ -141,8 +145,14 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         body(
             messages=[
                 user("a"),
-                assistant([{"type": "document", "source": {"type": "text", "media_type":
-                                                            "text/plain", "data": "d"}}]),
+                assistant(
+                    [
+                        {
+                            "type": "document",
+                            "source": {"type": "text", "media_type": "text/plain", "data": "d"},
+                        }
+                    ]
+                ),
                 user("b"),
             ]
         ),
@@ -193,9 +203,16 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "numeric bound in schema",
-        body(output_config=structured({
-            "type": "object", "additionalProperties": False, "required": ["n"],
-            "properties": {"n": {"type": "integer", "minimum": 1}}})),
+        body(
+            output_config=structured(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["n"],
+                    "properties": {"n": {"type": "integer", "minimum": 1}},
+                }
+            )
+        ),
         "output_config.format.schema.properties.n: keyword 'minimum' is not supported",
     ),
     (
@@ -210,8 +227,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "minItems above 1",
-        body(output_config=structured({"type": "array", "items": {"type": "string"},
-                                       "minItems": 2})),
+        body(
+            output_config=structured({"type": "array", "items": {"type": "string"}, "minItems": 2})
+        ),
         "minItems: only 0 or 1",
     ),
     (
@@ -243,8 +261,17 @@ VALID: list[tuple[str, dict[str, Any]]] = [
         ),
     ),
     ("prefill without trailing space", body(messages=[user("a"), assistant("The answer is")])),
-    ("structured output", body(output_config={"format": {"type": "json_schema", "schema": {
-        "type": "object", "properties": {}, "additionalProperties": False}}})),
+    (
+        "structured output",
+        body(
+            output_config={
+                "format": {
+                    "type": "json_schema",
+                    "schema": {"type": "object", "properties": {}, "additionalProperties": False},
+                }
+            }
+        ),
+    ),
     ("schema the SDK prepares", body(output_config=structured(transform_schema(Report)))),
     ("metadata and stop sequences", body(metadata={"user_id": "u"}, stop_sequences=["END"])),
 ]
@@ -264,10 +291,12 @@ def server() -> Any:
         yield srv
 
 
-@pytest.mark.parametrize(("payload", "expected"), [(b, e) for _, b, e in INVALID],
-                         ids=[i for i, _, _ in INVALID])
-def test_invalid_request_is_refused_with_400(server: ModelServer, payload: dict[str, Any],
-                                             expected: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "expected"), [(b, e) for _, b, e in INVALID], ids=[i for i, _, _ in INVALID]
+)
+def test_invalid_request_is_refused_with_400(
+    server: ModelServer, payload: dict[str, Any], expected: str
+) -> None:
     before = server.calls
     with pytest.raises(BadRequestError) as info:
         _post(server, payload)
@@ -296,8 +325,12 @@ def test_sampling_parameters_pass_under_an_older_api_version(server: ModelServer
 def test_body_that_is_not_json_is_refused(server: ModelServer) -> None:
     async def go() -> None:
         c = AsyncAnthropic(base_url=server.base_url, api_key="k", max_retries=0)
-        await c.post("/v1/messages", content=b"{not json", cast_to=Message,
-                     options={"headers": {"content-type": "application/json"}})
+        await c.post(
+            "/v1/messages",
+            content=b"{not json",
+            cast_to=Message,
+            options={"headers": {"content-type": "application/json"}},
+        )
 
     with pytest.raises(BadRequestError, match="error parsing the body"):
         asyncio.run(go())

@@ -16,21 +16,22 @@ from pydantic import BaseModel
 from reviewbot.cli.serve import load_script
 from reviewbot.errors import UsageError
 
-SCRIPT = '''
+SCRIPT = """
 from reviewbot.testing import Reply
 
 def handle(request):
     if request.role == "finder":
         return {"findings": ["scripted"]}
     return Reply.text("script says hi to " + request.model)
-'''
+"""
 
 
 class Findings(BaseModel):
     findings: list[str]
 
 
-def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _serve(*args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """The server process, its base URL and the banner it printed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "reviewbot", "serve-model", *args],
         stdout=subprocess.PIPE,
@@ -40,10 +41,12 @@ def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith("model server listening on http://127.0.0.1:"), first
-    return proc, first.rsplit(" ", 1)[1].strip()
+    second = proc.stdout.readline()
+    return proc, first.rsplit(" ", 1)[1].strip(), first + second
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
+    """Interrupts the server like Ctrl-C; returns what it printed after the banner."""
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
@@ -53,17 +56,25 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 def test_serve_model_with_a_script(tmp_path: Path) -> None:
     script = tmp_path / "handler.py"
     script.write_text(SCRIPT)
-    proc, url = _serve("--script", str(script), "--api-key", "local-key", "--latency-median",
-                       "0.01")
+    proc, url, banner = _serve(
+        "--script", str(script), "--api-key", "local-key", "--latency-median", "0.01"
+    )
     try:
+
         async def go() -> tuple[Any, Any]:
             c = AsyncAnthropic(base_url=url, api_key="local-key")
             parsed = await c.messages.parse(
-                model="claude-haiku-5-5", max_tokens=50, system="Role: finder",
-                messages=[{"role": "user", "content": "review"}], output_format=Findings)
+                model="claude-haiku-5-5",
+                max_tokens=50,
+                system="Role: finder",
+                messages=[{"role": "user", "content": "review"}],
+                output_format=Findings,
+            )
             text = await c.messages.create(
-                model="claude-opus-5-5", max_tokens=50,
-                messages=[{"role": "user", "content": "hello"}])
+                model="claude-opus-5-5",
+                max_tokens=50,
+                messages=[{"role": "user", "content": "hello"}],
+            )
             return parsed.parsed_output, text.content[0].text  # type: ignore[union-attr]
 
         parsed, text = asyncio.run(go())
@@ -71,18 +82,22 @@ def test_serve_model_with_a_script(tmp_path: Path) -> None:
         out = _stop(proc)
     assert parsed == Findings(findings=["scripted"])
     assert text == "script says hi to claude-opus-5-5"
-    assert f"export ANTHROPIC_BASE_URL={url}" in out
+    assert f"export ANTHROPIC_BASE_URL={url}" in banner
     assert "served 2 calls" in out and "0 requests refused" in out
 
 
 def test_serve_model_default_answers_structured_requests() -> None:
-    proc, url = _serve()
+    proc, url, _ = _serve()
     try:
+
         async def go() -> Any:
             c = AsyncAnthropic(base_url=url, api_key="anything")
             msg = await c.messages.parse(
-                model="claude-sonnet-5-5", max_tokens=50, output_format=Findings,
-                messages=[{"role": "user", "content": "review"}])
+                model="claude-sonnet-5-5",
+                max_tokens=50,
+                output_format=Findings,
+                messages=[{"role": "user", "content": "review"}],
+            )
             return msg.parsed_output
 
         assert asyncio.run(go()) == Findings(findings=[])

@@ -1,0 +1,212 @@
+"""What a review costs: our default routing and caching next to "every role on the deep tier,
+no caching", on a real multi-file diff (Django 5.1.3 -> 5.1.4, a security release).
+
+Both runs use the real review harness, the real prompts and tools, the real SDK over
+HTTP, against the loopback model server, which computes usage from the real request
+sizes and does the prompt-cache accounting. A fixed script answers for the model
+(finders plant findings on real changed lines, skeptics split on some), identical in
+both runs, so both runs start the same agents.
+
+The models layer has no switch to stop sending ``cache_control``; "no caching" is
+the loopback server with caching disabled (its minimum cacheable prefix set beyond
+any request), so every input token is billed uncached.
+
+Run: /work/venv/bin/python bench/review_cost.py   (downloads two sdists once into bench/.cache)
+Goal: default <= 25% of the baseline's dollars at the same number of agents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from reviewbot.config import Config
+from reviewbot.git import ChangeSet, Repo
+from reviewbot.harness import builtin_harness, run_harness
+from reviewbot.report.cost import cost_line
+from reviewbot.review import ReviewResult
+from reviewbot.runtime import RunStats
+from reviewbot.testing import MessagesRequest, ModelServer, Reply
+
+CACHE = Path(__file__).parent / ".cache"
+DIMENSION = re.compile(r"Review dimension: ([\w-]+)\.")
+OLD, NEW = "5.1.3", "5.1.4"
+GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+WORDS = ("the value reaches this line without the check the old code had, so a caller that "
+         "passes an empty or hostile input now takes the other branch and the result differs "
+         "from what the surrounding code and its tests expect").split()
+
+
+def sdist(version: str) -> Path:
+    for name in (f"Django-{version}.tar.gz", f"django-{version}.tar.gz"):
+        if (CACHE / name).is_file():
+            return CACHE / name
+    CACHE.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+                    f"django=={version}", "-d", str(CACHE), "-q"], check=True)
+    return sdist(version)
+
+
+def build_repo(root: Path) -> Path:
+    """Django OLD committed on main, NEW on branch `release` (its django/ and tests/ trees)."""
+    repo = root / "django-review"
+    repo.mkdir()
+    env = {**GIT_ENV, "PATH": "/usr/bin:/bin"}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
+
+    def unpack(version: str) -> None:
+        for child in repo.iterdir():
+            if child.name != ".git":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        with tempfile.TemporaryDirectory() as tmp, tarfile.open(sdist(version)) as tar:
+            tar.extractall(tmp, filter="data")
+            top = next(Path(tmp).iterdir())
+            for part in ("django", "tests", "LICENSE"):
+                src = top / part
+                if src.is_dir():
+                    shutil.copytree(src, repo / part)
+                else:
+                    shutil.copy2(src, repo / part)
+
+    git("init", "-q", "-b", "main")
+    unpack(OLD)
+    git("add", "-A")
+    git("commit", "-q", "-m", f"Django {OLD}")
+    git("checkout", "-q", "-b", "release")
+    unpack(NEW)
+    git("add", "-A")
+    git("commit", "-q", "-m", f"Django {NEW}")
+    return repo
+
+
+def _digest(*parts: str) -> int:
+    return int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:8], 16)
+
+
+def _prose(seed: int, words: int) -> str:
+    return " ".join(WORDS[(seed + i) % len(WORDS)] for i in range(words)).capitalize() + "."
+
+
+class Script:
+    """Deterministic model answers; the same in both runs, so both start the same agents."""
+
+    def __init__(self, added: dict[str, list[tuple[int, str]]]) -> None:
+        self.added = added
+
+    def __call__(self, req: MessagesRequest) -> Any:
+        role, text = req.role, req.all_text
+        if role == "finder":
+            files = [p for p in self.added if f" {p}," in text or f" {p}." in text]
+            if not req.tool_results:
+                return Reply.tool_use("read_file", {"path": files[0], "start_line": 1,
+                                                    "end_line": 120})
+            dim = DIMENSION.search(text).group(1)  # type: ignore[union-attr]
+            findings = []
+            for k in range(2):
+                path = files[_digest(dim, str(k)) % len(files)]
+                lines = self.added[path]
+                line, code = lines[_digest(dim, path, str(k)) % len(lines)]
+                findings.append({
+                    "path": path, "start_line": line, "end_line": line,
+                    "severity": ["low", "medium", "high"][_digest(dim, str(k), "s") % 3],
+                    "category": dim, "title": f"{dim} issue {k} near line {line}",
+                    "explanation": _prose(line + k, 45), "evidence": code,
+                })
+            return {"findings": findings}
+        if role in ("skeptic", "judge"):
+            seed = _digest(req.last_user_text, text[-400:])
+            verdict = "confirmed" if seed % 3 else "refuted"
+            return {"verdict": verdict, "reason": _prose(seed, 35)}
+        if role == "synthesizer":
+            return {"summary": _prose(7, 70)}
+        raise AssertionError(f"unexpected role {role}")
+
+
+def added_lines(repo: Path) -> dict[str, list[tuple[int, str]]]:
+    r = Repo.open(repo)
+    changes = ChangeSet.between(r, "main", "release")
+    out: dict[str, list[tuple[int, str]]] = {}
+    for c in changes.files:
+        text = r.read_blob(changes.head, c.path).decode("utf-8").splitlines()
+        lines = [(n, text[n - 1]) for n in sorted(c.added_lines) if len(text[n - 1].strip()) > 12]
+        if lines:
+            out[c.path] = lines
+    return out
+
+
+def review(
+    repo: Path, config: Config, script: Script, *, caching: bool
+) -> tuple[ReviewResult, RunStats, float]:
+    options: dict[str, Any] = {"api_key": "bench-key"}
+    if not caching:
+        options["min_cache_tokens"] = 10**9
+    with ModelServer(script, **options) as server:
+        env = {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "bench-key",
+               "PATH": "/usr/bin:/bin"}
+        started = time.perf_counter()
+        outcome = run_harness(
+            builtin_harness("review"),
+            {"repo": str(repo), "base": "main", "head": "release", "uncommitted": False},
+            config=config, repo_path=repo, env=env, budget_usd=1000.0,
+        )
+        wall = time.perf_counter() - started
+    return ReviewResult.model_validate(outcome.result), outcome.stats, wall
+
+
+def describe(label: str, result: ReviewResult, stats: RunStats, wall: float) -> None:
+    u = stats.total.usage
+    print(f"\n== {label}")
+    print(f"agents {stats.total.agents} (failed {stats.total.failed}) · wall {wall:.1f}s · "
+          f"funnel: {result.funnel.candidates} candidates, {result.funnel.deduplicated} distinct,"
+          f" {result.funnel.confirmed} confirmed, {result.funnel.refuted} refuted, "
+          f"{result.funnel.escalated} escalated; {result.funnel.ungrounded} ungrounded, "
+          f"{result.funnel.duplicates} duplicates")
+    print(f"{'tier':<9}{'agents':>7}{'input':>10}{'cache wr':>10}{'cache rd':>10}{'output':>9}"
+          f"{'dollars':>10}")
+    for tier, spend in sorted(stats.by_tier.items()):
+        t = spend.usage
+        print(f"{tier:<9}{spend.agents:>7}{t.input_tokens:>10,}{t.cache_creation_input_tokens:>10,}"
+              f"{t.cache_read_input_tokens:>10,}{t.output_tokens:>9,}{spend.cost_usd:>10.4f}")
+    print(f"{'total':<9}{stats.total.agents:>7}{u.input_tokens:>10,}"
+          f"{u.cache_creation_input_tokens:>10,}{u.cache_read_input_tokens:>10,}"
+          f"{u.output_tokens:>9,}{stats.total.cost_usd:>10.4f}")
+    print(f"cache-read share of input-side tokens: {u.cache_read_share:.0%}")
+    print(cost_line(stats))
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="reviewbot-bench-") as tmp:
+        t0 = time.perf_counter()
+        repo = build_repo(Path(tmp))
+        print(f"repository: Django {OLD} -> {NEW} committed in {time.perf_counter() - t0:.1f}s")
+        added = added_lines(repo)
+        print(f"diff: {len(added)} files with added lines: {', '.join(added)}")
+        script = Script(added)
+        default = Config()
+        deep = Config.model_validate({"models": {"roles": {
+            "finder": "deep", "skeptic": "deep", "judge": "deep", "synthesizer": "deep"}}})
+        ours = review(repo, default, script, caching=True)
+        base = review(repo, deep, script, caching=False)
+    describe("default: per-role tiers, prompt caching", *ours)
+    describe("baseline: every role on the deep tier, no caching", *base)
+    a, b = ours[1].total, base[1].total
+    ratio = a.cost_usd / b.cost_usd if b.cost_usd else float("nan")
+    same = a.agents == b.agents
+    print(f"\ndefault / baseline dollars: {a.cost_usd:.4f} / {b.cost_usd:.4f} = {ratio:.1%} "
+          f"(goal <= 25%) · same number of agents: {same} ({a.agents} vs {b.agents})")
+    return 0 if ratio <= 0.25 and same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

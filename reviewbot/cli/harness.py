@@ -1,0 +1,245 @@
+"""`reviewbot harness generate|check|dry-run|run`: generated harnesses, checked and sandboxed."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+import pygit2
+
+from reviewbot.config import Config, load_config
+from reviewbot.errors import ExitCode, UsageError
+from reviewbot.harness import parse_param_args, run_harness
+from reviewbot.harness.checker import check_harness_file
+from reviewbot.harness.dryrun import (
+    DEFAULT_ITEMS_PER_LIST,
+    DEFAULT_OUTPUT_TOKENS_HIGH,
+    DryRunReport,
+    dry_run,
+    vary_strings,
+    widen_schema,
+)
+from reviewbot.harness.generator import default_output, generate_harness, write_generated
+from reviewbot.harness.loader import Harness
+from reviewbot.harness.sandbox import load_sandboxed
+from reviewbot.models import make_client, model_access
+from reviewbot.report.cost import cost_line, dollars
+from reviewbot.report.progress import make_progress
+from reviewbot.runtime.errors import ModelsUnavailable
+from reviewbot.runtime.run import NO_MODELS_MESSAGE, Run
+from reviewbot.testing import MessagesRequest, ModelServer, Reply, minimal_instance
+
+
+@contextlib.contextmanager
+def simulated_model(items_per_list: int = DEFAULT_ITEMS_PER_LIST) -> Iterator[ModelServer]:
+    """The dry run's model: a loopback server answering every structured request with a
+    schema-valid instance whose lists hold ``items_per_list`` items."""
+
+    serial = itertools.count(1)
+    lock = threading.Lock()
+
+    def answer(request: MessagesRequest) -> Any:
+        schema = request.output_schema
+        if schema is None:
+            return Reply.text("OK")
+        with lock:
+            number = next(serial)
+        instance = minimal_instance(widen_schema(schema, items_per_list))
+        return Reply.json(vary_strings(instance, str(number)))
+
+    # A fresh key per server: the client must be ours, never one configured for real spend.
+    with ModelServer(answer, api_key=secrets.token_hex(16), models=["*"]) as server:
+        yield server
+
+
+def estimate(
+    harness: Harness, params: dict[str, Any], config: Config, *,
+    items_per_list: int = DEFAULT_ITEMS_PER_LIST,
+    output_tokens_high: int = DEFAULT_OUTPUT_TOKENS_HIGH,
+) -> DryRunReport:
+    """A dry run of ``harness`` against :func:`simulated_model`."""
+    with simulated_model(items_per_list) as server:
+        return dry_run(
+            harness, params, config=config, model=server, api_key=server.api_key,
+            items_per_list=items_per_list, output_tokens_high=output_tokens_high,
+        )
+
+
+def _repo_root(path: Path) -> Path:
+    found = pygit2.discover_repository(str(path))
+    if found is not None:
+        workdir = pygit2.Repository(found).workdir
+        if workdir:
+            return Path(workdir)
+    return path
+
+
+def _config(repo: Path, config_path: Path | None) -> tuple[Path, Config]:
+    root = _repo_root(repo.resolve())
+    return root, load_config(root, config_path)
+
+
+_repo_option = click.option(
+    "--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
+    show_default=True, help="Repository the harness is for (its git dir keeps state).")
+_config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=None,
+    help="Configuration file (default: .reviewbot.toml or pyproject.toml).")
+_param_option = click.option(
+    "--param", "-p", "param_pairs", multiple=True, metavar="KEY=VALUE",
+    help="A harness parameter (repeatable), coerced by the harness's META types.")
+_items_option = click.option(
+    "--items", "items_per_list", type=click.IntRange(0, 50), default=DEFAULT_ITEMS_PER_LIST,
+    show_default=True, help="Items per list in the simulated answers of the dry run.")
+_file_argument = click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+
+
+def _require_file(file: Path) -> None:
+    if not file.is_file():
+        raise UsageError(f"harness file {file} does not exist; pass the path of a .py file")
+
+
+@click.group()
+def harness() -> None:
+    """Generate, check, dry-run and run sandboxed harnesses."""
+
+
+@harness.command()
+@click.argument("task")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write it (default: <git dir>/reviewbot/harnesses/<name>.py).")
+@click.option("--budget", type=float, default=None, metavar="DOLLARS",
+              help="Dollar budget for writing the harness (default: runtime.budget_usd).")
+@_repo_option
+@_config_option
+def generate(task: str, output: Path | None, budget: float | None, repo: Path,
+             config_path: Path | None) -> int:
+    """Have the orchestrator model write a harness for TASK; it must pass the checker."""
+    root, config = _config(repo, config_path)
+    access = model_access(os.environ)
+    if access is None:
+        raise ModelsUnavailable(NO_MODELS_MESSAGE)
+    target = output
+    if target is None:
+        default_output("probe", root)  # fail before spending when there is nowhere to write
+
+    async def write() -> tuple[Any, Run]:
+        client = make_client(access, config.models)
+        run = Run(run_id="generate", config=config, client=client, harness="generate",
+                  budget_usd=budget)
+        try:
+            return await generate_harness(task, run=run), run
+        finally:
+            await client.close()
+
+    generated, run = anyio.run(write)
+    path = write_generated(generated, target or default_output(generated.name, root))
+    click.echo(f"wrote {path}: {generated.meta.name} — {generated.description} "
+               f"(max_agents {generated.meta.max_agents}, budget {dollars(generated.budget_usd)}, "
+               f"{generated.attempts} attempt{'s' if generated.attempts != 1 else ''})")
+    click.echo(f"next: reviewbot harness dry-run {path}", err=True)
+    click.echo(cost_line(run.stats), err=True)
+    return int(ExitCode.OK)
+
+
+@harness.command()
+@_file_argument
+def check(file: Path) -> int:
+    """Check a harness file against the rules for generated harnesses."""
+    _require_file(file)
+    report = check_harness_file(file)
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"{file}:{problem.line}: {problem.message}")
+        click.echo(f"{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}",
+                   err=True)
+        return int(ExitCode.USAGE)
+    assert report.meta is not None and report.budget_usd is not None
+    click.echo(f"ok: {report.meta.name} (max_agents {report.meta.max_agents}, "
+               f"budget {dollars(report.budget_usd)})")
+    return int(ExitCode.OK)
+
+
+@harness.command(name="dry-run")
+@_file_argument
+@_param_option
+@_items_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@_repo_option
+@_config_option
+def dry_run_command(file: Path, param_pairs: tuple[str, ...], items_per_list: int, fmt: str,
+                    repo: Path, config_path: Path | None) -> int:
+    """Run a harness against a simulated model: agents per phase/role/tier and a cost range."""
+    _require_file(file)
+    _, config = _config(repo, config_path)
+    loaded = load_sandboxed(file)
+    report = estimate(loaded, dict(parse_param_args(param_pairs)), config,
+                      items_per_list=items_per_list)
+    click.echo(report.model_dump_json(indent=2) if fmt == "json" else report.describe())
+    return int(ExitCode.OK)
+
+
+@harness.command(name="run")
+@_file_argument
+@_param_option
+@click.option("--budget", type=float, default=None, metavar="DOLLARS",
+              help="Dollar budget (default: the harness's META budget_usd).")
+@click.option("--yes", is_flag=True, help="Run without asking after the estimate.")
+@_items_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json prints exactly the harness result on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress output (the cost line remains).")
+@_repo_option
+@_config_option
+def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, yes: bool,
+                items_per_list: int, fmt: str, quiet: bool, repo: Path,
+                config_path: Path | None) -> int:
+    """Check, dry-run, then run a generated harness in the sandbox within its budget."""
+    _require_file(file)
+    if budget is not None and budget <= 0:
+        raise UsageError("--budget must be a dollar amount > 0")
+    root, config = _config(repo, config_path)
+    report = check_harness_file(file)
+    if not report.ok:
+        first = report.problems[0]
+        raise UsageError(f"{file}:{first.line}: {first.message} (see `reviewbot harness check "
+                         f"{file}`)")
+    assert report.budget_usd is not None
+    limit = budget if budget is not None else report.budget_usd
+    loaded = load_sandboxed(file)
+    params = dict(parse_param_args(param_pairs))
+    est = estimate(loaded, params, config, items_per_list=items_per_list)
+    click.echo(est.describe(), err=True)
+    if est.est_cost_high > limit:
+        raise UsageError(
+            f"the estimate (up to {dollars(est.est_cost_high)}) exceeds the budget "
+            f"{dollars(limit)}; raise --budget to at least {dollars(est.est_cost_high)} to run it"
+        )
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("pass --yes to run without confirmation")
+        if not click.confirm(f"run {loaded.name} with budget {dollars(limit)}?", err=True):
+            return int(ExitCode.OK)
+    outcome = run_harness(loaded, params, config=config, repo_path=root, budget_usd=limit,
+                          progress=make_progress("quiet" if quiet else "auto", sys.stderr))
+    if fmt == "json":
+        click.echo(json.dumps(outcome.result))
+    elif outcome.result is not None:
+        click.echo(outcome.result if isinstance(outcome.result, str)
+                   else json.dumps(outcome.result, indent=2))
+    click.echo(cost_line(outcome.stats), err=True)
+    if outcome.status == "partial":
+        click.echo(f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the "
+                   "result is partial", err=True)
+    return int(ExitCode.OK)

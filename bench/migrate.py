@@ -29,13 +29,19 @@ from reviewbot.migrate import MigrationResult
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 VERSION = "5.1.4"
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def django_repo() -> Path:
@@ -45,8 +51,22 @@ def django_repo() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     sdist = CACHE / f"Django-{VERSION}.tar.gz"
     if not sdist.exists():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
-                        f"django=={VERSION}", "-d", str(CACHE)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                f"django=={VERSION}",
+                "-d",
+                str(CACHE),
+            ],
+            check=True,
+        )
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
@@ -63,7 +83,9 @@ def fresh_state(repo: Path) -> None:
     state = repo / ".git" / "reviewbot"
     for name in ("migrate.sqlite", "migrate.sqlite-wal", "migrate.sqlite-shm"):
         (state / name).unlink(missing_ok=True)
-    for ref in git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/reviewbot/").split():
+    for ref in git(
+        repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/reviewbot/"
+    ).split():
         git(repo, "branch", "-q", "-D", ref)
     shutil.rmtree(state / "worktrees", ignore_errors=True)
     git(repo, "worktree", "prune")
@@ -76,10 +98,18 @@ def main() -> None:
     repo = django_repo()
     fresh_state(repo)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    params = {"instruction": "use join from os.path", "repo": str(repo), "find": "os.path.join",
-              "template": "join({args})", "imports": ["from os.path import join"], "jobs": args.jobs}
+    params = {
+        "instruction": "use join from os.path",
+        "repo": str(repo),
+        "find": "os.path.join",
+        "template": "join({args})",
+        "imports": ["from os.path import join"],
+        "jobs": args.jobs,
+    }
     started = time.perf_counter()
-    outcome = run_harness(builtin_harness("migrate"), params, config=Config(), repo_path=repo, env=env)
+    outcome = run_harness(
+        builtin_harness("migrate"), params, config=Config(), repo_path=repo, env=env
+    )
     wall = time.perf_counter() - started
     result = MigrationResult.model_validate(outcome.result)
     counts = result.counts()
@@ -87,15 +117,26 @@ def main() -> None:
     for f in result.files:
         if f.status == "failed" and f.failed_gate:
             gates[f.failed_gate] = gates.get(f.failed_gate, 0) + 1
-    changed = git(repo, "diff", "--name-only", f"{result.base}..{result.branch}").split() if counts["migrated"] else []
-    print(f"Django {VERSION}: {result.sites_found} os.path.join sites in {result.files_found} files "
-          f"(jobs={args.jobs}, {os.cpu_count()} cores)")
-    print(f"files: migrated {counts['migrated']} · skipped {counts['skipped']} · failed {counts['failed']} "
-          f"{gates or ''} · dropped {counts['dropped']}; assembled branch changes {len(changed)} files")
+    changed = (
+        git(repo, "diff", "--name-only", f"{result.base}..{result.branch}").split()
+        if counts["migrated"]
+        else []
+    )
+    print(
+        f"Django {VERSION}: {result.sites_found} os.path.join sites in {result.files_found} files "
+        f"(jobs={args.jobs}, {os.cpu_count()} cores)"
+    )
+    print(
+        f"files: migrated {counts['migrated']} · skipped {counts['skipped']} · "
+        f"failed {counts['failed']} {gates or ''} · dropped {counts['dropped']}; "
+        f"assembled branch changes {len(changed)} files"
+    )
     for f in [f for f in result.files if f.status != "migrated"][:5]:
         print(f"  {f.status} {f.path}: {f.reason} {f.output.strip()[:300]}")
-    print(f"wall-clock {wall:.1f} s (harness {result.wall_seconds:.1f} s) -> "
-          f"{len(result.files) / wall * 60:.0f} files per minute")
+    print(
+        f"wall-clock {wall:.1f} s (harness {result.wall_seconds:.1f} s) -> "
+        f"{len(result.files) / wall * 60:.0f} files per minute"
+    )
     total = sum(result.timings.values())
     print("time by activity (summed over parallel tasks):")
     for name in ("worktree", "transform", "gates", "commit", "assembly"):

@@ -17,11 +17,13 @@ with a barrier between stages; runtime overhead per agent call in CPU ms (goal
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import json
 import math
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,7 +130,7 @@ async def workload(
     if barrier:
         values: list[Any] = list(range(items))
         for st in stages:
-            values = await run.parallel([lambda v=v, st=st: st(v) for v in values])
+            values = await run.parallel([functools.partial(st, v) for v in values])
     else:
         await run.pipeline(range(items), *stages)
     wall = time.perf_counter() - started
@@ -294,6 +296,7 @@ def main() -> None:
     print(f"journal: {per_write * 1e6:.0f} us wall per agent-call row (WAL, synchronous=NORMAL, "
           "written inline on the event loop)")
 
+    shutil.rmtree(state, ignore_errors=True)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS: {peak_kb / 1024:.0f} MB (this process; the server runs in a child)")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import anyio
 
-from reviewbot.git import Repo, WorktreePool
+from reviewbot.git import Repo, WorktreePool, prune_stale
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 VERSION = "5.1.4"
@@ -122,7 +122,7 @@ async def run_tasks(
     total = time.perf_counter() - start
     print(f"{label}: {len(commits)} tasks, wall time {total:.1f} s")
     if first_checkouts:
-        print(f"  first checkouts (create) : {ms(first_checkouts)}")
+        print(f"  first hand-out per tree  : {ms(first_checkouts)}")
     print(f"  checkout after warm-up   : {ms(checkouts)}")
     print(f"  return (restore)         : {ms(releases)}")
 
@@ -131,16 +131,30 @@ async def bench_pool(repo: Repo, tasks: int, size: int, files: list[str]) -> Non
     base, second = repo.resolve("HEAD~1"), repo.resolve("HEAD")
     seen: set[str] = set()
     start = time.perf_counter()
-    async with WorktreePool(repo, size=size) as pool:
+    pool = WorktreePool(repo, size=size)
+    if pool.pruned:
+        print(f"  pruned {len(pool.pruned)} worktrees left by an earlier, interrupted run")
+    async with pool:
         await run_tasks(pool, [base] * tasks, files, seen, f"pool of {size}, one commit")
         mixed = [base if i % 2 else second for i in range(tasks)]
         await run_tasks(pool, mixed, files, seen, f"pool of {size}, two commits alternating")
         created = pool.created
         closing = time.perf_counter()
     print(
-        f"  {created} worktrees created in all; pool close {time.perf_counter() - closing:.1f} s,"
+        f"  {created} worktrees created in all; close (park) {time.perf_counter() - closing:.2f} s,"
         f" total {time.perf_counter() - start:.1f} s"
     )
+    # The next run adopts the parked worktrees instead of creating new ones.
+    start = time.perf_counter()
+    async with WorktreePool(repo, size=size) as pool:
+        opened = time.perf_counter() - start
+        await run_tasks(pool, [base] * size * 4, files, set(), "next run, adopting parked")
+        print(
+            f"  adopted {pool.adopted}, created {pool.created}; pool start {opened * 1000:.0f} ms"
+        )
+    start = time.perf_counter()
+    removed = await anyio.to_thread.run_sync(lambda: prune_stale(repo, parked=True))
+    print(f"  removing {len(removed)} parked worktrees: {time.perf_counter() - start:.1f} s")
 
 
 def bench_fresh(root: Path, samples: int, files: list[str]) -> None:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from reviewbot.errors import UsageError
 from reviewbot.git import Repo, RepoView, WorktreePool
 from reviewbot.migrate import (
+    ALL_ALREADY,
     FilePlan,
     FileResult,
     MigrationJob,
@@ -36,7 +37,8 @@ from reviewbot.runtime import Run
 
 META = {
     "name": "migrate",
-    "description": "Change every call site of a symbol, per file in worktrees, gated, onto one branch.",
+    "description": "Change every call site of a symbol, per file in worktrees, gated, "
+    "onto one branch.",
     "phases": ["discover", "migrate", "skeptic", "assemble"],
     "parameters": {
         "instruction": {"type": "str", "required": True, "description": "what to change, in words"},
@@ -46,12 +48,19 @@ META = {
         "query": {"type": "str", "description": "tree-sitter query source (instead of find)"},
         "language": {"type": "str", "description": "language of the query"},
         "template": {"type": "str", "description": "rewrite template for the rule tier"},
-        "imports": {"type": "list[str]", "default": [], "description": "imports the template needs"},
+        "imports": {
+            "type": "list[str]",
+            "default": [],
+            "description": "imports the template needs",
+        },
         "site_capture": {"type": "str", "default": "site"},
         "paths": {"type": "list[str]", "default": [], "description": "glob patterns of files"},
         "verify": {"type": "str", "description": "shell command that must pass in the worktree"},
         "verify_timeout": {"type": "float", "default": 600.0},
-        "branch": {"type": "str", "description": "result branch (default reviewbot/migrate-<slug>)"},
+        "branch": {
+            "type": "str",
+            "description": "result branch (default reviewbot/migrate-<slug>)",
+        },
         "limit": {"type": "int", "default": 0, "description": "only the first N files (0: all)"},
         "jobs": {"type": "int", "default": 4, "description": "worktrees in parallel"},
         "dry_run": {"type": "bool", "default": False},
@@ -86,8 +95,15 @@ async def main(
 ) -> MigrationResult:
     started = time.monotonic()
     try:
-        spec = MigrationSpec(find=find, query=query, language=language, template=template,
-                             imports=tuple(imports or ()), site_capture=site_capture, paths=tuple(paths or ()))
+        spec = MigrationSpec(
+            find=find,
+            query=query,
+            language=language,
+            template=template,
+            imports=tuple(imports or ()),
+            site_capture=site_capture,
+            paths=tuple(paths or ()),
+        )
     except ValidationError as exc:
         raise UsageError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
     repository = Repo.open(repo)
@@ -100,8 +116,13 @@ async def main(
         found = await anyio.to_thread.run_sync(discover, view, spec)
         order = await anyio.to_thread.run_sync(order_files, list(found.by_file), view)
     result = MigrationResult(
-        instruction=instruction, base=base_sha, branch=target, dry_run=dry_run,
-        models_available=run.models_available, files_found=len(order), sites_found=found.site_count,
+        instruction=instruction,
+        base=base_sha,
+        branch=target,
+        dry_run=dry_run,
+        models_available=run.models_available,
+        files_found=len(order),
+        sites_found=found.site_count,
         discovery_skipped=found.skipped,
     )
     if limit > 0:
@@ -113,7 +134,7 @@ async def main(
             plan = FilePlan(path=path, site_lines=lines)
             if spec.has_rule:
                 outcome = rule_rewrite(spec, path, view.read_bytes(path), found.by_file[path])
-                plan.rule_covers = not isinstance(outcome, str)
+                plan.rule_covers = not isinstance(outcome, str) or outcome == ALL_ALREADY
                 plan.rule_note = outcome if isinstance(outcome, str) else ""
             result.plan.append(plan)
         needing = [p for p in result.plan if not p.rule_covers]
@@ -127,17 +148,32 @@ async def main(
     try:
         async with WorktreePool(repository, size=max(1, jobs)) as pool:
             job = MigrationJob(
-                run=run, repo=repository, base=base_sha, spec=spec, instruction=instruction,
-                verify=verify, verify_timeout=verify_timeout, pool=pool, store=store,
+                run=run,
+                repo=repository,
+                base=base_sha,
+                spec=spec,
+                instruction=instruction,
+                verify=verify,
+                verify_timeout=verify_timeout,
+                pool=pool,
+                store=store,
                 task_branch_prefix=f"reviewbot/tasks/{target.rsplit('/', 1)[-1]}-{base_sha[:8]}",
                 total_files=len(order),
             )
             with run.phase("migrate"):
-                done = await run.pipeline(order, lambda path: migrate_file(job, path, found.by_file[path]))
+                done = await run.pipeline(
+                    order, lambda path: migrate_file(job, path, found.by_file[path])
+                )
             result.files = [
-                r if r is not None else FileResult(
-                    path=path, site_lines=sorted({s.line for s in found.by_file[path]}), status="failed",
-                    failed_gate="internal", reason="the task raised an error (see the run's errors)")
+                r
+                if r is not None
+                else FileResult(
+                    path=path,
+                    site_lines=sorted({s.line for s in found.by_file[path]}),
+                    status="failed",
+                    failed_gate="internal",
+                    reason="the task raised an error (see the run's errors)",
+                )
                 for path, r in zip(order, done, strict=True)
             ]
             with run.phase("assemble"):
@@ -149,4 +185,3 @@ async def main(
     result.stopped = run.stop_reason
     result.wall_seconds = time.monotonic() - started
     return result
-

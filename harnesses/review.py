@@ -117,30 +117,26 @@ async def main(
     verdicts: dict[int, Verification] = {}
     finished_finders = 0
 
-    def finder(job: tuple[DimensionConfig, int]) -> Callable[[], Awaitable[list[int]]]:
+    async def find(job: tuple[DimensionConfig, int]) -> list[int]:
+        """One finder, then grounding and online dedup; returns the groups it opened."""
+        nonlocal finished_finders
         dim, shard = job
-
-        async def find() -> list[int]:
-            report = await run.agent(
-                finder_task(dim), schema=FinderReport, role=dim.role, tools=tools,
-                phase="find", context=[contexts[shard].text], system=FINDER_SYSTEM,
-            )
-            nonlocal finished_finders
-            finished_finders += 1
-            candidates = [_to_finding(c, dim) for c in report.findings]
-            funnel.candidates += len(candidates)
-            kept, rejected = ground([c for c in candidates if c is not None],
-                                    target.head_view, scope)
-            funnel.ungrounded += len(rejected) + candidates.count(None)
-            funnel.grounded += len(kept)
-            fresh = []
-            for f in kept:
-                gid, new = index.add(f)
-                if new:
-                    fresh.append(gid)
-            return fresh
-
-        return find
+        report = await run.agent(
+            finder_task(dim), schema=FinderReport, role=dim.role, tools=tools,
+            phase="find", context=[contexts[shard].text], system=FINDER_SYSTEM,
+        )
+        finished_finders += 1
+        candidates = [_to_finding(c, dim) for c in report.findings]
+        funnel.candidates += len(candidates)
+        kept, rejected = ground([c for c in candidates if c is not None], target.head_view, scope)
+        funnel.ungrounded += len(rejected) + candidates.count(None)
+        funnel.grounded += len(kept)
+        fresh = []
+        for f in kept:
+            gid, new = index.add(f)
+            if new:
+                fresh.append(gid)
+        return fresh
 
     async def verify(gid: int) -> None:
         f = index.merged(gid)
@@ -169,7 +165,7 @@ async def main(
 
     jobs = [(d, s.index) for s in plan.shards for d in finders]
     # No barrier: a finder's new findings are verified while slower finders still run.
-    await run.pipeline(jobs, lambda job: finder(job)(), verify_all)
+    await run.pipeline(jobs, find, verify_all)
 
     funnel.duplicates = index.duplicates
     funnel.deduplicated = len(index)

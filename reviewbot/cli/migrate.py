@@ -1,4 +1,4 @@
-"""`reviewbot migrate INSTRUCTION --find SYMBOL ...`: a gated, per-file migration onto one branch."""
+"""`reviewbot migrate INSTRUCTION --find SYMBOL ...`: gated per-file migration onto one branch."""
 
 from __future__ import annotations
 
@@ -19,64 +19,163 @@ from reviewbot.runtime.errors import RunInterrupted
 
 @click.command()
 @click.argument("instruction")
-@click.option("--find", "find", metavar="SYMBOL", help="Qualified name whose calls to migrate (requests.get).")
-@click.option("--query", "query_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="A tree-sitter query file instead of --find (needs --lang).")
-@click.option("--lang", "language", metavar="LANG", help="Language of --query (python, javascript, ...).")
-@click.option("--rewrite", metavar="TEMPLATE",
-              help="Deterministic rewrite: 'join({args})' ({args}, {callee}, {0}, {call}, query captures).")
-@click.option("--add-import", "add_imports", multiple=True, metavar="LINE",
-              help="Import line the rewrite needs (repeatable), added when missing.")
-@click.option("--rule", "rule_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="A rule file (TOML or YAML): find/query, template, imports.")
-@click.option("--verify", metavar="CMD", help="Shell command that must pass in each worktree and on the result.")
-@click.option("--verify-timeout", type=click.FloatRange(min=1), default=600.0, show_default=True,
-              metavar="SECONDS")
+@click.option(
+    "--find", "find", metavar="SYMBOL", help="Qualified name whose calls to migrate (requests.get)."
+)
+@click.option(
+    "--query",
+    "query_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="A tree-sitter query file instead of --find (needs --lang).",
+)
+@click.option(
+    "--lang", "language", metavar="LANG", help="Language of --query (python, javascript, ...)."
+)
+@click.option(
+    "--rewrite",
+    metavar="TEMPLATE",
+    help="Deterministic rewrite: 'join({args})' ({args}, {callee}, {0}, {call}, query captures).",
+)
+@click.option(
+    "--add-import",
+    "add_imports",
+    multiple=True,
+    metavar="LINE",
+    help="Import line the rewrite needs (repeatable), added when missing.",
+)
+@click.option(
+    "--rule",
+    "rule_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="A rule file (TOML or YAML): find/query, template, imports.",
+)
+@click.option(
+    "--verify",
+    metavar="CMD",
+    help="Shell command that must pass in each worktree and on the result.",
+)
+@click.option(
+    "--verify-timeout",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+)
 @click.option("--branch", metavar="NAME", help="Result branch (default reviewbot/migrate-<slug>).")
-@click.option("--limit", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Only the first N files; a later full run reuses what they finished.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Only the first N files; a later full run reuses what they finished.",
+)
 @click.option("--paths", multiple=True, metavar="GLOB", help="Only files matching (repeatable).")
-@click.option("--jobs", type=click.IntRange(min=1, max=256), default=None, metavar="N",
-              help="Files in parallel, one worktree each (default migrate.jobs).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=256),
+    default=None,
+    metavar="N",
+    help="Files in parallel, one worktree each (default migrate.jobs).",
+)
 @click.option("--budget", type=click.FloatRange(min=0), default=None, metavar="DOLLARS")
 @click.option("--max-agents", type=click.IntRange(min=1), default=None, metavar="N")
-@click.option("--dry-run", is_flag=True, help="Show sites, planned tasks, rule coverage and a cost range.")
-@click.option("--resume", "resume_id", metavar="RUN", help="Resume run RUN (finished files and agent calls reused).")
+@click.option(
+    "--dry-run", is_flag=True, help="Show sites, planned tasks, rule coverage and a cost range."
+)
+@click.option(
+    "--resume",
+    "resume_id",
+    metavar="RUN",
+    help="Resume run RUN (finished files and agent calls reused).",
+)
 @click.option("--base", default="HEAD", show_default=True, help="Commit to migrate from.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None)
 @click.option("--quiet", is_flag=True, help="No progress output (the report and cost line remain).")
-@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True)
+@click.option(
+    "--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True
+)
 def migrate(
-    instruction: str, find: str | None, query_file: Path | None, language: str | None,
-    rewrite: str | None, add_imports: tuple[str, ...], rule_file: Path | None, verify: str | None,
-    verify_timeout: float, branch: str | None, limit: int, paths: tuple[str, ...], jobs: int | None,
-    budget: float | None, max_agents: int | None, dry_run: bool, resume_id: str | None, base: str,
-    fmt: str, config_path: Path | None, quiet: bool, repo: Path,
+    instruction: str,
+    find: str | None,
+    query_file: Path | None,
+    language: str | None,
+    rewrite: str | None,
+    add_imports: tuple[str, ...],
+    rule_file: Path | None,
+    verify: str | None,
+    verify_timeout: float,
+    branch: str | None,
+    limit: int,
+    paths: tuple[str, ...],
+    jobs: int | None,
+    budget: float | None,
+    max_agents: int | None,
+    dry_run: bool,
+    resume_id: str | None,
+    base: str,
+    fmt: str,
+    config_path: Path | None,
+    quiet: bool,
+    repo: Path,
 ) -> int:
     """Migrate every call site of something, one file per worktree, gated, onto one branch."""
     if not instruction.strip():
-        raise UsageError("say what to change: reviewbot migrate \"use httpx instead of requests\" --find requests.get")
+        raise UsageError(
+            "say what to change, e.g. reviewbot migrate "
+            '"use httpx instead of requests" --find requests.get'
+        )
     from reviewbot.git import Repo
 
     repository = Repo.open(repo)
     config = load_config(repository.root, config_path)
-    spec = spec_from_options(find=find, query_file=query_file, language=language, rewrite=rewrite,
-                             add_imports=add_imports, rule_file=rule_file, paths=paths)
+    spec = spec_from_options(
+        find=find,
+        query_file=query_file,
+        language=language,
+        rewrite=rewrite,
+        add_imports=add_imports,
+        rule_file=rule_file,
+        paths=paths,
+    )
     params: dict[str, object] = {
-        "instruction": instruction, "repo": str(repository.root), "base": base,
-        "imports": list(spec.imports), "paths": list(spec.paths), "site_capture": spec.site_capture,
-        "verify_timeout": verify_timeout, "limit": limit, "jobs": jobs or config.migrate.jobs,
+        "instruction": instruction,
+        "repo": str(repository.root),
+        "base": base,
+        "imports": list(spec.imports),
+        "paths": list(spec.paths),
+        "site_capture": spec.site_capture,
+        "verify_timeout": verify_timeout,
+        "limit": limit,
+        "jobs": jobs or config.migrate.jobs,
         "dry_run": dry_run,
     }
-    for name, value in (("find", spec.find), ("query", spec.query), ("language", spec.language),
-                        ("template", spec.template), ("verify", verify), ("branch", branch)):
+    for name, value in (
+        ("find", spec.find),
+        ("query", spec.query),
+        ("language", spec.language),
+        ("template", spec.template),
+        ("verify", verify),
+        ("branch", branch),
+    ):
         if value is not None:
             params[name] = value
     progress = make_progress("quiet" if quiet else "auto", sys.stderr)
     try:
-        outcome = run_harness(builtin_harness("migrate"), params, config=config, repo_path=repository.root,
-                              budget_usd=budget, run_id=resume_id, max_agents=max_agents, progress=progress)
+        outcome = run_harness(
+            builtin_harness("migrate"),
+            params,
+            config=config,
+            repo_path=repository.root,
+            budget_usd=budget,
+            run_id=resume_id,
+            max_agents=max_agents,
+            progress=progress,
+        )
     except RunInterrupted as exc:
         stats = getattr(exc, "stats", None)
         if stats is not None:
@@ -84,8 +183,11 @@ def migrate(
         raise
     if outcome.result is None:
         click.echo(cost_line(outcome.stats), err=True)
-        click.echo(f"run {outcome.run_id} stopped before it had a result; run again with --resume {outcome.run_id}",
-                   err=True)
+        click.echo(
+            f"run {outcome.run_id} stopped before it had a result; "
+            f"run again with --resume {outcome.run_id}",
+            err=True,
+        )
         return int(ExitCode.PARTIAL)
     result = MigrationResult.model_validate(outcome.result)
     if fmt == "json":

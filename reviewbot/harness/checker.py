@@ -17,7 +17,7 @@ computation over values the harness already holds.
   ``textwrap``: text and numbers.
 - ``itertools`` without ``count``, ``cycle`` and ``repeat`` (endless iterators
   would unbound a ``for`` loop), ``collections`` without ``namedtuple`` (it builds
-  classes by ``exec``), ``functools`` (``partial``, ``reduce``, ``cmp_to_key``).
+  classes by ``exec``), ``collections.abc`` (annotation names), ``functools`` (``partial``, ``reduce``, ``cmp_to_key``).
 - ``reviewbot.runtime`` (``AgentError``, ``RunStopped``, ``Verdict``,
   ``VoteResult``): to catch agent failures and reuse the vote's schema.
 
@@ -65,6 +65,9 @@ ALLOWED_IMPORTS: Mapping[str, frozenset[str]] = {
         "starmap", "takewhile", "dropwhile", "compress", "filterfalse", "tee",
     }),
     "collections": frozenset({"Counter", "defaultdict", "OrderedDict", "deque", "ChainMap"}),
+    "collections.abc": frozenset({
+        "Awaitable", "Callable", "Hashable", "Iterable", "Iterator", "Mapping", "Sequence",
+    }),
     "functools": frozenset({"partial", "reduce", "cmp_to_key"}),
     "textwrap": frozenset({"dedent", "indent", "shorten", "wrap", "fill"}),
     "reviewbot.runtime": frozenset({"AgentError", "RunStopped", "Verdict", "VoteResult"}),

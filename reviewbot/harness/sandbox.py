@@ -340,6 +340,19 @@ def _inplacevar(op: str, target: Any, value: Any) -> Any:
     return fn(target, value)
 
 
+def _make_inplace(write: Callable[[Any], Any]) -> tuple[Callable[..., None], Callable[..., None]]:
+    """``obj.name op= value`` and ``obj[key] op= value`` through the read and write guards."""
+
+    def attr(obj: Any, name: str, op: str, value: Any) -> None:
+        current = _getattr_strict(obj, name)
+        setattr(write(obj), name, _inplacevar(op, current, value))
+
+    def item(obj: Any, key: Any, op: str, value: Any) -> None:
+        write(obj)[key] = _inplacevar(op, obj[key], value)
+
+    return attr, item
+
+
 def _make_write_guard(module_name: str) -> Callable[[Any], Any]:
     """Writes (``obj.x = v``, ``obj[k] = v``) only to plain containers and to instances of
     classes the harness itself defined; never to modules, classes, functions or runtime
@@ -394,6 +407,8 @@ def _sandbox_globals(module_name: str) -> dict[str, Any]:
     safe["getattr"] = _getattr_strict
     safe["hasattr"] = _hasattr
     safe["__import__"] = _make_import({})
+    write = _make_write_guard(module_name)
+    inplace_attr, inplace_item = _make_inplace(write)
     return {
         "__name__": module_name,
         "__builtins__": safe,
@@ -403,7 +418,9 @@ def _sandbox_globals(module_name: str) -> dict[str, Any]:
         "_getiter_": _Bounded,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": _make_write_guard(module_name),
+        "_write_": write,
+        "_inplaceattr_": inplace_attr,
+        "_inplaceitem_": inplace_item,
         "_apply_": _apply,
         "_inplacevar_": _inplacevar,
     }

@@ -6,7 +6,14 @@ runs it.
 
 from reviewbot.migrate.assembly import assemble_results
 from reviewbot.migrate.discover import Discovery, Site, discover, order_files, sites_in_source
-from reviewbot.migrate.engine import AuthorResult, MigrationJob, migrate_file, rule_rewrite, worktree_changes
+from reviewbot.migrate.engine import (
+    ALL_ALREADY,
+    AuthorResult,
+    MigrationJob,
+    migrate_file,
+    rule_rewrite,
+    worktree_changes,
+)
 from reviewbot.migrate.estimate import estimate_cost
 from reviewbot.migrate.gates import (
     FileChange,
@@ -16,8 +23,8 @@ from reviewbot.migrate.gates import (
     parse_gate,
     scope_gate,
     sites_gate,
-    weakened_tests_gate,
     verify_gate,
+    weakened_tests_gate,
 )
 from reviewbot.migrate.result import (
     Assembly,
@@ -35,6 +42,7 @@ from reviewbot.migrate.template import Template, parse_template, render
 from reviewbot.migrate.tools import worktree_tools
 
 __all__ = [
+    "ALL_ALREADY",
     "Assembly",
     "Attempt",
     "AuthorResult",

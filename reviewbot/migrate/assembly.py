@@ -80,7 +80,9 @@ async def assemble_results(job: MigrationJob, files: list[FileResult], branch: s
             dropped.failed_gate = "verify"
             dropped.reason = "the assembled branch fails --verify once this file is added"
             dropped.output = failing.output
-            job.run.note(f"migrate: dropped {culprit}: the assembled branch failed --verify with it")
+            job.run.note(
+                f"migrate: dropped {culprit}: the assembled branch failed --verify with it"
+            )
             with job.tally.timed("assembly"):
                 result = await anyio.to_thread.run_sync(assemble, job.repo, job.base, kept, branch)
             out.head = result.head

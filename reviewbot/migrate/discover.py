@@ -59,20 +59,26 @@ def compile_query(spec: MigrationSpec) -> tuple[Language, tree_sitter.Query]:
         raise UsageError(f"the tree-sitter query does not compile for {lang.name}: {exc}") from None
 
 
-def _site_node(spec: MigrationSpec, caps: dict[str, list[tree_sitter.Node]]) -> tree_sitter.Node | None:
+def _site_node(
+    spec: MigrationSpec, caps: dict[str, list[tree_sitter.Node]]
+) -> tree_sitter.Node | None:
     nodes = caps.get(spec.site_capture) or next(iter(caps.values()), None)
     return nodes[0] if nodes else None
 
 
-def query_spans(spec: MigrationSpec, tree: tree_sitter.Tree, query: tree_sitter.Query) -> list[SiteSpan]:
+def query_spans(
+    spec: MigrationSpec, tree: tree_sitter.Tree, query: tree_sitter.Query
+) -> list[SiteSpan]:
     spans: dict[tuple[int, int], SiteSpan] = {}
     for _, caps in tree_sitter.QueryCursor(query).matches(tree.root_node):
         node = _site_node(spec, caps)
         if node is None:
             continue
         captures = {name: (ns[0].start_byte, ns[0].end_byte) for name, ns in caps.items() if ns}
-        spans.setdefault((node.start_byte, node.end_byte),
-                         SiteSpan(node.start_byte, node.end_byte, node.start_point[0] + 1, captures))
+        spans.setdefault(
+            (node.start_byte, node.end_byte),
+            SiteSpan(node.start_byte, node.end_byte, node.start_point[0] + 1, captures),
+        )
     return sorted(spans.values(), key=lambda s: s.start)
 
 
@@ -81,16 +87,27 @@ def sites_in_source(spec: MigrationSpec, path: str, source: bytes) -> list[Site]
     if spec.query is not None:
         qlang, query = compile_query(spec)
         tree = parse(source, qlang)
-        return [Site(path, s.start, s.end, s.line, s.line + source[s.start : s.end].count(b"\n"),
-                     _snippet(source, s.start), source[s.start : s.end].decode("utf-8", "replace"))
-                for s in query_spans(spec, tree, query)]
+        return [
+            Site(
+                path,
+                s.start,
+                s.end,
+                s.line,
+                s.line + source[s.start : s.end].count(b"\n"),
+                _snippet(source, s.start),
+                source[s.start : s.end].decode("utf-8", "replace"),
+            )
+            for s in query_spans(spec, tree, query)
+        ]
     assert spec.find is not None
     lang = resolve_language(spec.language) if spec.language else language_for_path(path)
     if lang is None:
         return []
     tree = parse(source, lang)
-    return [Site(path, r.start_byte, r.end_byte, r.start_line, r.end_line, r.snippet, r.matched_text)
-            for r in calls_in_tree(tree, source, lang, CallTarget.parse(spec.find))]
+    return [
+        Site(path, r.start_byte, r.end_byte, r.start_line, r.end_line, r.snippet, r.matched_text)
+        for r in calls_in_tree(tree, source, lang, CallTarget.parse(spec.find))
+    ]
 
 
 def spans_for(spec: MigrationSpec, tree: tree_sitter.Tree, sites: Sequence[Site]) -> list[SiteSpan]:
@@ -119,10 +136,19 @@ def discover(view: SourceView, spec: MigrationSpec) -> Discovery:
             if not path_selected(cs.path, spec.paths):
                 continue
             found.by_file.setdefault(cs.path, []).append(
-                Site(cs.path, cs.start_byte, cs.end_byte, cs.start_line, cs.end_line, cs.snippet, cs.matched_text)
+                Site(
+                    cs.path,
+                    cs.start_byte,
+                    cs.end_byte,
+                    cs.start_line,
+                    cs.end_line,
+                    cs.snippet,
+                    cs.matched_text,
+                )
             )
-        found.skipped = [(s[0], s[1]) if isinstance(s, tuple) else (s.path, s.reason)
-                         for s in search.skipped]
+        found.skipped = [
+            (s[0], s[1]) if isinstance(s, tuple) else (s.path, s.reason) for s in search.skipped
+        ]
     else:
         lang, _ = compile_query(spec)
         for path in view.files():
@@ -131,13 +157,17 @@ def discover(view: SourceView, spec: MigrationSpec) -> Discovery:
             sites = sites_in_source(spec, path, view.read_bytes(path))
             if sites:
                 found.by_file[path] = sites
-    found.by_file = {p: sorted(found.by_file[p], key=lambda s: s.start_byte) for p in sorted(found.by_file)}
+    found.by_file = {
+        p: sorted(found.by_file[p], key=lambda s: s.start_byte) for p in sorted(found.by_file)
+    }
     return found
 
 
 # --- ordering ---------------------------------------------------------------------------
 
-_PY_IMPORTS = re.compile(rb"^\s*(?:from\s+(\.*[\w.]*)\s+import\s+([\w, ()*]+)|import\s+([\w., ]+))", re.M)
+_PY_IMPORTS = re.compile(
+    rb"^\s*(?:from\s+(\.*[\w.]*)\s+import\s+([\w, ()*]+)|import\s+([\w., ]+))", re.M
+)
 
 
 def _python_module(path: str) -> str | None:
@@ -214,4 +244,3 @@ def order_files(paths: Iterable[str], read: SourceView) -> list[str]:
                 if waiting[u] == 0:
                     heapq.heappush(ready, u)
     return out
-

@@ -8,12 +8,12 @@ next one shown the previous gate failure. The worktree is restored between tries
 
 from __future__ import annotations
 
+import difflib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import anyio
 import anyio.to_thread
@@ -33,9 +33,9 @@ from reviewbot.migrate.gates import (
     parse_gate,
     scope_gate,
     sites_gate,
-    weakened_tests_gate,
     unified_diff,
     verify_gate,
+    weakened_tests_gate,
 )
 from reviewbot.migrate.result import RULE_TIER, Attempt, FileResult
 from reviewbot.migrate.rewrite import RuleNotApplicable, rewrite_file
@@ -55,7 +55,8 @@ class AuthorResult(BaseModel):
 
     summary: str = Field(description="one or two sentences on what was changed")
     kept_sites: list[RemainingSite] = Field(
-        default_factory=list, description="target call sites deliberately left unchanged, each with why"
+        default_factory=list,
+        description="target call sites deliberately left unchanged, each with why",
     )
     justification: str | None = Field(
         default=None, description="why anything outside the call sites and imports had to change"
@@ -105,8 +106,13 @@ class MigrationJob:
         self.slots = anyio.Semaphore(self.pool.size)
 
     def key(self, path: str) -> str:
-        return task_key(instruction=self.instruction, spec_key=self.spec.key(), verify=self.verify,
-                        path=path, base=self.base)
+        return task_key(
+            instruction=self.instruction,
+            spec_key=self.spec.key(),
+            verify=self.verify,
+            path=path,
+            base=self.base,
+        )
 
     def progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -115,10 +121,14 @@ class MigrationJob:
         self.tally._last_note = now
         t = self.tally
         cost = self.run.stats.total.cost_usd
-        self.run.events.emit(Note(message=(
-            f"files {t.done + t.failed}/{self.total_files} done ({t.failed} failed) · "
-            f"{t.in_flight} in flight · ${cost:.2f} so far"
-        )))
+        self.run.events.emit(
+            Note(
+                message=(
+                    f"files {t.done + t.failed}/{self.total_files} done ({t.failed} failed) · "
+                    f"{t.in_flight} in flight · ${cost:.2f} so far"
+                )
+            )
+        )
 
 
 # --- the task --------------------------------------------------------------------------
@@ -133,15 +143,15 @@ async def migrate_file(job: MigrationJob, path: str, sites: Sequence[Site]) -> F
         return prior.model_copy(update={"reused": True})
     lines = sorted({s.line for s in sites})
     if job.run.stopped:
-        return FileResult(path=path, site_lines=lines, status="skipped",
-                          reason=f"run stopped ({job.run.stop_reason}) before this file")
+        return FileResult(
+            path=path,
+            site_lines=lines,
+            status="skipped",
+            reason=f"run stopped ({job.run.stop_reason}) before this file",
+        )
     if not job.spec.has_rule and not job.run.models_available:
         return FileResult(path=path, site_lines=lines, status="skipped", reason=NO_MODEL)
-    job.tally.in_flight += 1
-    try:
-        result, final = await _in_worktree(job, key, path, sites, lines)
-    finally:
-        job.tally.in_flight -= 1
+    result, final = await _in_worktree(job, key, path, sites, lines)
     if final:
         await anyio.to_thread.run_sync(job.store.put, key, job.base, result, job.run.run_id)
     _count(job, result)
@@ -159,16 +169,23 @@ def _count(job: MigrationJob, result: FileResult) -> None:
 async def _in_worktree(
     job: MigrationJob, key: str, path: str, sites: Sequence[Site], lines: list[int]
 ) -> tuple[FileResult, bool]:
-    """(result, final): ``final`` is False when a re-run could end differently (no model, stopped)."""
+    """(result, final): ``final`` is False when a re-run could end differently
+    (no model, run stopped)."""
     tally = job.tally
     async with job.slots:
-        entered = time.perf_counter()
-        async with job.pool.checkout(job.base) as wt:
-            tally.seconds["worktree"] = tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
-            tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
-            outcome = await _tiers(job, wt, key, path, sites, lines)
-            leaving = time.perf_counter()
-        tally.seconds["worktree"] += time.perf_counter() - leaving
+        tally.in_flight += 1
+        try:
+            entered = time.perf_counter()
+            async with job.pool.checkout(job.base) as wt:
+                tally.seconds["worktree"] = (
+                    tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
+                )
+                tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
+                outcome = await _tiers(job, wt, key, path, sites, lines)
+                leaving = time.perf_counter()
+            tally.seconds["worktree"] += time.perf_counter() - leaving
+        finally:
+            tally.in_flight -= 1
     return outcome
 
 
@@ -179,18 +196,28 @@ async def _tiers(
     failure: Attempt | None = None
     rule_note = ""
     if job.spec.has_rule:
-        attempt, rule_note = await _rule_attempt(job, wt, path, sites)
+        attempt, rule_note, rule_kept = await _rule_attempt(job, wt, path, sites)
+        if rule_note == ALL_ALREADY:
+            return FileResult(
+                path=path, site_lines=lines, status="skipped", reason=ALL_ALREADY
+            ), True
         if attempt is not None:
             attempts.append(attempt)
             if attempt.passed:
-                return await _commit(job, wt, key, path, lines, attempts, RULE_TIER, {}), True
+                return await _commit(
+                    job, wt, key, path, lines, attempts, RULE_TIER, rule_kept
+                ), True
             failure = attempt
             await _restore(job, wt)
     if not job.run.models_available:
         if failure is not None:
             return _failed(path, lines, attempts), True
-        return FileResult(path=path, site_lines=lines, status="skipped",
-                          reason=f"{rule_note}; {NO_MODEL}" if rule_note else NO_MODEL), False
+        return FileResult(
+            path=path,
+            site_lines=lines,
+            status="skipped",
+            reason=f"{rule_note}; {NO_MODEL}" if rule_note else NO_MODEL,
+        ), False
     stopped = False
     for tier in MODEL_TIERS:
         if job.run.stopped:
@@ -226,8 +253,15 @@ def _failed(path: str, lines: list[int], attempts: list[Attempt], note: str = ""
     gate_name = gate.gate if gate is not None else "agent"
     tiers = ", ".join(a.tier for a in attempts)
     reason = f"failed the {gate_name} gate (tried: {tiers})" + (f"; {note}" if note else "")
-    return FileResult(path=path, site_lines=lines, status="failed", reason=reason, failed_gate=gate_name,
-                      output=gate.output if gate is not None else last.note, attempts=attempts)
+    return FileResult(
+        path=path,
+        site_lines=lines,
+        status="failed",
+        reason=reason,
+        failed_gate=gate_name,
+        output=gate.output if gate is not None else last.note,
+        attempts=attempts,
+    )
 
 
 async def _restore(job: MigrationJob, wt: Worktree) -> None:
@@ -236,24 +270,54 @@ async def _restore(job: MigrationJob, wt: Worktree) -> None:
 
 
 async def _commit(
-    job: MigrationJob, wt: Worktree, key: str, path: str, lines: list[int],
-    attempts: list[Attempt], tier: str, kept: dict[int, str],
+    job: MigrationJob,
+    wt: Worktree,
+    key: str,
+    path: str,
+    lines: list[int],
+    attempts: list[Attempt],
+    tier: str,
+    kept: dict[int, str],
 ) -> FileResult:
     message = f"{job.instruction}\n\nreviewbot migrate: {path} ({tier} tier)\n"
     branch = f"{job.task_branch_prefix}/{key[:16]}"
     with job.tally.timed("commit"):
         sha = await anyio.to_thread.run_sync(commit_worktree, wt, message, branch)
     if sha is None:
-        return FileResult(path=path, site_lines=lines, status="skipped", reason="the change left the file as it was",
-                          attempts=attempts)
-    return FileResult(path=path, site_lines=lines, status="migrated", tier=tier, attempts=attempts,
-                      commit=sha, kept_sites=kept)
+        return FileResult(
+            path=path,
+            site_lines=lines,
+            status="skipped",
+            reason="the change left the file as it was",
+            attempts=attempts,
+        )
+    return FileResult(
+        path=path,
+        site_lines=lines,
+        status="migrated",
+        tier=tier,
+        attempts=attempts,
+        commit=sha,
+        kept_sites=kept,
+    )
 
 
 # --- the rule tier -----------------------------------------------------------------------
 
 
-def rule_rewrite(spec: MigrationSpec, path: str, source: bytes, sites: Sequence[Site]) -> bytes | str:
+ALREADY = "already in the target form"
+ALL_ALREADY = f"every site is {ALREADY}"
+
+
+@dataclass(frozen=True)
+class RuleRewrite:
+    source: bytes
+    already: tuple[int, ...]  # site lines the rule leaves as they are
+
+
+def rule_rewrite(
+    spec: MigrationSpec, path: str, source: bytes, sites: Sequence[Site]
+) -> RuleRewrite | str:
     """The file rewritten by the spec's rule, or why the rule does not apply to it."""
     template = spec.parsed_template
     assert template is not None
@@ -263,39 +327,54 @@ def rule_rewrite(spec: MigrationSpec, path: str, source: bytes, sites: Sequence[
     tree = parse(source, lang)
     spans = spans_for(spec, tree, sites)
     try:
-        outcome = rewrite_file(source, tree, lang.name, spans, template, spec.imports,
-                               strip_args=spec.query is not None)
+        outcome = rewrite_file(
+            source,
+            tree,
+            lang.name,
+            spans,
+            template,
+            spec.imports,
+            strip_args=spec.query is not None,
+        )
     except RuleNotApplicable as exc:
         return f"rule not applied: {exc}"
     if not outcome.rewritten:
+        if outcome.already and not outcome.unmatched:
+            return ALL_ALREADY
         why = outcome.unmatched[0][1] if outcome.unmatched else "no site matched the rule"
         return f"rule not applied: {why}"
-    return outcome.source
+    return RuleRewrite(outcome.source, tuple(outcome.already))
 
 
-def _rule_transform(job: MigrationJob, root: Path, path: str, sites: Sequence[Site]) -> tuple[bytes, bytes] | str:
-    """(before, after) written into the worktree, or why the rule does not apply."""
+def _rule_transform(
+    job: MigrationJob, root: Path, path: str, sites: Sequence[Site]
+) -> tuple[bytes, RuleRewrite] | str:
+    """(before, rewrite) with the rewrite written into the worktree, or why the rule
+    does not apply."""
     target = root / path
     source = target.read_bytes()
-    after = rule_rewrite(job.spec, path, source, sites)
-    if isinstance(after, str):
-        return after
-    target.write_bytes(after)
-    return source, after
+    done = rule_rewrite(job.spec, path, source, sites)
+    if isinstance(done, str):
+        return done
+    target.write_bytes(done.source)
+    return source, done
 
 
 async def _rule_attempt(
     job: MigrationJob, wt: Worktree, path: str, sites: Sequence[Site]
-) -> tuple[Attempt | None, str]:
-    """The rule tier's attempt, or (None, why the rule does not apply)."""
+) -> tuple[Attempt | None, str, dict[int, str]]:
+    """(the rule tier's attempt, "", sites it left as they were), or
+    (None, why the rule does not apply, {})."""
     with job.tally.timed("transform"):
         done = await anyio.to_thread.run_sync(_rule_transform, job, wt.path, path, sites)
     if isinstance(done, str):
-        return None, done
-    before, after = done
-    changes = [FileChange(path, before, after)]
-    gates = await _gates(job, wt, path, sites, changes, tier=RULE_TIER, author=None)
-    return Attempt(tier=RULE_TIER, gates=gates, note=clip(unified_diff(changes), 6000)), ""
+        return None, done, {}
+    before, rewrite = done
+    changes = [FileChange(path, before, rewrite.source)]
+    kept = [RemainingSite(line=n, reason=ALREADY) for n in rewrite.already]
+    gates = await _gates(job, wt, path, sites, changes, tier=RULE_TIER, kept=kept)
+    attempt = Attempt(tier=RULE_TIER, gates=gates, note=clip(unified_diff(changes), 6000))
+    return attempt, "", {k.line: k.reason for k in kept}
 
 
 # --- the model tiers ---------------------------------------------------------------------
@@ -336,21 +415,42 @@ def _author_prompt(
 
 
 async def _agent_attempt(
-    job: MigrationJob, wt: Worktree, path: str, sites: Sequence[Site],
-    tier: Tier, previous: Attempt | None, rule_note: str,
+    job: MigrationJob,
+    wt: Worktree,
+    path: str,
+    sites: Sequence[Site],
+    tier: Tier,
+    previous: Attempt | None,
+    rule_note: str,
 ) -> tuple[Attempt, AuthorResult | None]:
     prompt = _author_prompt(job, path, sites, previous, rule_note)
     with job.tally.timed("transform"):
         try:
             author = await job.run.agent(
-                prompt, schema=AuthorResult, role="author", tools=worktree_tools(wt.path),
-                phase="migrate", tier=tier, system=AUTHOR_SYSTEM,
+                prompt,
+                schema=AuthorResult,
+                role="author",
+                tools=worktree_tools(wt.path),
+                phase="migrate",
+                tier=tier,
+                system=AUTHOR_SYSTEM,
                 context=(data_block("instruction", job.instruction),),
             )
         except AgentError as exc:
-            return Attempt(tier=tier.value, gates=[GateResult(gate="agent", passed=False, output=str(exc))]), None
+            return Attempt(
+                tier=tier.value, gates=[GateResult(gate="agent", passed=False, output=str(exc))]
+            ), None
     changes = await anyio.to_thread.run_sync(worktree_changes, job.repo, wt)
-    gates = await _gates(job, wt, path, sites, changes, tier=tier.value, author=author)
+    gates = await _gates(
+        job,
+        wt,
+        path,
+        sites,
+        changes,
+        tier=tier.value,
+        kept=author.kept_sites,
+        justification=author.justification,
+    )
     return Attempt(tier=tier.value, gates=gates, note=clip(unified_diff(changes), 6000)), author
 
 
@@ -376,8 +476,15 @@ def worktree_changes(repo: Repo, wt: Worktree) -> list[FileChange]:
 
 
 async def _gates(
-    job: MigrationJob, wt: Worktree, path: str, sites: Sequence[Site], changes: list[FileChange],
-    *, tier: str, author: AuthorResult | None,
+    job: MigrationJob,
+    wt: Worktree,
+    path: str,
+    sites: Sequence[Site],
+    changes: list[FileChange],
+    *,
+    tier: str,
+    kept: Sequence[RemainingSite] = (),
+    justification: str | None = None,
 ) -> list[GateResult]:
     """Run the gates in order; stop at the first failure (later gates cost more)."""
     results: list[GateResult] = []
@@ -385,7 +492,6 @@ async def _gates(
         results.append(GateResult(gate="sites", passed=False, output="the attempt changed nothing"))
         return results
     target = next((c for c in changes if c.path == path), None)
-    kept = author.kept_sites if author is not None else []
     with job.tally.timed("gates"):
         results.append(await anyio.to_thread.run_sync(parse_gate, changes))
         if not results[-1].passed:
@@ -394,8 +500,7 @@ async def _gates(
         if not results[-1].passed:
             return results
         site_lines = {n for s in sites for n in range(s.line, s.end_line + 1)}
-        results.append(scope_gate(path, changes, site_lines,
-                                  justification=author.justification if author is not None else None))
+        results.append(scope_gate(path, changes, site_lines, justification=justification))
         if not results[-1].passed:
             return results
         results.append(await anyio.to_thread.run_sync(weakened_tests_gate, changes))
@@ -412,7 +517,11 @@ async def _gates(
 
 
 def _sites_gate(
-    job: MigrationJob, path: str, sites: Sequence[Site], target: FileChange | None, kept: Sequence[RemainingSite]
+    job: MigrationJob,
+    path: str,
+    sites: Sequence[Site],
+    target: FileChange | None,
+    kept: Sequence[RemainingSite],
 ) -> GateResult:
     if target is None:
         return GateResult(gate="sites", passed=False, output=f"{path} was not changed")
@@ -424,7 +533,19 @@ def _sites_gate(
         # same function, but it is the migrated form, not a leftover
         written = {s.callee for s in sites}
         after = [s for s in after if s.callee in written]
-    return sites_gate([(s.line, s.snippet) for s in after], kept)
+    # explanations name lines of the original file: map the new file's lines back
+    back = original_lines(target.before or b"", target.after)
+    return sites_gate([(back.get(s.line, s.line), s.snippet) for s in after], kept)
+
+
+def original_lines(before: bytes, after: bytes) -> dict[int, int]:
+    """New line number -> old line number, for lines the change left in place."""
+    matcher = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), autojunk=False)
+    out: dict[int, int] = {}
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            out[block.b + k + 1] = block.a + k + 1
+    return out
 
 
 SKEPTIC_SYSTEM = (
@@ -436,14 +557,24 @@ SKEPTIC_SYSTEM = (
 
 
 async def _skeptic_gate(job: MigrationJob, changes: Sequence[FileChange]) -> GateResult:
-    prompt = "\n\n".join([
-        data_block("instruction", job.instruction),
-        data_block("diff", clip(unified_diff(changes), 20000)),
-        "Does this diff do only what the instruction asks?",
-    ])
+    prompt = "\n\n".join(
+        [
+            data_block("instruction", job.instruction),
+            data_block("diff", clip(unified_diff(changes), 20000)),
+            "Does this diff do only what the instruction asks?",
+        ]
+    )
     try:
-        verdict = await job.run.agent(prompt, schema=SkepticVerdict, role="skeptic", tier=Tier.FAST,
-                                      phase="skeptic", system=SKEPTIC_SYSTEM)
+        verdict = await job.run.agent(
+            prompt,
+            schema=SkepticVerdict,
+            role="skeptic",
+            tier=Tier.FAST,
+            phase="skeptic",
+            system=SKEPTIC_SYSTEM,
+        )
     except AgentError as exc:
-        return GateResult(gate="skeptic", passed=False, output=f"the skeptic gave no verdict: {exc}")
+        return GateResult(
+            gate="skeptic", passed=False, output=f"the skeptic gave no verdict: {exc}"
+        )
     return GateResult(gate="skeptic", passed=verdict.verdict == "accept", output=verdict.reason)

@@ -18,7 +18,9 @@ _SKEPTIC = Usage(input_tokens=3_000, output_tokens=300)
 
 def _author_usage(file_bytes: int) -> Usage:
     file_tokens = file_bytes // 4
-    return Usage(input_tokens=_TURNS * (_FIXED_PROMPT_TOKENS + file_tokens), output_tokens=_OUTPUT_TOKENS)
+    return Usage(
+        input_tokens=_TURNS * (_FIXED_PROMPT_TOKENS + file_tokens), output_tokens=_OUTPUT_TOKENS
+    )
 
 
 def estimate_cost(config: Config, sources: Sequence[bytes]) -> Estimate:

@@ -29,7 +29,9 @@ from pydantic import BaseModel, Field
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse, syntax_errors
 
-GateName = Literal["rule", "parse", "sites", "scope", "tests", "verify", "skeptic", "agent", "assembly"]
+GateName = Literal[
+    "rule", "parse", "sites", "scope", "tests", "verify", "skeptic", "agent", "assembly"
+]
 OUTPUT_LIMIT = 4000
 
 
@@ -84,14 +86,19 @@ class RemainingSite(BaseModel):
     reason: str = Field(description="why this call site is left as it is")
 
 
-def sites_gate(remaining: Sequence[tuple[int, str]], explained: Sequence[RemainingSite] = ()) -> GateResult:
+def sites_gate(
+    remaining: Sequence[tuple[int, str]], explained: Sequence[RemainingSite] = ()
+) -> GateResult:
     """``remaining``: (line, text) of target sites still found after the change."""
     reasons = {e.line: e.reason for e in explained if e.reason.strip()}
     unexplained = [(line, text) for line, text in remaining if line not in reasons]
     if unexplained:
         listing = "\n".join(f"line {line}: {text.strip()[:160]}" for line, text in unexplained)
-        return GateResult(gate="sites", passed=False,
-                          output=f"{len(unexplained)} target site(s) still present and not explained:\n{listing}")
+        return GateResult(
+            gate="sites",
+            passed=False,
+            output=f"{len(unexplained)} target site(s) still present and not explained:\n{listing}",
+        )
     note = "\n".join(f"line {line} kept: {reasons[line]}" for line, _ in remaining)
     return GateResult(gate="sites", passed=True, output=note)
 
@@ -106,6 +113,12 @@ _IMPORT_LINE = re.compile(
 
 def _is_import_or_blank(line: bytes) -> bool:
     return not line.strip() or bool(_IMPORT_LINE.match(line))
+
+
+def _what_happened(ch: FileChange) -> str:
+    if ch.after is None:
+        return "deleted"
+    return "added" if ch.before is None else "changed"
 
 
 def scope_gate(
@@ -125,7 +138,7 @@ def scope_gate(
     outside: list[str] = []
     for ch in changes:
         if ch.path != target:
-            outside.append(f"{ch.path}: {'deleted' if ch.after is None else 'added' if ch.before is None else 'changed'} (not the target file)")
+            outside.append(f"{ch.path}: {_what_happened(ch)} (not the target file)")
             continue
         old = (ch.before or b"").splitlines()
         new = (ch.after or b"").splitlines()
@@ -135,7 +148,9 @@ def scope_gate(
                 continue
             old_lines = range(i1 + 1, i2 + 1)
             new_text = new[j1:j2]
-            if all(n in allowed for n in old_lines) and (old_lines or i1 in allowed or i1 + 1 in allowed):
+            if all(n in allowed for n in old_lines) and (
+                old_lines or i1 in allowed or i1 + 1 in allowed
+            ):
                 continue
             if all(_is_import_or_blank(line) for line in old[i1:i2]) and all(
                 _is_import_or_blank(line) for line in new_text
@@ -148,7 +163,9 @@ def scope_gate(
         return GateResult(gate="scope", passed=True)
     listing = "\n".join(outside[:20])
     if justification and justification.strip():
-        return GateResult(gate="scope", passed=True, output=f"justified: {justification.strip()}\n{listing}")
+        return GateResult(
+            gate="scope", passed=True, output=f"justified: {justification.strip()}\n{listing}"
+        )
     return GateResult(gate="scope", passed=False, output=listing)
 
 
@@ -236,10 +253,18 @@ def weakened_tests_gate(changes: Sequence[FileChange]) -> GateResult:
 # --- verify ------------------------------------------------------------------------------
 
 
-def _run_shell(command: str, cwd: Path, timeout: float, env: Mapping[str, str] | None) -> tuple[int | None, str]:
+def _run_shell(
+    command: str, cwd: Path, timeout: float, env: Mapping[str, str] | None
+) -> tuple[int | None, str]:
     proc = subprocess.Popen(
-        command, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, start_new_session=True, env=dict(env) if env is not None else None,
+        command,
+        shell=True,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=dict(env) if env is not None else None,
     )
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -263,16 +288,26 @@ def verify_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-async def verify_gate(command: str, cwd: Path, *, timeout: float, gate: GateName = "verify") -> GateResult:
+async def verify_gate(
+    command: str, cwd: Path, *, timeout: float, gate: GateName = "verify"
+) -> GateResult:
     started = time.monotonic()
     code, output = await anyio.to_thread.run_sync(_run_shell, command, cwd, timeout, verify_env())
     seconds = time.monotonic() - started
     if code is None:
-        return GateResult(gate=gate, passed=False, seconds=seconds,
-                          output=clip(f"`{command}` timed out after {timeout:g}s\n{output}"))
+        return GateResult(
+            gate=gate,
+            passed=False,
+            seconds=seconds,
+            output=clip(f"`{command}` timed out after {timeout:g}s\n{output}"),
+        )
     if code != 0:
-        return GateResult(gate=gate, passed=False, seconds=seconds,
-                          output=clip(f"`{command}` exited with {code}\n{output}"))
+        return GateResult(
+            gate=gate,
+            passed=False,
+            seconds=seconds,
+            output=clip(f"`{command}` exited with {code}\n{output}"),
+        )
     return GateResult(gate=gate, passed=True, seconds=seconds, output=clip(output, 500))
 
 
@@ -281,7 +316,8 @@ async def verify_gate(command: str, cwd: Path, *, timeout: float, gate: GateName
 
 class SkepticVerdict(BaseModel):
     verdict: Literal["accept", "reject"] = Field(
-        description="reject when the diff changes behaviour beyond what the instruction asks, or when unsure"
+        description="reject when the diff changes behaviour beyond what the instruction "
+        "asks, or when unsure"
     )
     reason: str
 
@@ -291,9 +327,12 @@ def unified_diff(changes: Sequence[FileChange]) -> str:
     for ch in changes:
         old = (ch.before or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
         new = (ch.after or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
-        parts.extend(difflib.unified_diff(
-            old, new,
-            fromfile="/dev/null" if ch.before is None else posixpath.join("a", ch.path),
-            tofile="/dev/null" if ch.after is None else posixpath.join("b", ch.path),
-        ))
+        parts.extend(
+            difflib.unified_diff(
+                old,
+                new,
+                fromfile="/dev/null" if ch.before is None else posixpath.join("a", ch.path),
+                tofile="/dev/null" if ch.after is None else posixpath.join("b", ch.path),
+            )
+        )
     return "".join(line if line.endswith("\n") else line + "\n" for line in parts)

@@ -55,14 +55,27 @@ class FileResult(BaseModel):
         for line in self.site_lines:
             if self.status == "migrated":
                 if line in self.kept_sites:
-                    out.append(SiteResult(path=self.path, line=line, status="skipped", tier=self.tier,
-                                          reason=f"kept: {self.kept_sites[line]}"))
+                    out.append(
+                        SiteResult(
+                            path=self.path,
+                            line=line,
+                            status="skipped",
+                            tier=self.tier,
+                            reason=f"kept: {self.kept_sites[line]}",
+                        )
+                    )
                 else:
-                    out.append(SiteResult(path=self.path, line=line, status="migrated", tier=self.tier))
+                    out.append(
+                        SiteResult(path=self.path, line=line, status="migrated", tier=self.tier)
+                    )
             elif self.status == "skipped":
-                out.append(SiteResult(path=self.path, line=line, status="skipped", reason=self.reason))
+                out.append(
+                    SiteResult(path=self.path, line=line, status="skipped", reason=self.reason)
+                )
             else:
-                out.append(SiteResult(path=self.path, line=line, status="failed", reason=self.reason))
+                out.append(
+                    SiteResult(path=self.path, line=line, status="failed", reason=self.reason)
+                )
         return out
 
 
@@ -99,7 +112,9 @@ class MigrationResult(BaseModel):
     files: list[FileResult] = Field(default_factory=list)
     assembly: Assembly | None = None
     discovery_skipped: list[tuple[str, str]] = Field(default_factory=list)
-    timings: dict[str, float] = Field(default_factory=dict)  # seconds: worktrees, transform, gates, ...
+    timings: dict[str, float] = Field(
+        default_factory=dict
+    )  # seconds: worktrees, transform, gates, ...
     peak_worktrees: int = 0
     wall_seconds: float = 0.0
     stopped: str | None = None  # budget / backstop

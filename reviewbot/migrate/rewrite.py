@@ -17,8 +17,15 @@ from tree_sitter import Node, Tree
 from reviewbot.migrate.template import Template, TemplateMismatch, render, strip_brackets
 
 # node types that hold a call's argument list, per grammar (field "arguments")
-_CALL_TYPES = {"call", "call_expression", "method_invocation", "invocation_expression",
-               "function_call_expression", "member_call_expression", "new_expression"}
+_CALL_TYPES = {
+    "call",
+    "call_expression",
+    "method_invocation",
+    "invocation_expression",
+    "function_call_expression",
+    "member_call_expression",
+    "new_expression",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class SiteSpan:
 class RewriteOutcome:
     source: bytes
     rewritten: list[int] = field(default_factory=list)  # lines of sites rewritten
+    already: list[int] = field(default_factory=list)  # lines of sites the rule leaves as they are
     unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line, why)
     imports_added: list[str] = field(default_factory=list)
 
@@ -121,7 +129,11 @@ def rewrite_file(
     for span in sorted(spans, key=lambda s: (s.end - s.start, s.start)):
         captures: dict[str, str] = {}
         for name, (cs, ce) in span.captures.items():
-            inner = [Edit(e.start - cs, e.end - cs, e.text) for e in done if cs <= e.start and e.end <= ce]
+            inner = [
+                Edit(e.start - cs, e.end - cs, e.text)
+                for e in done
+                if cs <= e.start and e.end <= ce
+            ]
             text = apply_edits(source[cs:ce], inner).decode("utf-8", errors="surrogateescape")
             if strip_args and name == "args":
                 text = strip_brackets(text)
@@ -131,9 +143,18 @@ def rewrite_file(
         except TemplateMismatch as exc:
             outcome.unmatched.append((span.line, str(exc)))
             continue
-        done.append(Edit(span.start, span.end, rendered.encode("utf-8", errors="surrogateescape")))
+        new_text = rendered.encode("utf-8", errors="surrogateescape")
+        if new_text == source[span.start : span.end]:
+            # already in the target form (``join(...)`` after ``from os.path import join``)
+            outcome.already.append(span.line)
+            continue
+        done.append(Edit(span.start, span.end, new_text))
         outcome.rewritten.append(span.line)
-    top = [e for e in done if not any(o is not e and o.start <= e.start and e.end <= o.end for o in done)]
+    top = [
+        e
+        for e in done
+        if not any(o is not e and o.start <= e.start and e.end <= o.end for o in done)
+    ]
     if top and missing:
         edit = import_edit(tree, source, language, missing)
         if edit is not None:
@@ -195,7 +216,11 @@ def _identifier_uses(tree: Tree, names: set[str]) -> set[str]:
             text = node.text.decode("utf-8", errors="replace")
             if text in names:
                 parent = node.parent
-                is_attr = parent is not None and parent.type == "attribute" and parent.child_by_field_name("attribute") == node
+                is_attr = (
+                    parent is not None
+                    and parent.type == "attribute"
+                    and parent.child_by_field_name("attribute") == node
+                )
                 if not is_attr:
                     found.add(text)
         stack.extend(node.children)
@@ -226,19 +251,32 @@ def import_insertion_offset(tree: Tree, source: bytes, language: str) -> int:
             if child.type == "comment":
                 continue
             if i == 0 or after is None:
-                is_doc = child.type == "expression_statement" and child.named_child_count == 1 and (
-                    child.named_children[0].type in {"string", "concatenated_string"}
+                is_doc = (
+                    child.type == "expression_statement"
+                    and child.named_child_count == 1
+                    and (child.named_children[0].type in {"string", "concatenated_string"})
                 )
                 if is_doc and after is None:
                     after = child.end_byte
                     continue
-            if child.type in {"import_statement", "import_from_statement", "future_import_statement"}:
+            if child.type in {
+                "import_statement",
+                "import_from_statement",
+                "future_import_statement",
+            }:
                 after = child.end_byte
                 continue
             break
     else:
-        import_types = {"import_statement", "import_declaration", "use_declaration",
-                        "preproc_include", "using_directive", "package_clause", "package_declaration"}
+        import_types = {
+            "import_statement",
+            "import_declaration",
+            "use_declaration",
+            "preproc_include",
+            "using_directive",
+            "package_clause",
+            "package_declaration",
+        }
         for child in root.children:
             if child.type in import_types:
                 after = child.end_byte

@@ -43,7 +43,7 @@ class MigrationSpec(BaseModel):
         if (self.find is None) == (self.query is None):
             raise ValueError("give exactly one of find (a symbol) or query (a tree-sitter query)")
         if self.query is not None and not self.language:
-            raise ValueError("a query needs a language (e.g. language = \"python\")")
+            raise ValueError('a query needs a language (e.g. language = "python")')
         if self.imports and self.template is None:
             raise ValueError("imports need a template (--rewrite or a rule's template)")
         if self.template is not None:
@@ -73,7 +73,9 @@ def _read_rule_data(path: Path) -> dict[str, object]:
         try:
             import yaml  # only YAML rules need it
         except ImportError:
-            raise UsageError("YAML rules need PyYAML (pip install pyyaml); or write the rule in TOML") from None
+            raise UsageError(
+                "YAML rules need PyYAML (pip install pyyaml); or write the rule in TOML"
+            ) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -51,7 +51,9 @@ class TaskStore:
 
     def get(self, key: str) -> FileResult | None:
         with self._lock:
-            row = self._db.execute("SELECT result FROM migrate_tasks WHERE key = ?", (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT result FROM migrate_tasks WHERE key = ?", (key,)
+            ).fetchone()
         return FileResult.model_validate_json(row[0]) if row else None
 
     def put(self, key: str, base: str, result: FileResult, run_id: str | None) -> None:
@@ -59,8 +61,16 @@ class TaskStore:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO migrate_tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, result.path, base, result.status, result.commit, stored.model_dump_json(),
-                 run_id, time.time()),
+                (
+                    key,
+                    result.path,
+                    base,
+                    result.status,
+                    result.commit,
+                    stored.model_dump_json(),
+                    run_id,
+                    time.time(),
+                ),
             )
 
     def forget(self, key: str) -> None:

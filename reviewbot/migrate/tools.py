@@ -60,7 +60,9 @@ def worktree_tools(worktree: Path) -> list[Tool]:
         text = target.read_text(encoding="utf-8")
         count = text.count(old)
         if count != 1:
-            raise ValueError(f"the text occurs {count} times in {path}; give a longer, unique excerpt")
+            raise ValueError(
+                f"the text occurs {count} times in {path}; give a longer, unique excerpt"
+            )
         target.write_text(text.replace(old, new, 1), encoding="utf-8")
         return f"replaced 1 occurrence in {path}"
 
@@ -75,7 +77,9 @@ def worktree_tools(worktree: Path) -> list[Tool]:
         return f"wrote {len(content)} characters to {path}"
 
     def list_files(
-        directory: Annotated[str, Field(description="directory relative to the repository root")] = ".",
+        directory: Annotated[
+            str, Field(description="directory relative to the repository root")
+        ] = ".",
     ) -> str:
         """List the files and directories directly inside a directory."""
         target = _resolve(root, directory) if directory not in ("", ".") else root

@@ -19,9 +19,15 @@ def _indent(text: str, prefix: str = "      ", lines: int = 6) -> str:
 
 
 def render_dry_run(result: MigrationResult) -> str:
-    out = [f'dry run: "{result.instruction}" at {result.base[:10]}',
-           f"found {result.sites_found} sites in {result.files_found} files"
-           + (f"; planning the first {len(result.plan)} (--limit)" if len(result.plan) < result.files_found else "")]
+    out = [
+        f'dry run: "{result.instruction}" at {result.base[:10]}',
+        f"found {result.sites_found} sites in {result.files_found} files"
+        + (
+            f"; planning the first {len(result.plan)} (--limit)"
+            if len(result.plan) < result.files_found
+            else ""
+        ),
+    ]
     for plan in result.plan:
         lines = ", ".join(str(n) for n in plan.site_lines)
         if plan.rule_covers is None:
@@ -33,9 +39,15 @@ def render_dry_run(result: MigrationResult) -> str:
         out.append(f"  {plan.path}: lines {lines} · {how}")
     ruled = sum(1 for p in result.plan if p.rule_covers)
     est = result.estimate
-    cost = f"estimated {dollars(est.low_usd)}–{dollars(est.high_usd)}" if est and est.model_files else "estimated $0.00"
-    out.append(f"planned: {len(result.plan)} tasks · rule tier covers {ruled} · "
-               f"{len(result.plan) - ruled} need a model · {cost}")
+    cost = (
+        f"estimated {dollars(est.low_usd)}–{dollars(est.high_usd)}"
+        if est and est.model_files
+        else "estimated $0.00"
+    )
+    out.append(
+        f"planned: {len(result.plan)} tasks · rule tier covers {ruled} · "
+        f"{len(result.plan) - ruled} need a model · {cost}"
+    )
     if est and est.model_files and not result.models_available:
         out.append("no model configured: files that need a model would be skipped")
     out.append(f"result branch would be {result.branch}")
@@ -50,14 +62,20 @@ def render_text(result: MigrationResult, stats: RunStats | None = None) -> str:
     out: list[str] = [f'migrate: "{result.instruction}"']
     status = " · ".join(f"{counts[s]} {s}" for s in _ORDER if counts[s])
     by_tier = ", ".join(f"{t} {n}" for t, n in sorted(tiers.items()))
-    out.append(f"files: {len(result.files)} of {result.files_found} · {status or 'nothing to do'}"
-               + (f" (by tier: {by_tier})" if by_tier else ""))
+    out.append(
+        f"files: {len(result.files)} of {result.files_found} · {status or 'nothing to do'}"
+        + (f" (by tier: {by_tier})" if by_tier else "")
+    )
     reused = sum(1 for f in result.files if f.reused)
     if reused:
         out.append(f"  {reused} reused from an earlier run (same instruction, rule, file and base)")
     site_counts = Counter(s.status for s in result.sites)
-    out.append("sites: " + " · ".join(f"{site_counts[s]} {s}" for s in ("migrated", "skipped", "failed")
-                                      if site_counts[s]))
+    out.append(
+        "sites: "
+        + " · ".join(
+            f"{site_counts[s]} {s}" for s in ("migrated", "skipped", "failed") if site_counts[s]
+        )
+    )
     failures = result.failures_by_gate()
     if failures:
         out.append("failures by gate:")
@@ -87,10 +105,15 @@ def render_text(result: MigrationResult, stats: RunStats | None = None) -> str:
         per_file = stats.total.cost_usd / migrated if migrated else 0.0
         out.append(f"cost per migrated file: {dollars(per_file)}")
     timing = " · ".join(f"{k} {human_duration(v)}" for k, v in sorted(result.timings.items()))
-    out.append(f"wall-clock: {human_duration(result.wall_seconds)}" + (f" ({timing})" if timing else "")
-               + f" · peak worktrees on disk: {result.peak_worktrees}")
+    out.append(
+        f"wall-clock: {human_duration(result.wall_seconds)}"
+        + (f" ({timing})" if timing else "")
+        + f" · peak worktrees on disk: {result.peak_worktrees}"
+    )
     if result.stopped:
-        out.append(f"stopped early ({result.stopped}): re-run the same command (or --resume) to finish")
+        out.append(
+            f"stopped early ({result.stopped}): re-run the same command (or --resume) to finish"
+        )
     if asm is not None and asm.head and asm.head != result.base:
         out.append(f"branch: {result.branch}")
         out.append(f"review it: git diff {result.base[:10]}..{result.branch}")

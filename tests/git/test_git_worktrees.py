@@ -315,3 +315,27 @@ def test_closed_pool_parks_worktrees_for_the_next_pool(project) -> None:
     removed = prune_stale(repo, parked=True)
     assert len(removed) == 2 and not any(p.exists() for p in parked)
     assert list((repo.git_dir / "reviewbot" / "worktrees").iterdir()) == []
+
+
+def test_two_branch_assembly_reports_each_conflicting_file(project) -> None:
+    base = project.head()
+    project.git("switch", "-q", "-c", "left")
+    project.write("src/a.py", "a = 'left'\n")
+    project.write("src/b.py", "b = 'left'\n")
+    project.write("left_only.py", "x = 1\n")
+    left = project.commit("left")
+    project.git("switch", "-q", "-c", "right", base)
+    project.write("src/a.py", "a = 'right'\n")
+    project.write("src/b.py", "b = 'right'\n")
+    right = project.commit("right")
+    project.git("switch", "-q", "main")
+    repo = Repo.open(project.path)
+
+    result = assemble(repo, base, [("left", left), ("right", right)], "combined")
+    assert result.merged == ["left"]
+    assert result.conflicts == {"right": ["src/a.py", "src/b.py"]}
+    assert result.head == left  # the only clean task fast-forwards
+    assert project.git("rev-parse", "combined") == left
+
+    swapped = assemble(repo, base, [("right", right), ("left", left)], "combined")
+    assert swapped.merged == ["right"] and swapped.conflicts == {"left": ["src/a.py", "src/b.py"]}

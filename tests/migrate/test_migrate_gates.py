@@ -6,16 +6,24 @@ from pathlib import Path
 
 import anyio
 
-from reviewbot.migrate import FileChange, RemainingSite, parse_gate, scope_gate, sites_gate, weakened_tests_gate, verify_gate
+from reviewbot.migrate import (
+    FileChange,
+    RemainingSite,
+    parse_gate,
+    scope_gate,
+    sites_gate,
+    verify_gate,
+    weakened_tests_gate,
+)
 
-TEST_SRC = b'''import pytest
+TEST_SRC = b"""import pytest
 
 def test_one():
     assert f(1) == 2
 
 def test_two():
     assert f(2) == 3
-'''
+"""
 
 
 def test_parse_gate_counts_only_new_errors() -> None:
@@ -35,7 +43,9 @@ def test_sites_gate_needs_an_explanation_for_each_leftover() -> None:
 
 def test_scope_gate() -> None:
     before = b"import os\n\na = 1\nb = os.path.join(a, 'x')\nc = 3\n"
-    inside = before.replace(b"os.path.join", b"join").replace(b"import os\n", b"import os\nfrom os.path import join\n")
+    inside = before.replace(b"os.path.join", b"join").replace(
+        b"import os\n", b"import os\nfrom os.path import join\n"
+    )
     assert scope_gate("m.py", [FileChange("m.py", before, inside)], {4}).passed
     outside = inside.replace(b"c = 3", b"c = 4")
     result = scope_gate("m.py", [FileChange("m.py", before, outside)], {4})
@@ -53,9 +63,13 @@ def test_tests_gate_catches_weakened_tests() -> None:
     commented = TEST_SRC.replace(b"    assert f(2) == 3\n", b"    # assert f(2) == 3\n    pass\n")
     skipped = TEST_SRC.replace(b"def test_two", b"@pytest.mark.skip\ndef test_two")
     dropped = TEST_SRC.split(b"def test_two")[0]
-    for after, why in ((removed, "assertions removed"), (commented, "assertions removed"),
-                       (skipped, "skip markers added"), (dropped, "test functions removed"),
-                       (None, "test file deleted")):
+    for after, why in (
+        (removed, "assertions removed"),
+        (commented, "assertions removed"),
+        (skipped, "skip markers added"),
+        (dropped, "test functions removed"),
+        (None, "test file deleted"),
+    ):
         result = weakened_tests_gate([FileChange(path, TEST_SRC, after)])
         assert not result.passed and why in result.output, (why, result.output)
     # the same edits in a non-test file are not this gate's business

@@ -12,7 +12,7 @@ from reviewbot.cli import cli
 from reviewbot.testing import MessagesRequest, Reply
 
 FAST, BALANCED = "claude-haiku-5-5", "claude-sonnet-5-5"
-TEST_FILE = '''import requests
+TEST_FILE = """import requests
 
 
 def test_get():
@@ -21,7 +21,7 @@ def test_get():
 
 def test_other():
     assert 1 + 1 == 2
-'''
+"""
 
 
 def migrated(source: str) -> str:
@@ -41,7 +41,11 @@ class Author:
         if req.role == "skeptic":
             return {"verdict": "accept", "reason": "only the client library changed"}
         first = req.messages[0]["content"]
-        text = "\n".join(b.get("text", "") for b in first if isinstance(b, dict)) if isinstance(first, list) else first
+        text = (
+            "\n".join(b.get("text", "") for b in first if isinstance(b, dict))
+            if isinstance(first, list)
+            else first
+        )
         path = re.search(r"call sites in `([^`]+)`", text).group(1)
         if req.tool_results:
             # the known trick: delete a test and call it cleanup (the scope gate accepts a
@@ -59,16 +63,31 @@ class Author:
 
 
 def make_repo(git_repo) -> None:
-    git_repo.write("a.py", 'import requests\n\n\ndef fetch(u):\n    return requests.get(u)\n')
-    git_repo.write("b.py", 'import requests\n\n\ndef fetch_json(u):\n    return requests.get(u).json()\n')
+    git_repo.write("a.py", "import requests\n\n\ndef fetch(u):\n    return requests.get(u)\n")
+    git_repo.write(
+        "b.py", "import requests\n\n\ndef fetch_json(u):\n    return requests.get(u).json()\n"
+    )
     git_repo.write("tests/test_client.py", TEST_FILE)
     git_repo.commit("initial")
 
 
 def run_migrate(git_repo, *args: str) -> dict:
     result = CliRunner().invoke(
-        cli, ["migrate", "use httpx instead of requests", "--find", "requests.get", "--repo",
-              str(git_repo.path), "--quiet", "--format", "json", *args], catch_exceptions=False)
+        cli,
+        [
+            "migrate",
+            "use httpx instead of requests",
+            "--find",
+            "requests.get",
+            "--repo",
+            str(git_repo.path),
+            "--quiet",
+            "--format",
+            "json",
+            *args,
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -85,8 +104,17 @@ def test_gate_failure_retried_on_higher_tier_and_deleted_test_rejected(git_repo,
     b = files["b.py"]
     assert b["status"] == "migrated" and b["tier"] == "balanced"
     assert [a["tier"] for a in b["attempts"]] == ["fast", "balanced"]
-    assert b["attempts"][0]["gates"][-1]["gate"] == "parse" and not b["attempts"][0]["gates"][-1]["passed"]
-    assert [g["gate"] for g in b["attempts"][1]["gates"]] == ["parse", "sites", "scope", "tests", "skeptic"]
+    assert (
+        b["attempts"][0]["gates"][-1]["gate"] == "parse"
+        and not b["attempts"][0]["gates"][-1]["passed"]
+    )
+    assert [g["gate"] for g in b["attempts"][1]["gates"]] == [
+        "parse",
+        "sites",
+        "scope",
+        "tests",
+        "skeptic",
+    ]
     # the balanced author was shown why the fast attempt was rejected
     retry = [p for m, path, p in author.prompts if path == "b.py" and m == BALANCED]
     assert retry and "rejected by the parse gate" in retry[0] and "syntax error" in retry[0]
@@ -103,11 +131,11 @@ def test_gate_failure_retried_on_higher_tier_and_deleted_test_rejected(git_repo,
     assert data["cost_usd"] > 0 and server.rejections == []
 
 
-CHECK = '''import sys
+CHECK = """import sys
 a, b = open("a_good.py").read(), open("b_bad.py").read()
 if "from os.path import join" in a and "from os.path import join" in b:
     sys.exit("b_bad.py cannot use join together with a_good.py")
-'''
+"""
 
 
 def test_bisection_drops_the_one_bad_file(git_repo) -> None:
@@ -116,9 +144,26 @@ def test_bisection_drops_the_one_bad_file(git_repo) -> None:
     git_repo.write("check.py", CHECK)
     git_repo.commit("initial")
     result = CliRunner().invoke(
-        cli, ["migrate", "use join", "--find", "os.path.join", "--rewrite", "join({args})",
-              "--add-import", "from os.path import join", "--verify", "python check.py",
-              "--repo", str(git_repo.path), "--quiet", "--format", "json"], catch_exceptions=False)
+        cli,
+        [
+            "migrate",
+            "use join",
+            "--find",
+            "os.path.join",
+            "--rewrite",
+            "join({args})",
+            "--add-import",
+            "from os.path import join",
+            "--verify",
+            "python check.py",
+            "--repo",
+            str(git_repo.path),
+            "--quiet",
+            "--format",
+            "json",
+        ],
+        catch_exceptions=False,
+    )
     data = json.loads(result.stdout)
     files = {f["path"]: f for f in data["files"]}
     assert files["b_bad.py"]["status"] == "dropped" and files["b_bad.py"]["failed_gate"] == "verify"

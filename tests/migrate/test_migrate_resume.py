@@ -15,13 +15,14 @@ import pytest
 
 FILES = [f"m{i}.py" for i in range(6)]
 
-LOGGER = '''import pathlib, subprocess, sys, time
-changed = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.split()
+LOGGER = """import pathlib, subprocess, sys, time
+status = ["git", "status", "--porcelain"]
+changed = subprocess.run(status, capture_output=True, text=True).stdout.split()
 names = sorted(p for p in changed if p.endswith(".py")) or ["<assembled>"]
 with open(sys.argv[1], "a") as log:
     log.write(" ".join(names) + "\\n")
 time.sleep(0.4)
-'''
+"""
 
 
 def finished(db: Path) -> set[str]:
@@ -46,10 +47,28 @@ def test_sigkill_then_rerun_redoes_only_unfinished_files(git_repo, tmp_path: Pat
     logger = tmp_path / "logger.py"
     logger.write_text(LOGGER)
     log = tmp_path / "verify.log"
-    cmd = [sys.executable, "-m", "reviewbot", "migrate", "use join", "--find", "os.path.join",
-           "--rewrite", "join({args})", "--add-import", "from os.path import join",
-           "--verify", f"{sys.executable} {logger} {log}", "--jobs", "1", "--quiet", "--format", "json",
-           "--repo", str(git_repo.path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reviewbot",
+        "migrate",
+        "use join",
+        "--find",
+        "os.path.join",
+        "--rewrite",
+        "join({args})",
+        "--add-import",
+        "from os.path import join",
+        "--verify",
+        f"{sys.executable} {logger} {log}",
+        "--jobs",
+        "1",
+        "--quiet",
+        "--format",
+        "json",
+        "--repo",
+        str(git_repo.path),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     db = git_repo.path / ".git" / "reviewbot" / "migrate.sqlite"
 

@@ -7,14 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.code import parse
+from reviewbot.code import DirectoryView, parse
 from reviewbot.errors import UsageError
-from reviewbot.migrate import MigrationSpec, load_rule, parse_template, render, rule_rewrite, spec_from_options
+from reviewbot.migrate import (
+    MigrationSpec,
+    load_rule,
+    parse_template,
+    render,
+    rule_rewrite,
+    spec_from_options,
+)
 from reviewbot.migrate.discover import order_files, sites_in_source
 from reviewbot.migrate.rewrite import call_span, rewrite_file
-from reviewbot.code import DirectoryView
 
-JOIN = MigrationSpec(find="os.path.join", template="join({args})", imports=("from os.path import join",))
+JOIN = MigrationSpec(
+    find="os.path.join", template="join({args})", imports=("from os.path import join",)
+)
 
 
 def rewrite(spec: MigrationSpec, source: str, path: str = "m.py") -> str:
@@ -46,7 +54,9 @@ def f(a):
     return os.path.join(*a, **{})
 '''
     out = rewrite(JOIN, src)
-    assert out == '''"""Module doc."""
+    assert (
+        out
+        == '''"""Module doc."""
 from __future__ import annotations
 
 import os
@@ -59,11 +69,14 @@ def f(a):
                      join("b", "c"))  # keep
     return join(*a, **{})
 '''
+    )
 
 
 def test_aliased_import_is_found_and_existing_import_not_duplicated() -> None:
     src = "import os.path as osp\nfrom os.path import join\n\nosp.join('a', 'b')\n"
-    assert rewrite(JOIN, src) == "import os.path as osp\nfrom os.path import join\n\njoin('a', 'b')\n"
+    assert (
+        rewrite(JOIN, src) == "import os.path as osp\nfrom os.path import join\n\njoin('a', 'b')\n"
+    )
 
 
 def test_rule_refuses_to_shadow_a_name_the_file_uses() -> None:
@@ -71,7 +84,9 @@ def test_rule_refuses_to_shadow_a_name_the_file_uses() -> None:
     out = rule_rewrite(JOIN, "m.py", src.encode(), sites_in_source(JOIN, "m.py", src.encode()))
     assert isinstance(out, str) and "shadow join" in out
     # an attribute named join is not a clash
-    assert rewrite(JOIN, "import os\n','.join(os.path.join('a', 'b'))\n").endswith("','.join(join('a', 'b'))\n")
+    assert rewrite(JOIN, "import os\n','.join(os.path.join('a', 'b'))\n").endswith(
+        "','.join(join('a', 'b'))\n"
+    )
 
 
 def test_positional_and_callee_captures() -> None:
@@ -82,7 +97,9 @@ def test_positional_and_callee_captures() -> None:
     data = b"import requests\nr = requests.get(url)\n"
     tree = parse(data, "python")
     spans = [call_span(tree, m.start(), m.end()) for m in re.finditer(rb"requests\.get", data)]
-    outcome = rewrite_file(data, tree, "python", [s for s in spans if s], parse_template(spec.template or ""))
+    outcome = rewrite_file(
+        data, tree, "python", [s for s in spans if s], parse_template(spec.template or "")
+    )
     assert outcome.rewritten == [] and outcome.unmatched and outcome.source == data
 
 
@@ -98,13 +115,19 @@ query = """
 template = "logging.warning({args})"
 ''')
     spec = load_rule(toml)
-    assert rewrite(spec, "import logging\nlogging.warn('x', 1)\n") == "import logging\nlogging.warning('x', 1)\n"
+    assert (
+        rewrite(spec, "import logging\nlogging.warn('x', 1)\n")
+        == "import logging\nlogging.warning('x', 1)\n"
+    )
     yml = tmp_path / "rule.yaml"
-    yml.write_text("find: os.path.join\ntemplate: 'join({args})'\nimports: from os.path import join\n")
+    yml.write_text(
+        "find: os.path.join\ntemplate: 'join({args})'\nimports: from os.path import join\n"
+    )
     assert load_rule(yml).imports == ("from os.path import join",)
     with pytest.raises(UsageError, match="exactly one of find"):
-        spec_from_options(find="a.b", query_file=toml, language=None, rewrite=None, add_imports=(),
-                          rule_file=None)
+        spec_from_options(
+            find="a.b", query_file=toml, language=None, rewrite=None, add_imports=(), rule_file=None
+        )
     bad = tmp_path / "bad.toml"
     bad.write_text("find = 'x.y'\ntemplate = 'f({args'\n")
     with pytest.raises(UsageError, match="stray"):
@@ -114,7 +137,9 @@ template = "logging.warning({args})"
 def test_files_ordered_definitions_first(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
-    (tmp_path / "pkg" / "a_user.py").write_text("from pkg.z_lib import helper\nfrom . import m_mid\n")
+    (tmp_path / "pkg" / "a_user.py").write_text(
+        "from pkg.z_lib import helper\nfrom . import m_mid\n"
+    )
     (tmp_path / "pkg" / "m_mid.py").write_text("from .z_lib import helper\n")
     (tmp_path / "pkg" / "z_lib.py").write_text("def helper(): pass\n")
     (tmp_path / "b_alone.py").write_text("")

@@ -5,29 +5,40 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 from click.testing import CliRunner
 
 from reviewbot.cli import cli
 
-JOIN = ["--find", "os.path.join", "--rewrite", "join({args})", "--add-import", "from os.path import join"]
+JOIN = [
+    "--find",
+    "os.path.join",
+    "--rewrite",
+    "join({args})",
+    "--add-import",
+    "from os.path import join",
+]
 
-CHECK = '''import pathlib, sys
+CHECK = """import pathlib, sys
 # the tree must import, and every module must give the same answers as before
 sys.path.insert(0, ".")
 import pkg.a, pkg.b, pkg.c, pkg.d
 assert pkg.a.f("x") == "x/a"
 assert pkg.b.f("x") == "x/b/c"
-'''
+"""
 
 
 def make_repo(git_repo) -> None:
     git_repo.write("pkg/__init__.py", "")
     git_repo.write("pkg/a.py", 'import os\n\n\ndef f(p):\n    return os.path.join(p, "a")\n')
-    git_repo.write("pkg/b.py", 'import os.path\nfrom pkg import a\n\n\ndef f(p):\n'
-                               '    return os.path.join(p,\n                        os.path.join("b", "c"))\n')
-    git_repo.write("pkg/c.py", 'import os\n\ndef join(a, b):\n    return a + b\n\nX = os.path.join("a", "b")\n')
+    git_repo.write(
+        "pkg/b.py",
+        "import os.path\nfrom pkg import a\n\n\ndef f(p):\n"
+        '    return os.path.join(p,\n                        os.path.join("b", "c"))\n',
+    )
+    git_repo.write(
+        "pkg/c.py", 'import os\n\ndef join(a, b):\n    return a + b\n\nX = os.path.join("a", "b")\n'
+    )
     git_repo.write("pkg/d.py", '"""No sites here."""\nimport os\nY = os.sep\n')
     git_repo.write("check.py", CHECK)
     git_repo.commit("initial")
@@ -35,8 +46,13 @@ def make_repo(git_repo) -> None:
 
 def snapshot(git_repo) -> tuple[str, str, str, str, bytes]:
     index = (git_repo.path / ".git" / "index").read_bytes()
-    return (git_repo.git("status", "--porcelain", "--untracked-files=all"), git_repo.head(),
-            git_repo.git("symbolic-ref", "HEAD"), git_repo.git("diff"), index)
+    return (
+        git_repo.git("status", "--porcelain", "--untracked-files=all"),
+        git_repo.head(),
+        git_repo.git("symbolic-ref", "HEAD"),
+        git_repo.git("diff"),
+        index,
+    )
 
 
 def dirty(git_repo) -> None:
@@ -47,8 +63,9 @@ def dirty(git_repo) -> None:
 
 
 def migrate(git_repo, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["migrate", *args, "--repo", str(git_repo.path), "--quiet"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["migrate", *args, "--repo", str(git_repo.path), "--quiet"], catch_exceptions=False
+    )
     return result.exit_code, result.stdout if "json" in args else result.output
 
 
@@ -56,27 +73,38 @@ def test_rule_tier_across_files_assembled_and_verified_tree_untouched(git_repo) 
     make_repo(git_repo)
     dirty(git_repo)
     before = snapshot(git_repo)
-    code, out = migrate(git_repo, "use join", *JOIN, "--verify", "python check.py", "--format", "json")
+    code, out = migrate(
+        git_repo, "use join", *JOIN, "--verify", "python check.py", "--format", "json"
+    )
     assert code == 0, out
     assert snapshot(git_repo) == before  # status, HEAD, current branch, diff and index
     data = json.loads(out)
     by_path = {f["path"]: f for f in data["files"]}
     assert by_path["pkg/a.py"]["status"] == "migrated" and by_path["pkg/a.py"]["tier"] == "rule"
     assert by_path["pkg/b.py"]["status"] == "migrated"
-    assert by_path["pkg/c.py"]["status"] == "skipped" and "shadow join" in by_path["pkg/c.py"]["reason"]
+    assert (
+        by_path["pkg/c.py"]["status"] == "skipped"
+        and "shadow join" in by_path["pkg/c.py"]["reason"]
+    )
     assert "no model configured" in by_path["pkg/c.py"]["reason"]
     assert "pkg/d.py" not in by_path
     assert data["assembly"]["verify"]["passed"] is True
     branch = data["branch"]
     assert branch == "reviewbot/migrate-use-join"
     b_new = git_repo.git("show", f"{branch}:pkg/b.py")
-    assert b_new == ('import os.path\nfrom pkg import a\nfrom os.path import join\n\n\ndef f(p):\n'
-                     '    return join(p,\n                        join("b", "c"))')
+    assert b_new == (
+        "import os.path\nfrom pkg import a\nfrom os.path import join\n\n\ndef f(p):\n"
+        '    return join(p,\n                        join("b", "c"))'
+    )
     changed = git_repo.git("diff", "--name-only", f"{data['base']}..{branch}").split()
     assert changed == ["pkg/a.py", "pkg/b.py"]
     # the assembled branch really passes the check (run it in a fresh checkout)
     out_dir = git_repo.path.parent / "check"
-    subprocess.run(["git", "worktree", "add", "-q", "--detach", str(out_dir), branch], cwd=git_repo.path, check=True)
+    subprocess.run(
+        ["git", "worktree", "add", "-q", "--detach", str(out_dir), branch],
+        cwd=git_repo.path,
+        check=True,
+    )
     subprocess.run(["python", "check.py"], cwd=out_dir, check=True)
     sites = {(s["path"], s["line"]): s["status"] for s in data["sites"]}
     assert sites[("pkg/b.py", 6)] == "migrated" and sites[("pkg/c.py", 6)] == "skipped"
@@ -117,5 +145,7 @@ def test_text_report(git_repo) -> None:
 
 def test_bad_input_is_one_line(git_repo) -> None:
     make_repo(git_repo)
-    result = CliRunner().invoke(cli, ["migrate", "x", "--rewrite", "f({args})", "--repo", str(git_repo.path)])
+    result = CliRunner().invoke(
+        cli, ["migrate", "x", "--rewrite", "f({args})", "--repo", str(git_repo.path)]
+    )
     assert "--find SYMBOL, --query FILE or --rule FILE" in str(result.exception)

@@ -8,6 +8,7 @@ the runtime, the models layer and the SDK.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -257,3 +258,23 @@ def test_budget_stop_yields_a_partial_report(change: Any, model_server: Any) -> 
     assert outcome.stats.total.cost_usd <= 0.03 * 1.5
     assert result.funnel.unverified >= 1
     assert {f.title for f in result.unverified}.isdisjoint(f.title for f in result.findings)
+
+
+def test_verification_starts_while_slow_finders_still_run(change: Any, model_server: Any) -> None:
+    script = Script()
+    events: list[tuple[str, float]] = []
+
+    def handler(req: MessagesRequest) -> Any:
+        if req.role == "finder" and "Review dimension: tests." in req.all_text:
+            time.sleep(1.5)  # a slow finder
+            events.append(("slow finder answers", time.monotonic()))
+        elif req.role == "skeptic":
+            events.append(("skeptic asked", time.monotonic()))
+        return script(req)
+
+    server = model_server(handler, api_key="test-key")
+    result, _ = _review(change, server, _fanout_config())
+    first_skeptic = min(t for name, t in events if name == "skeptic asked")
+    slow_done = next(t for name, t in events if name == "slow finder answers")
+    assert first_skeptic < slow_done
+    assert result.funnel.confirmed == 2

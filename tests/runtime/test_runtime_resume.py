@@ -261,3 +261,18 @@ def test_ctrl_c_records_interrupted_run_that_resumes(server_factory, git_repo,
     assert code == 0, err
     assert json.loads(out)["answers"] == [f"A:q item {i}" for i in range(4)]
     assert len(srv.requests) - calls_before == 2  # items 2 and 3 only
+
+
+def test_state_dir_inside_repo_worktree_and_outside(git_repo, tmp_path: Path) -> None:
+    git_repo.write("a.txt", "a\n")
+    git_repo.commit("init")
+    assert state_dir(git_repo.path) == (
+        git_repo.path / ".git" / "reviewbot"
+    )
+    worktree = tmp_path / "wt"
+    git_repo.git("worktree", "add", "-q", str(worktree))
+    assert state_dir(worktree).resolve() == (git_repo.path / ".git" / "reviewbot").resolve()
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    xdg = tmp_path / "xdg"
+    assert state_dir(outside, {"XDG_STATE_HOME": str(xdg)}) == xdg / "reviewbot"

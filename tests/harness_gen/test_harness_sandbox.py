@@ -1,0 +1,136 @@
+"""The sandbox: escapes fail at run time even for code the checker would refuse, and a
+sandboxed harness runs through the normal runner over real HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from hg_samples import FANOUT_VOTE
+
+from reviewbot.config import Config
+from reviewbot.errors import UsageError
+from reviewbot.harness import run_harness
+from reviewbot.harness.sandbox import (
+    MAX_ITERATIONS,
+    SandboxViolation,
+    capability,
+    exec_restricted,
+    load_sandboxed,
+)
+from reviewbot.runtime import Run
+from reviewbot.testing import MessagesRequest, by_role
+
+
+def run_restricted(body: str, run: Run | None = None) -> Any:
+    """Compile and run ``body`` (an ``async def main(run)``) with the run-time guards only."""
+    module = exec_restricted(body, filename="<escape>")
+    real = run or Run(run_id="t", config=Config())
+
+    async def go() -> Any:
+        return await module.main(capability(real))
+
+    return anyio.run(go)
+
+
+def main_body(*lines: str) -> str:
+    return "async def main(run):\n" + "".join(f"    {line}\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("source", "error", "fragment"),
+    [
+        # the real Run's internals, through the proxy and its closures
+        (main_body("return getattr(run, '_' + 'journal')"), SandboxViolation, "private"),
+        (main_body("return getattr(run.agent, '_' + '_closure__')"), SandboxViolation,
+         "private"),
+        (main_body("return run.phase('x').args"), AttributeError, "args"),
+        (main_body("return run.config"), AttributeError, "config"),
+        (main_body("run.agent = None"), SandboxViolation, "cannot assign"),
+        # interpreter internals
+        (main_body("return getattr((), '_' + '_class__')"), SandboxViolation, "private"),
+        (main_body("return ().__class__.__subclasses__()"), SandboxViolation, "_"),
+        # format-string attribute tricks
+        (main_body("return '{0.__class__}'.format(run)"), SandboxViolation, "format"),
+        (main_body("f = str.format", "return f('{0.__class__}', run)"), SandboxViolation,
+         "format"),
+        (main_body("return getattr('{0.__init__.__globals__}', 'format_map')({'0': run})"),
+         SandboxViolation, "format_map"),
+        # files, processes, the environment
+        (main_body("import os", "return os.environ"), SandboxViolation, "import of os"),
+        (main_body("import subprocess"), SandboxViolation, "import of subprocess"),
+        ("from pathlib import Path\n" + main_body("return Path('/etc/passwd').read_text()"),
+         SandboxViolation, "import of pathlib"),
+        (main_body("return open('/etc/passwd').read()"), NameError, "open"),
+        (main_body("return eval('1')"), SandboxViolation, "Eval calls are not allowed"),
+        ("import json\n" + main_body("return json.load"), AttributeError, "load"),
+        ("from pydantic import BaseModel\nclass M(BaseModel):\n    x: int = 1\n"
+         + main_body("return M.parse_file('/etc/passwd')"), SandboxViolation, "parse_file"),
+        ("import json\n" + main_body("json.loads = None"), SandboxViolation, "cannot assign"),
+        # unbounded loops
+        (main_body("xs = [1]", "for x in xs:", "    xs.append(x)"), SandboxViolation,
+         str(MAX_ITERATIONS)),
+        ("from itertools import count\n" + main_body("return 1"), SandboxViolation,
+         "itertools.count"),
+    ],
+)
+def test_escape_fails_at_run_time(source: str, error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error, match=None) as caught:
+        run_restricted(source)
+    assert fragment in str(caught.value)
+
+
+def test_the_checker_refuses_the_same_escapes_before_loading() -> None:
+    for body in (
+        main_body("return run._journal"),
+        "import os\n" + main_body("return 1"),
+        main_body("return open('x')"),
+        main_body("return '{0.__class__}'.format(run)"),
+    ):
+        source = 'META = {"name": "t", "max_agents": 3, "budget_usd": 1}\n' + body
+        with pytest.raises(UsageError, match="refused by the checker: line"):
+            load_sandboxed(source)
+
+
+def test_harness_classes_are_writable_and_counting_works() -> None:
+    source = (
+        "from pydantic import BaseModel\n"
+        "class Funnel(BaseModel):\n    found: int = 0\n    names: dict[str, int] = {}\n"
+        + main_body(
+            "f = Funnel()", "f.found += 2", "f.names['a'] = 1", "f.names['a'] += 4",
+            "total = 0", "for i in range(3):", "    total += i",
+            "return (f.found, f.names['a'], total, run.params, run.models_available)",
+        )
+    )
+    assert run_restricted(source) == (2, 5, 3, {}, False)
+
+
+def test_sandboxed_harness_runs_through_the_runner(
+    tmp_path: Path, model_server: Any
+) -> None:
+    answers = by_role({
+        "finder": {"claims": ["water is wet", "fire is cold"]},
+        "skeptic": lambda req: {
+            "verdict": "confirmed" if "water is wet" in req.all_text else "refuted",
+            "reason": "checked",
+        },
+        "writer": {"summary": "one claim holds"},
+    })
+    server = model_server(answers, api_key="k")
+    path = tmp_path / "claim_check.py"
+    path.write_text(FANOUT_VOTE, encoding="utf-8")
+    harness = load_sandboxed(path)
+    env = {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "k",
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    outcome = run_harness(harness, {"text": "some text", "finders": "2"}, config=Config(),
+                          repo_path=None, env=env)
+    assert outcome.status == "finished"
+    assert outcome.result == {"confirmed": ["water is wet"], "refuted": ["fire is cold"],
+                              "summary": "one claim holds"}
+    # 2 finders, 2 distinct claims x 3 angles, 1 writer; votes are unanimous
+    assert server.calls == outcome.stats.total.agents == 2 + 6 + 1
+    assert outcome.stats.notes == ["2 claims checked"]
+    roles = sorted({r.role for r in server.requests if isinstance(r, MessagesRequest)})
+    assert roles == ["finder", "skeptic", "writer"]

@@ -57,9 +57,17 @@ def sdist(version: str) -> Path:
 
 
 def build_repo(root: Path) -> Path:
-    """Django OLD committed on main, NEW on branch `release` (its django/ and tests/ trees)."""
-    repo = root / "django-review"
-    repo.mkdir()
+    """Django OLD committed on main, NEW on branch `release` (its django/ and tests/ trees).
+
+    Built once under ``root`` and reused: committing ~6k files takes a while.
+    """
+    repo = root / f"review-django-{OLD}-{NEW}"
+    done = repo / ".git" / "reviewbot-bench-complete"
+    if done.is_file():
+        return repo
+    if repo.exists():
+        shutil.rmtree(repo)
+    repo.mkdir(parents=True)
     env = {**GIT_ENV, "PATH": "/usr/bin:/bin"}
 
     def git(*args: str) -> None:
@@ -87,6 +95,7 @@ def build_repo(root: Path) -> Path:
     unpack(NEW)
     git("add", "-A")
     git("commit", "-q", "-m", f"Django {NEW}")
+    done.write_text("ok\n")
     return repo
 
 
@@ -186,18 +195,17 @@ def describe(label: str, result: ReviewResult, stats: RunStats, wall: float) -> 
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="reviewbot-bench-") as tmp:
-        t0 = time.perf_counter()
-        repo = build_repo(Path(tmp))
-        print(f"repository: Django {OLD} -> {NEW} committed in {time.perf_counter() - t0:.1f}s")
-        added = added_lines(repo)
-        print(f"diff: {len(added)} files with added lines: {', '.join(added)}")
-        script = Script(added)
-        default = Config()
-        deep = Config.model_validate({"models": {"roles": {
-            "finder": "deep", "skeptic": "deep", "judge": "deep", "synthesizer": "deep"}}})
-        ours = review(repo, default, script, caching=True)
-        base = review(repo, deep, script, caching=False)
+    t0 = time.perf_counter()
+    repo = build_repo(CACHE)
+    print(f"repository: Django {OLD} -> {NEW} ready in {time.perf_counter() - t0:.1f}s ({repo})")
+    added = added_lines(repo)
+    print(f"diff: {len(added)} files with added lines: {', '.join(added)}")
+    script = Script(added)
+    default = Config()
+    deep = Config.model_validate({"models": {"roles": {
+        "finder": "deep", "skeptic": "deep", "judge": "deep", "synthesizer": "deep"}}})
+    ours = review(repo, default, script, caching=True)
+    base = review(repo, deep, script, caching=False)
     describe("default: per-role tiers, prompt caching", *ours)
     describe("baseline: every role on the deep tier, no caching", *base)
     a, b = ours[1].total, base[1].total

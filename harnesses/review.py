@@ -53,6 +53,8 @@ META = {
         "head": {"type": "str", "default": ""},
         "uncommitted": {"type": "bool", "default": True},
         "dimensions": {"type": "str", "default": ""},
+        # PR title and body (or commit messages): untrusted, shown to finders as data.
+        "description": {"type": "str", "default": ""},
     },
     "max_agents": 400,
 }
@@ -71,6 +73,7 @@ async def main(
     head: str = "",
     uncommitted: bool = True,
     dimensions: str = "",
+    description: str = "",
 ) -> ReviewResult:
     config = run.config
     target = await anyio.to_thread.run_sync(lambda: open_target(
@@ -106,7 +109,7 @@ async def main(
         by_path = {c.path: c for c in target.reviewable}
         contexts = [
             shard_context([by_path[p] for p in shard.paths], target.head_view, symbols,
-                          base=target.base, head_ref=target.head)
+                          base=target.base, head_ref=target.head, description=description)
             for shard in plan.shards
         ]
     scope = grounding_scope(target.reviewable, contexts)
@@ -165,7 +168,8 @@ async def main(
 
     jobs = [(d, s.index) for s in plan.shards for d in finders]
     # No barrier: a finder's new findings are verified while slower finders still run.
-    await run.pipeline(jobs, find, verify_all)
+    with run.phase("find"):
+        await run.pipeline(jobs, find, verify_all)
 
     funnel.duplicates = index.duplicates
     funnel.deduplicated = len(index)

@@ -63,9 +63,7 @@ def build_report(repo: Repo, base: str | None, head: str, max_file_bytes: int) -
         head=changeset.head,
         files=files,
         skipped=changeset.skipped,
-        # The code layer's protocol declares `status: str` as a writable attribute, which mypy
-        # holds invariant against our FileStatus field; the value is a str either way.
-        changed_symbols=changed_symbols(_head_view(repo, changeset), changeset),  # type: ignore[arg-type]
+        changed_symbols=changed_symbols(_head_view(repo, changeset), changeset),
     )
 
 

@@ -129,9 +129,9 @@ def generate(task: str, output: Path | None, budget: float | None, repo: Path,
     access = model_access(os.environ)
     if access is None:
         raise ModelsUnavailable(NO_MODELS_MESSAGE)
-    target = output
-    if target is None:
-        default_output("probe", root)  # fail before spending when there is nowhere to write
+    if output is None and pygit2.discover_repository(str(root)) is None:
+        # fail before spending anything when there is nowhere to write
+        raise UsageError(f"{root} is not inside a git repository; pass -o FILE")
 
     async def write() -> tuple[Any, Run]:
         client = make_client(access, config.models)
@@ -143,7 +143,7 @@ def generate(task: str, output: Path | None, budget: float | None, repo: Path,
             await client.close()
 
     generated, run = anyio.run(write)
-    path = write_generated(generated, target or default_output(generated.name, root))
+    path = write_generated(generated, output or default_output(generated.name, root))
     click.echo(f"wrote {path}: {generated.meta.name} — {generated.description} "
                f"(max_agents {generated.meta.max_agents}, budget {dollars(generated.budget_usd)}, "
                f"{generated.attempts} attempt{'s' if generated.attempts != 1 else ''})")

@@ -66,6 +66,7 @@ def serve_model(
         latency=latency,
         api_key=api_key,
         models=["*"] if any_model else None,
+        max_recorded=1000,  # a long offline session must not grow without bound
     )
     server.start()
     click.echo(f"model server listening on {server.base_url}")

@@ -60,6 +60,8 @@ class Repo:
     def resolve(self, ref: str) -> str:
         """The full commit sha ``ref`` names (a sha, branch, tag, ``HEAD~2``, ...)."""
         with self.lock:
+            if ref == "HEAD" and self.pygit2.head_is_unborn:
+                raise GitError(f"{self.root} has no commits yet; commit something first")
             try:
                 obj = self._main.revparse_single(ref)
                 commit = obj.peel(pygit2.Commit)

@@ -199,7 +199,9 @@ def _literal_prefix(pattern: str) -> bytes:
     if any(ch in pattern for ch in "|?*{"):  # alternation or optional parts: no safe literal
         return b""
     best = ""
-    for run in re.split(r"\\.|[\[\](){}^$.+]", pattern):
+    # character classes ("[abc]") are not literal text: cut them out before looking for runs
+    without_classes = re.sub(r"\[(?:\\.|[^\]])*\]", ".", pattern)
+    for run in re.split(r"\\.|[\[\](){}^$.+]", without_classes):
         if len(run) > len(best):
             best = run
     return best.encode("utf-8") if len(best) >= 3 else b""

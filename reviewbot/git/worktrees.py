@@ -217,9 +217,14 @@ def _scan(repo: Repo, adopt: int) -> tuple[list[str], list[Worktree]]:
         names |= {p.stem if p.suffix == ".lock" else p.name for p in base.iterdir()}
     with repo.lock:
         for name in repo.main.list_worktrees():
+            if not name.startswith(_PREFIX):
+                continue
+            try:
+                where = Path(repo.main.lookup_worktree(name).path).resolve().parent
+            except (KeyError, pygit2.GitError):
+                continue
             # Only ours: registered under our directory (a user's worktree may share the prefix).
-            where = Path(repo.main.lookup_worktree(name).path).resolve().parent
-            if name.startswith(_PREFIX) and where == base.resolve():
+            if where == base.resolve():
                 names.add(name)
     pruned: list[str] = []
     adopted: list[Worktree] = []

@@ -17,7 +17,8 @@ computation over values the harness already holds.
   ``textwrap``: text and numbers.
 - ``itertools`` without ``count``, ``cycle`` and ``repeat`` (endless iterators
   would unbound a ``for`` loop), ``collections`` without ``namedtuple`` (it builds
-  classes by ``exec``), ``collections.abc`` (annotation names), ``functools`` (``partial``, ``reduce``, ``cmp_to_key``).
+  classes by ``exec``), ``collections.abc`` (annotation names), ``functools``
+  (``partial``, ``reduce``, ``cmp_to_key``).
 - ``reviewbot.runtime`` (``AgentError``, ``RunStopped``, ``Verdict``,
   ``VoteResult``): to catch agent failures and reuse the vote's schema.
 
@@ -280,6 +281,12 @@ class _Rules(ast.NodeVisitor):
 
     def visit_Global(self, node: ast.Global) -> None:
         self.add(node, "global is not allowed; keep state in local variables of main")
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is None:
+            self.add(node, "a bare `except:` would also catch cancellation; catch AgentError "
+                           "or Exception")
+        self.generic_visit(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         if any(k.arg == "metaclass" for k in node.keywords):

@@ -178,7 +178,7 @@ def dry_run(
     by_phase: Counter[str] = Counter()
     by_role: Counter[str] = Counter()
     by_tier: Counter[str] = Counter()
-    high_by_tier: Counter[str] = Counter()
+    high_by_tier: dict[str, float] = {}
     pricing = config.models.pricing
     before = model.calls
 
@@ -202,7 +202,7 @@ def dry_run(
         worst = Usage(cache_creation_input_tokens=prompt, output_tokens=output_high)
         high = cost_usd(event.model, worst, pricing)
         report.est_cost_high += high
-        high_by_tier[event.tier] += high
+        high_by_tier[event.tier] = high_by_tier.get(event.tier, 0.0) + high
 
     async def simulate() -> Run:
         access = ModelAccess(api_key=api_key, base_url=model.base_url)

@@ -28,6 +28,7 @@ import ast
 import re
 from dataclasses import dataclass
 from types import CodeType
+from typing import Any
 
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.transformer import (
@@ -47,12 +48,12 @@ _ERROR_LINE = re.compile(r"^Line (\d+): (.*)$", re.DOTALL)
 class HarnessPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy plus coroutines (see the module docstring)."""
 
-    def check_name(  # type: ignore[override]
-        self, node: ast.AST, name: str | None, allow_magic_methods: bool = False
+    def check_name(
+        self, node: Any, name: str | None, allow_magic_methods: bool = False
     ) -> None:
         if name is not None and name not in _GUARD_NAMES and _PRIVATE_HELPER.fullmatch(name):
             return
-        super().check_name(node, name, allow_magic_methods)  # type: ignore[arg-type]
+        super().check_name(node, name, allow_magic_methods)
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
         self.check_name(node, node.name)

@@ -19,7 +19,8 @@ wraps the real ``Run`` in the capability before calling the generated ``main``,
 so it runs through the normal runner (``run_harness``) unchanged.
 
 Not covered: CPU and memory. Loops are capped (:data:`MAX_ITERATIONS` per
-``for`` loop or comprehension, ``range`` sizes alike) and ``while`` and
+``for`` loop or comprehension, ``range`` sizes alike, and
+:data:`MAX_TOTAL_ITERATIONS` over a whole run) and ``while`` and
 recursion do not pass the checker, but an expression such as ``'x' * 10**10``
 is not prevented; the runtime's budget and backstop bound what a harness spends
 on models, not its own CPU.
@@ -27,7 +28,6 @@ on models, not its own CPU.
 
 from __future__ import annotations
 
-import __future__
 import builtins
 import hashlib
 import operator
@@ -43,7 +43,7 @@ from RestrictedPython.Guards import safer_getattr as _rp_getattr
 from RestrictedPython.Guards import safer_getattr_raise as _rp_getattr_raise
 
 from reviewbot.config import Tier
-from reviewbot.errors import UsageError
+from reviewbot.errors import ReviewbotError, UsageError
 from reviewbot.harness.checker import (
     ALLOWED_IMPORTS,
     FORBIDDEN_ATTRIBUTES,
@@ -53,9 +53,11 @@ from reviewbot.harness.checker import (
 )
 from reviewbot.harness.loader import Harness
 from reviewbot.harness.restricted import compile_harness
+from reviewbot.harness.runner import HarnessFailed
 from reviewbot.runtime.run import Run
 
 MAX_ITERATIONS = 100_000
+MAX_TOTAL_ITERATIONS = 2_000_000
 
 
 class SandboxViolation(UsageError):
@@ -80,10 +82,33 @@ def load_sandboxed(path_or_source: Path | str, *, filename: str | None = None) -
     if inner is None:
         raise UsageError(f"harness {path} needs `async def main(run, **params)`")
 
+    name = report.meta.name
+
     async def main(run: Run, **params: Any) -> Any:
-        return await inner(capability(run), **params)
+        try:
+            return await inner(capability(run), **params)
+        except SandboxViolation as exc:
+            where = _harness_line(exc, str(path))
+            raise SandboxViolation(f"generated harness {name}{where}: {exc.message}") from None
+        except ReviewbotError:
+            raise  # agent failures, stops, service errors: the runner knows them
+        except Exception as exc:  # a bug in generated code: one line with its place
+            where = _harness_line(exc, str(path))
+            raise HarnessFailed(
+                f"generated harness {name} failed{where}: {type(exc).__name__}: {exc}"
+            ) from None
 
     return Harness(path=path, meta=report.meta, main=main, source_hash=source_hash)
+
+
+def _harness_line(exc: BaseException, filename: str) -> str:
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" at line {line}" if line is not None else ""
 
 
 def _module_name(source_hash: str) -> str:
@@ -278,7 +303,9 @@ def _getattr_strict(obj: Any, name: str, *default: Any) -> Any:
     if not isinstance(name, str):
         raise SandboxViolation("attribute names must be strings")
     if name.startswith("_"):
-        raise SandboxViolation(f"attribute .{name} is private: not available in a generated harness")
+        raise SandboxViolation(
+            f"attribute .{name} is private: not available in a generated harness"
+        )
     if name in FORBIDDEN_ATTRIBUTES:
         raise SandboxViolation(f"attribute .{name} is not available in a generated harness")
     try:
@@ -301,25 +328,28 @@ def _getitem(obj: Any, key: Any) -> Any:
     return obj[key]
 
 
-class _Bounded:
-    """An iterator that refuses to go on past MAX_ITERATIONS items."""
+def _make_getiter() -> Callable[[Iterable[Any]], Iterator[Any]]:
+    """Iteration for ``for`` loops and comprehensions: at most MAX_ITERATIONS items per
+    loop and MAX_TOTAL_ITERATIONS over the harness's whole life (nested loops multiply)."""
+    total = [MAX_TOTAL_ITERATIONS]
 
-    __slots__ = ("_it", "_left")
+    def getiter(iterable: Iterable[Any]) -> Iterator[Any]:
+        left = MAX_ITERATIONS
+        for item in iterable:
+            if left <= 0:
+                raise SandboxViolation(
+                    f"a loop ran past {MAX_ITERATIONS} items; generated harnesses must be bounded"
+                )
+            if total[0] <= 0:
+                raise SandboxViolation(
+                    f"the harness iterated over more than {MAX_TOTAL_ITERATIONS} items in all; "
+                    "generated harnesses must be bounded"
+                )
+            left -= 1
+            total[0] -= 1
+            yield item
 
-    def __init__(self, iterable: Iterable[Any]) -> None:
-        self._it = iter(iterable)
-        self._left = MAX_ITERATIONS
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        if self._left <= 0:
-            raise SandboxViolation(
-                f"a loop ran past {MAX_ITERATIONS} items; generated harnesses must be bounded"
-            )
-        self._left -= 1
-        return next(self._it)
+    return getiter
 
 
 def _range(*args: int) -> range:
@@ -372,7 +402,7 @@ def _make_write_guard(module_name: str) -> Callable[[Any], Any]:
 
 
 def _stripped_module(name: str, allowed: frozenset[str]) -> ModuleType:
-    real = __future__ if name == "__future__" else __import__(name, fromlist=["_"])
+    real = __import__(name, fromlist=["_"])
     proxy = ModuleType(name)
     for attr in allowed:
         setattr(proxy, attr, getattr(real, attr))
@@ -415,7 +445,7 @@ def _sandbox_globals(module_name: str) -> dict[str, Any]:
         "__metaclass__": type,
         "_getattr_": _getattr_strict,
         "_getitem_": _getitem,
-        "_getiter_": _Bounded,
+        "_getiter_": _make_getiter(),
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
         "_write_": write,

@@ -9,6 +9,7 @@ next one shown the previous gate failure. The worktree is restored between tries
 from __future__ import annotations
 
 import difflib
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -74,6 +75,14 @@ class Tally:
     seconds: dict[str, float] = field(default_factory=dict)
     _last_note: float = 0.0
 
+    def due(self, force: bool) -> bool:
+        """Whether a progress line is due (at most one a second, unless forced)."""
+        now = time.monotonic()
+        if not force and now - self._last_note < 1.0:
+            return False
+        self._last_note = now
+        return True
+
     @contextmanager
     def timed(self, what: str) -> Iterator[None]:
         start = time.perf_counter()
@@ -115,11 +124,9 @@ class MigrationJob:
         )
 
     def progress(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.tally._last_note < 1.0:
-            return
-        self.tally._last_note = now
         t = self.tally
+        if not t.due(force):
+            return
         cost = self.run.stats.total.cost_usd
         self.run.events.emit(
             Note(
@@ -210,8 +217,9 @@ async def _tiers(
             failure = attempt
             await _restore(job, wt)
     if not job.run.models_available:
+        # not final: a run with a model configured would go on to the model tiers
         if failure is not None:
-            return _failed(path, lines, attempts), True
+            return _failed(path, lines, attempts, note=NO_MODEL), False
         return FileResult(
             path=path,
             site_lines=lines,
@@ -224,7 +232,9 @@ async def _tiers(
             stopped = True
             break
         try:
-            attempt, author = await _agent_attempt(job, wt, path, sites, tier, failure, rule_note)
+            attempt, author = await _agent_attempt(
+                job, wt, key, path, sites, tier, failure, rule_note
+            )
         except RunStopped:
             stopped = True
             break
@@ -312,7 +322,7 @@ ALL_ALREADY = f"every site is {ALREADY}"
 @dataclass(frozen=True)
 class RuleRewrite:
     source: bytes
-    already: tuple[int, ...]  # site lines the rule leaves as they are
+    already: tuple[int, ...]  # start bytes of the sites the rule leaves as they are
 
 
 def rule_rewrite(
@@ -371,10 +381,12 @@ async def _rule_attempt(
         return None, done, {}
     before, rewrite = done
     changes = [FileChange(path, before, rewrite.source)]
-    kept = [RemainingSite(line=n, reason=ALREADY) for n in rewrite.already]
-    gates = await _gates(job, wt, path, sites, changes, tier=RULE_TIER, kept=kept)
+    # sites already in the target form are not targets: `join(...)` must not count as a
+    # leftover of `os.path.join(...)` in a file that imported join before
+    targets = [s for s in sites if s.start_byte not in rewrite.already]
+    gates = await _gates(job, wt, path, targets, changes, tier=RULE_TIER)
     attempt = Attempt(tier=RULE_TIER, gates=gates, note=clip(unified_diff(changes), 6000))
-    return attempt, "", {k.line: k.reason for k in kept}
+    return attempt, "", {s.line: ALREADY for s in sites if s.start_byte in rewrite.already}
 
 
 # --- the model tiers ---------------------------------------------------------------------
@@ -417,30 +429,45 @@ def _author_prompt(
 async def _agent_attempt(
     job: MigrationJob,
     wt: Worktree,
+    key: str,
     path: str,
     sites: Sequence[Site],
     tier: Tier,
     previous: Attempt | None,
     rule_note: str,
 ) -> tuple[Attempt, AuthorResult | None]:
-    prompt = _author_prompt(job, path, sites, previous, rule_note)
-    with job.tally.timed("transform"):
-        try:
-            author = await job.run.agent(
-                prompt,
-                schema=AuthorResult,
-                role="author",
-                tools=worktree_tools(wt.path),
-                phase="migrate",
-                tier=tier,
-                system=AUTHOR_SYSTEM,
-                context=(data_block("instruction", job.instruction),),
-            )
-        except AgentError as exc:
-            return Attempt(
-                tier=tier.value, gates=[GateResult(gate="agent", passed=False, output=str(exc))]
-            ), None
+    recorded = await anyio.to_thread.run_sync(job.store.get_attempt, key, tier.value)
+    if recorded is not None:
+        # a resumed task: put back what this tier's author left, without asking again
+        answer, files = recorded
+        author = AuthorResult.model_validate_json(answer)
+        await anyio.to_thread.run_sync(_apply_files, wt.path, files)
+    else:
+        # The nonce keeps the journal from replaying an author call on resume: a replay
+        # returns the answer but not the edits the agent made with its tools.
+        prompt = _author_prompt(job, path, sites, previous, rule_note)
+        prompt += f"\n\n(task attempt {key[:12]}-{tier.value}-{secrets.token_hex(4)})"
+        with job.tally.timed("transform"):
+            try:
+                author = await job.run.agent(
+                    prompt,
+                    schema=AuthorResult,
+                    role="author",
+                    tools=worktree_tools(wt.path),
+                    phase="migrate",
+                    tier=tier,
+                    system=AUTHOR_SYSTEM,
+                    context=(data_block("instruction", job.instruction),),
+                )
+            except AgentError as exc:
+                failed = GateResult(gate="agent", passed=False, output=str(exc))
+                return Attempt(tier=tier.value, gates=[failed]), None
     changes = await anyio.to_thread.run_sync(worktree_changes, job.repo, wt)
+    if recorded is None:
+        files = {c.path: c.after for c in changes}
+        await anyio.to_thread.run_sync(
+            job.store.put_attempt, key, tier.value, author.model_dump_json(), files
+        )
     gates = await _gates(
         job,
         wt,
@@ -452,6 +479,16 @@ async def _agent_attempt(
         justification=author.justification,
     )
     return Attempt(tier=tier.value, gates=gates, note=clip(unified_diff(changes), 6000)), author
+
+
+def _apply_files(root: Path, files: dict[str, bytes | None]) -> None:
+    for rel, content in files.items():
+        target = root / rel
+        if content is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
 
 
 def worktree_changes(repo: Repo, wt: Worktree) -> list[FileChange]:

@@ -49,7 +49,7 @@ class SiteSpan:
 class RewriteOutcome:
     source: bytes
     rewritten: list[int] = field(default_factory=list)  # lines of sites rewritten
-    already: list[int] = field(default_factory=list)  # lines of sites the rule leaves as they are
+    already: list[int] = field(default_factory=list)  # start bytes of sites left as they are
     unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line, why)
     imports_added: list[str] = field(default_factory=list)
 
@@ -146,7 +146,7 @@ def rewrite_file(
         new_text = rendered.encode("utf-8", errors="surrogateescape")
         if new_text == source[span.start : span.end]:
             # already in the target form (``join(...)`` after ``from os.path import join``)
-            outcome.already.append(span.line)
+            outcome.already.append(span.start)
             continue
         done.append(Edit(span.start, span.end, new_text))
         outcome.rewritten.append(span.line)

@@ -59,8 +59,11 @@ class MigrationSpec(BaseModel):
         return self.template is not None
 
     def key(self) -> str:
-        """Stable identity of what is found and how it is rewritten (part of task keys)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Stable identity of what is found and how it is rewritten (part of task keys).
+
+        ``paths`` only selects files, so a run over fewer files reuses the same tasks.
+        """
+        payload = json.dumps(self.model_dump(mode="json", exclude={"paths"}), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -1,5 +1,9 @@
 """Per-file task records, so a re-run or ``--resume`` redoes only unfinished files.
 
+Model attempts are recorded too (the author's answer and the files it left), because an
+agent's edits are side effects a replayed agent call would not repeat: a resumed task
+re-applies a recorded attempt instead of asking the model again.
+
 A task's key is (instruction, spec, verify command, file, base commit). A record is
 written only when the task has a final outcome (migrated with its commit, failed at
 a gate, skipped for a reason that a re-run would not change); a file that was in
@@ -9,6 +13,7 @@ counts only while its commit still exists in the repository.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -28,6 +33,14 @@ CREATE TABLE IF NOT EXISTS migrate_tasks (
     result TEXT NOT NULL,
     run_id TEXT,
     updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS migrate_attempts (
+    key TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    files TEXT NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (key, tier)
 )
 """
 
@@ -47,7 +60,7 @@ class TaskStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def get(self, key: str) -> FileResult | None:
         with self._lock:
@@ -71,6 +84,27 @@ class TaskStore:
                     run_id,
                     time.time(),
                 ),
+            )
+
+    def get_attempt(self, key: str, tier: str) -> tuple[str, dict[str, bytes | None]] | None:
+        """A recorded model attempt: (the agent's answer as JSON, path -> content or None)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT answer, files FROM migrate_attempts WHERE key = ? AND tier = ?", (key, tier)
+            ).fetchone()
+        if row is None:
+            return None
+        files = {
+            p: None if c is None else base64.b64decode(c) for p, c in json.loads(row[1]).items()
+        }
+        return row[0], files
+
+    def put_attempt(self, key: str, tier: str, answer: str, files: dict[str, bytes | None]) -> None:
+        encoded = {p: None if c is None else base64.b64encode(c).decode() for p, c in files.items()}
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO migrate_attempts VALUES (?, ?, ?, ?, ?)",
+                (key, tier, answer, json.dumps(encoded), time.time()),
             )
 
     def forget(self, key: str) -> None:

@@ -64,6 +64,8 @@ class DedupIndex:
     ``add`` returns the group id and whether the finding opened a new group (only new
     groups go to verification). ``merged`` gives each group's final finding: the
     strongest evidence of the group, its highest severity and its duplicates count.
+    The vote is on the group's first finding; a later duplicate only strengthens the
+    evidence shown for the same issue.
     """
 
     def __init__(self) -> None:

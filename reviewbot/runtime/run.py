@@ -183,7 +183,7 @@ class Run:
         is made), ``ModelServiceError`` when the service refuses us (run-fatal).
         """
         phase = phase if phase is not None else _phase.get()
-        chosen = Tier(tier) if tier is not None else self.config.models.tier_for(role)
+        chosen = _tier(tier) if tier is not None else self.config.models.tier_for(role)
         model = self.config.models.model_for(chosen)
         system_text = system if system is not None else default_system(role)
         context = tuple(context)
@@ -256,8 +256,11 @@ class Run:
             except AgentFailed as exc:
                 error, usage = str(exc.reason), _max_usage(exc.usage, live)
             except BaseException:
-                # Run-fatal errors and cancellation: still book what was spent.
-                sched.settle(ticket, live, cost_usd(model, live, self._pricing))
+                # Run-fatal errors and cancellation (Ctrl-C): still book what was spent.
+                spent = cost_usd(model, live, self._pricing)
+                sched.settle(ticket, live, spent)
+                if live.total_tokens:
+                    self._account(phase, chosen, live, spent, failed=True, replayed=False)
                 raise
             else:
                 output, usage = outcome.output, _max_usage(outcome.usage, live)
@@ -453,6 +456,14 @@ class Run:
             self, claim, angles=angles, context=context, tools=tools, role=role,
             judge_role=judge_role, phase=phase,
         )
+
+
+def _tier(value: Tier | str) -> Tier:
+    try:
+        return Tier(value)
+    except ValueError:
+        allowed = ", ".join(t.value for t in Tier)
+        raise UsageError(f"unknown model tier {value!r}; use one of {allowed}") from None
 
 
 def _fail_group(fatal: list[BaseException], exc: BaseException, tg: anyio.abc.TaskGroup) -> None:

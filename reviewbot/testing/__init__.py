@@ -22,6 +22,8 @@ so the official ``anthropic`` SDK talks to it unchanged::
         srv.usage               # total billed Usage (cache reads/writes included)
         srv.rejections          # requests the server refused (our own should never be)
         srv.schema_violations   # structured replies that did not match the schema
+        srv.errors              # every non-200 answer, injected ones marked as such
+        srv.service_times, srv.peak_in_flight   # for latency and concurrency checks
 
 Handlers
     A handler is ``(MessagesRequest) -> Reply | dict | list | BaseModel | str``. A
@@ -42,7 +44,8 @@ Replies
     ``Reply.text(s)``, ``Reply.json(obj)`` (not checked against the schema, so
     schema-invalid output is just a wrong object), ``Reply.tool_use(name, input,
     id=None, text=None)``, ``Reply.tool_uses([(name, input), ...])``,
-    ``Reply.blocks(content, stop_reason)``, ``Reply.error(status, type, message,
+    ``Reply.blocks(content, stop_reason)``, ``Reply.refusal()``,
+    ``reply.with_thinking(text)`` (a thinking block first), ``Reply.error(status, type, message,
     retry_after=None)``, ``Reply.rate_limited(retry_after)``,
     ``Reply.overloaded()``, ``Reply.server_error()``, ``Reply.hang(seconds)``
     (holds the connection open, then drops it), ``Reply.malformed()`` (a body that
@@ -52,15 +55,21 @@ Behaviour
     Requests are validated like the real API (400 ``invalid_request_error``: missing
     or unknown fields, non-alternating roles, unmatched tool_use/tool_result, more
     than 4 cache breakpoints, sampling parameters under anthropic-version
-    2026-10-21, bad tool names or schemas, ...), 401 on a wrong key (``x-api-key``
+    2026-10-21, bad tool names or schemas, an ``output_config`` schema outside the
+    structured-output subset: objects without ``additionalProperties: false``,
+    numeric or length bounds, ``oneOf``, recursion, ...), 401 on a wrong key (``x-api-key``
     or ``Authorization: Bearer``), 404 on a model outside ``models`` (default: the
     ids the installed SDK lists; ``["*"]`` accepts any). Usage is estimated at four
     characters per token; ``cache_control`` breakpoints cache prefixes (tools,
     system, messages) per model, with the API's minimum cacheable length
     (``min_cache_tokens`` overrides it), so a repeated prefix is billed as
-    ``cache_read_input_tokens``. Text longer than ``max_tokens`` is cut with
-    stop_reason ``max_tokens``. ``latency`` (seconds, ``Fixed``, ``Lognormal``, or
-    any ``() -> float``) is slept in the connection thread before a model answer.
+    ``cache_read_input_tokens``; an entry is readable once the request that wrote
+    it has been answered, so siblings sent together all pay the write. Text
+    longer than ``max_tokens`` is cut with stop_reason ``max_tokens``. ``latency``
+    (seconds, ``Fixed``, ``Lognormal``, or any ``() -> float``) is slept in the
+    connection thread before a model answer.
+    ``Faults(rate_429=, rate_529=, rate_500=, rate_hang=, rate_malformed=,
+    retry_after=, seed=)`` injects seeded failures before the handler runs.
 
     ``stream: true`` requests (``client.messages.stream``) get the same answer as
     server-sent events (text and partial-JSON deltas). Consecutive turns of the
@@ -69,7 +78,9 @@ Behaviour
 
 ``reviewbot serve-model`` runs the same server in the foreground; the pytest
 plugin ``reviewbot.testing.pytest_plugin`` provides the ``model_server`` factory
-fixture and ``model_env`` (sets ``ANTHROPIC_BASE_URL``/``ANTHROPIC_API_KEY``).
+fixture (which fails a test whose requests the server refused as invalid, unless
+``allow_invalid=True``) and ``model_env`` (also sets ``ANTHROPIC_BASE_URL`` and
+``ANTHROPIC_API_KEY``).
 """
 
 from reviewbot.testing.accounting import PromptCache, count_input_tokens, min_cache_tokens_for

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import typing
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,7 +63,16 @@ class ModelServer:
     """A real HTTP server on 127.0.0.1 speaking the Anthropic Messages API.
 
     Use as a context manager (or ``start()``/``stop()``). ``handler`` decides every
-    answer; ``None`` answers with :func:`default_handler`.
+    answer (it is called from many connection threads at once); ``None`` answers
+    with :func:`default_handler`.
+
+    ``latency``: seconds, or a ``() -> seconds`` such as :class:`Lognormal`, slept
+    before each model answer. ``faults``: random injected failures. ``api_key``:
+    required key (``None``: any). ``models``: accepted model ids (``None``: the
+    SDK's list; ``["*"]``: any). ``min_cache_tokens``: minimum cacheable prefix,
+    a number or ``model -> number`` (``None``: the API's per-model minimums).
+    ``port``: 0 picks a free one. ``max_recorded``: keep only the latest N
+    requests and records (``None``: all).
     """
 
     def __init__(
@@ -76,6 +86,7 @@ class ModelServer:
         min_cache_tokens: int | Callable[[str], int] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        max_recorded: int | None = None,
     ) -> None:
         self.handler: Handler = handler or default_handler
         self.latency: Callable[[], float] | None = (
@@ -93,14 +104,15 @@ class ModelServer:
         self._port = port
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._requests: list[MessagesRequest] = []
-        self._errors: list[ErrorRecord] = []
-        self._violations: list[SchemaViolation] = []
+        # a long-running `serve-model` keeps only the latest requests and records
+        self._requests: deque[MessagesRequest] = deque(maxlen=max_recorded)
+        self._errors: deque[ErrorRecord] = deque(maxlen=max_recorded)
+        self._violations: deque[SchemaViolation] = deque(maxlen=max_recorded)
+        self._service_times: deque[float] = deque(maxlen=max_recorded)
         self._handler_errors: list[BaseException] = []
         self._usage = Usage()
         self._calls = 0
         self._in_flight = 0
-        self._service_times: list[float] = []
         self._peak_in_flight = 0
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None

@@ -11,13 +11,13 @@ import json
 import secrets
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 ReplyKind = Literal["message", "error", "hang", "malformed"]
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn"]
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -35,6 +35,12 @@ def _json_text(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class Reply:
+    """One answer; build it with the class methods below.
+
+    ``output_tokens`` (exact usage instead of the estimate) and ``headers`` (extra
+    response headers) can be set with ``dataclasses.replace(reply, ...)``.
+    """
+
     kind: ReplyKind = "message"
     content: tuple[dict[str, Any], ...] = ()
     stop_reason: StopReason = "end_turn"
@@ -98,6 +104,19 @@ class Reply:
         """Any content blocks with an explicit stop reason."""
         return cls(content=tuple(dict(b) for b in content), stop_reason=stop_reason)
 
+    def with_thinking(self, thinking: str) -> Reply:
+        """This message preceded by a thinking block, as models with thinking on answer.
+
+        A client continuing a tool loop must send such blocks back unchanged.
+        """
+        block = {"type": "thinking", "thinking": thinking, "signature": new_id("sig_")}
+        return replace(self, content=(block, *self.content))
+
+    @classmethod
+    def refusal(cls, text: str = "I can't help with that.") -> Reply:
+        """The model declined: stop_reason ``refusal``."""
+        return cls.text(text, stop_reason="refusal")
+
     # --- failures -------------------------------------------------------------------
     @classmethod
     def error(
@@ -138,11 +157,6 @@ class Reply:
     def malformed(cls, body: bytes = b'{"id": "msg_01', status: int = 200) -> Reply:
         """A response whose body is not valid JSON (content-type still says JSON)."""
         return cls(kind="malformed", body=body, status=status)
-
-    # --- helpers --------------------------------------------------------------------
-    def output_text(self) -> str:
-        """The JSON text of the content, which output-token accounting measures."""
-        return json.dumps(list(self.content), separators=(",", ":"))
 
 
 def coerce_reply(value: Any) -> Reply:

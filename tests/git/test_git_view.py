@@ -116,6 +116,14 @@ def test_view_at_commit_reads_from_the_object_store(repo_with_history) -> None:
     assert [(h.path, h.line) for h in hits] == [("pkg/mod.py", 4)]
     assert view.grep(r"^(import|print)") == view.grep(r"^(import|print)", paths=view.files())
     assert len(view.grep("o", max_hits=2)) == 2
+    # a character class is not literal text: the byte prefilter must not demand "xyz"
+    assert [h.text for h in view.grep(r"[pqrstuvw]rint\('top")] == ["print('top')"]
+    assert [h.line for h in view.grep(r"def [a-z]\(\):")] == [3]
+
+
+def test_unborn_head_says_commit_first(git_repo) -> None:
+    with pytest.raises(GitError, match="has no commits yet; commit something first$"):
+        Repo.open(git_repo.path).resolve("HEAD")
 
 
 def test_view_of_working_tree_sees_uncommitted_and_untracked(repo_with_history) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hg_samples import FANOUT_VOTE
 
@@ -69,6 +67,8 @@ def test_minimal_body_passes() -> None:
         (["return await run.until_dry(f, key=str, max_rounds=10000)"], 0, "max_rounds must be"),
         (["await run.agent('p', schema=M, role='r', tools=[t])"], 0, "tools are not available"),
         (["global X"], 0, "global is not allowed"),
+        (["try:", "    pass", "except:", "    pass"], 2, "bare `except:`"),
+        (["return f'{run.__class__}'"], 0, "__class__ is not allowed"),
     ],
 )
 def test_forbidden_construct_is_refused_on_its_line(
@@ -124,14 +124,3 @@ def test_syntax_error_has_its_line() -> None:
     assert not report.ok
     assert report.problems[0].message.startswith("syntax error")
 
-
-def test_builtin_harnesses_are_refused_for_their_imports_only() -> None:
-    """The built-in harnesses are trusted code that imports reviewbot's domain layers; as
-    generated code they would be refused for exactly those imports, not for their style."""
-    review = Path(__file__).resolve().parents[2] / "harnesses" / "review.py"
-    report = check_harness_source(review.read_text(encoding="utf-8"))
-    non_import = [p for p in report.problems
-                  if "import" not in p.message and "budget_usd" not in p.message
-                  and "run.config" not in p.message and "run.stats" not in p.message
-                  and "tools are not available" not in p.message]
-    assert non_import == [], [str(p) for p in non_import]

@@ -11,7 +11,7 @@ import pytest
 from hg_samples import FANOUT_VOTE
 
 from reviewbot.config import Config
-from reviewbot.errors import UsageError
+from reviewbot.errors import ReviewbotError, UsageError
 from reviewbot.harness import run_harness
 from reviewbot.harness.sandbox import (
     MAX_ITERATIONS,
@@ -134,3 +134,29 @@ def test_sandboxed_harness_runs_through_the_runner(
     assert outcome.stats.notes == ["2 claims checked"]
     roles = sorted({r.role for r in server.requests if isinstance(r, MessagesRequest)})
     assert roles == ["finder", "skeptic", "writer"]
+
+
+def test_nested_loops_hit_the_total_iteration_cap() -> None:
+    source = main_body("n = 0", "for i in range(100000):", "    for j in range(100000):",
+                       "        n = n + 1")
+    with pytest.raises(SandboxViolation, match="more than 2000000 items in all"):
+        run_restricted(source)
+
+
+def test_a_failing_generated_harness_is_one_line_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text('META = {"name": "broken", "max_agents": 3, "budget_usd": 1}\n'
+                    + main_body("x = {}", "return x['missing']")
+                    + "\n\nasync def other(run):\n    return getattr(run, 'journal')\n",
+                    encoding="utf-8")
+    harness = load_sandboxed(path)
+    with pytest.raises(ReviewbotError, match=r"generated harness broken failed at line 4: "
+                                         r"KeyError: 'missing'"):
+        anyio.run(harness.main, Run(run_id="t", config=Config()))
+
+
+def test_until_dry_bound_is_enforced_at_run_time_too() -> None:
+    source = main_body("async def none(i):", "    return []", "n = 10 ** 3",
+                       "return await run.until_dry(none, key=str, max_rounds=n)")
+    with pytest.raises(SandboxViolation, match="max_rounds must be an integer from 1 to 50"):
+        run_restricted(source)

@@ -173,3 +173,23 @@ def test_bisection_drops_the_one_bad_file(git_repo) -> None:
     changed = git_repo.git("diff", "--name-only", f"{data['base']}..{data['branch']}").split()
     assert changed == ["a_good.py", "c_good.py"]
     assert "reviewbot/migrate-use-join-bisect" not in git_repo.git("branch", "--list")
+
+
+def test_resumed_task_reapplies_recorded_model_attempts(git_repo, model_env) -> None:
+    git_repo.write("b.py", 'import requests\n\n\ndef fetch_json(u):\n    return requests.get(u).json()\n')
+    git_repo.commit("initial")
+    author = Author(git_repo.path, break_on_fast={"b.py"}, delete_test_in=set())
+    model_env(author)
+    # the backstop stops the run after the fast author: b.py is left unfinished
+    first = run_migrate(git_repo, "--max-agents", "1")
+    (b,) = first["files"]
+    assert b["status"] in ("failed", "skipped") and "run stopped" in b["reason"]
+    assert [m for m, _, _ in author.prompts] == [FAST]
+
+    second = run_migrate(git_repo)
+    (b,) = second["files"]
+    assert b["status"] == "migrated" and b["tier"] == "balanced" and not b["reused"]
+    # the fast attempt was re-applied from its record (and failed its gate again), not re-asked
+    assert [a["tier"] for a in b["attempts"]] == ["fast", "balanced"]
+    assert b["attempts"][0]["gates"][-1]["gate"] == "parse"
+    assert [m for m, _, _ in author.prompts] == [FAST, BALANCED]

@@ -1,4 +1,4 @@
-"""SIGKILL mid-run, then a re-run: only files without a finished task record are redone."""
+"""SIGKILL mid-run, then ``--resume``: only files without a finished task record are redone."""
 
 from __future__ import annotations
 
@@ -82,8 +82,12 @@ def test_sigkill_then_rerun_redoes_only_unfinished_files(git_repo, tmp_path: Pat
     assert 2 <= len(done_before) < len(FILES), done_before
     first_log = log.read_text().splitlines()
 
+    time.sleep(1.0)  # a verify command started just before the kill runs on, in its own session
     log.unlink()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    (killed_run,) = [p.name for p in (git_repo.path / ".git" / "reviewbot" / "runs").iterdir()]
+    out = subprocess.run(
+        [*cmd, "--resume", killed_run], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     redone = [line for line in log.read_text().splitlines() if line != "<assembled>"]
@@ -95,6 +99,9 @@ def test_sigkill_then_rerun_redoes_only_unfinished_files(git_repo, tmp_path: Pat
     changed = git_repo.git("diff", "--name-only", f"{data['base']}..{data['branch']}").split()
     assert changed == FILES
     assert len(first_log) >= len(done_before)
-    # the killed run's worktree was pruned, and the user's tree never moved
+    # the user's tree never moved
     assert git_repo.git("status", "--porcelain") == status and git_repo.head() == head
-    assert list((git_repo.path / ".git" / "reviewbot" / "worktrees").iterdir()) == []
+    # the killed run's worktree was pruned; the finished run parked its worktree for reuse
+    wt_dir = git_repo.path / ".git" / "reviewbot" / "worktrees"
+    assert not [p for p in wt_dir.iterdir() if p.name.startswith(f"rb-{proc.pid}-")]
+    assert all(lock.read_text().startswith("free ") for lock in wt_dir.glob("*.lock"))

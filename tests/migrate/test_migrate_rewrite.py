@@ -29,7 +29,7 @@ def rewrite(spec: MigrationSpec, source: str, path: str = "m.py") -> str:
     data = source.encode()
     out = rule_rewrite(spec, path, data, sites_in_source(spec, path, data))
     assert not isinstance(out, str), out
-    return out.decode()
+    return out.source.decode()
 
 
 def test_template_syntax() -> None:

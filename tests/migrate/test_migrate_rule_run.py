@@ -149,3 +149,20 @@ def test_bad_input_is_one_line(git_repo) -> None:
         cli, ["migrate", "x", "--rewrite", "f({args})", "--repo", str(git_repo.path)]
     )
     assert "--find SYMBOL, --query FILE or --rule FILE" in str(result.exception)
+
+
+def test_sites_already_in_the_target_form_are_not_leftovers(git_repo) -> None:
+    git_repo.write(
+        "m.py",
+        "import os\nfrom os.path import join\n\nA = join('a', 'b')\nB = os.path.join('c', 'd')\n",
+    )
+    git_repo.write("n.py", "from os.path import join\n\nA = join('a', 'b')\n")
+    git_repo.commit("initial")
+    code, out = migrate(git_repo, "use join", *JOIN, "--format", "json")
+    files = {f["path"]: f for f in json.loads(out)["files"]}
+    assert files["m.py"]["status"] == "migrated", files["m.py"]
+    assert files["m.py"]["kept_sites"] == {"4": "already in the target form"}
+    assert files["n.py"]["status"] == "skipped"
+    assert files["n.py"]["reason"] == "every site is already in the target form"
+    m_new = git_repo.git("show", "reviewbot/migrate-use-join:m.py")
+    assert m_new.endswith("A = join('a', 'b')\nB = join('c', 'd')")

@@ -207,9 +207,7 @@ def test_client_killed_mid_request_is_not_a_rejection(model_server: Any) -> None
 
 
 def test_fixture_fails_a_test_whose_requests_were_refused(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(
-        'pytest_plugins = ["reviewbot.testing.pytest_plugin"]\n'
-    )
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["reviewbot.testing.pytest_plugin"]\n')
     (tmp_path / "test_inner.py").write_text(
         textwrap.dedent(
             """

@@ -303,3 +303,59 @@ def test_streaming_request_gets_server_sent_events(model_server: Any) -> None:
     assert second.parsed_output == Verdict(verdict="confirmed", confidence=0.5)
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert srv.calls == 2 and srv.rejections == []
+
+
+def test_max_recorded_keeps_the_latest_requests(model_server: Any) -> None:
+    srv = model_server(max_recorded=3)
+
+    async def go() -> None:
+        c = client(srv)
+        for i in range(5):
+            await c.messages.create(
+                model=MODEL, max_tokens=5, messages=[{"role": "user", "content": f"n{i}"}]
+            )
+
+    run(go())
+    assert [r.last_user_text for r in srv.requests] == ["n2", "n3", "n4"]
+    assert srv.calls == 5 and len(srv.service_times) == 3
+
+
+def test_model_env_points_a_default_client_at_the_server(model_env: Any) -> None:
+    srv = model_env(lambda req: "from env")
+
+    async def go() -> str:
+        msg = await AsyncAnthropic().messages.create(  # reads ANTHROPIC_BASE_URL / _API_KEY
+            model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+        return msg.content[0].text  # type: ignore[union-attr]
+
+    assert run(go()) == "from env"
+    assert srv.api_key == "test-key" and srv.calls == 1
+
+
+def test_thinking_blocks_must_be_sent_back_in_the_tool_loop(model_server: Any) -> None:
+    first = Reply.tool_use("read_file", {"path": "a.py"}).with_thinking("Need the file.")
+    srv = model_server(Script([first, Reply.refusal()]))
+
+    async def go() -> Any:
+        c = client(srv)
+        msgs: list[dict[str, Any]] = [{"role": "user", "content": "check"}]
+        msg = await c.messages.create(model=MODEL, max_tokens=100, messages=msgs, tools=[READ_FILE])
+        assert [b.type for b in msg.content] == ["thinking", "tool_use"]
+        msgs += [
+            {"role": "assistant", "content": msg.content},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": msg.content[1].id, "content": "x"}  # type: ignore[union-attr]
+                ],
+            },
+        ]
+        return await c.messages.create(
+            model=MODEL, max_tokens=100, messages=msgs, tools=[READ_FILE]
+        )
+
+    final = run(go())
+    assert final.stop_reason == "refusal"
+    sent_back = srv.requests[1].messages[1]["content"][0]
+    assert sent_back["type"] == "thinking" and sent_back["signature"].startswith("sig_")

@@ -20,6 +20,7 @@ from reviewbot.errors import UsageError
 from reviewbot.git import Repo, RepoView, WorktreePool
 from reviewbot.migrate import (
     ALL_ALREADY,
+    Discovery,
     FilePlan,
     FileResult,
     MigrationJob,
@@ -74,6 +75,35 @@ def branch_name(prefix: str, instruction: str) -> str:
     return f"{prefix}{slug}"
 
 
+def plan_files(
+    spec: MigrationSpec, view: RepoView, found: Discovery, order: list[str]
+) -> list[FilePlan]:
+    """The dry run's tasks: each file's sites and whether the rule tier covers it."""
+    plans = []
+    for path in order:
+        plan = FilePlan(path=path, site_lines=sorted({s.line for s in found.by_file[path]}))
+        if spec.has_rule:
+            outcome = rule_rewrite(spec, path, view.read_bytes(path), found.by_file[path])
+            plan.rule_covers = not isinstance(outcome, str) or outcome == ALL_ALREADY
+            plan.rule_note = outcome if isinstance(outcome, str) else ""
+        plans.append(plan)
+    return plans
+
+
+def crashed(run: Run, index: int, path: str, found: Discovery) -> FileResult:
+    """The result of a task that raised (the runtime recorded the error)."""
+    prefix = f"pipeline item {index} "
+    error = next((e for e in run.stats.errors if e.startswith(prefix)), "")
+    return FileResult(
+        path=path,
+        site_lines=sorted({s.line for s in found.by_file[path]}),
+        status="failed",
+        failed_gate="internal",
+        reason="the task raised an error",
+        output=error.split(": ", 1)[-1],
+    )
+
+
 async def main(
     run: Run,
     instruction: str,
@@ -111,6 +141,13 @@ async def main(
     view = RepoView.at(repository, base_sha)
     target = branch or branch_name(run.config.migrate.branch_prefix, instruction)
     verify = verify or run.config.migrate.verify
+    head = repository.pygit2
+    if (
+        not head.head_is_unborn
+        and not head.head_is_detached
+        and head.head.name == f"refs/heads/{target}"
+    ):
+        raise UsageError(f"branch {target} is checked out in your working tree; pass --branch NAME")
 
     with run.phase("discover"):
         found = await anyio.to_thread.run_sync(discover, view, spec)
@@ -129,14 +166,7 @@ async def main(
         order = order[:limit]
 
     if dry_run:
-        for path in order:
-            lines = sorted({s.line for s in found.by_file[path]})
-            plan = FilePlan(path=path, site_lines=lines)
-            if spec.has_rule:
-                outcome = rule_rewrite(spec, path, view.read_bytes(path), found.by_file[path])
-                plan.rule_covers = not isinstance(outcome, str) or outcome == ALL_ALREADY
-                plan.rule_note = outcome if isinstance(outcome, str) else ""
-            result.plan.append(plan)
+        result.plan = await anyio.to_thread.run_sync(plan_files, spec, view, found, order)
         needing = [p for p in result.plan if not p.rule_covers]
         result.estimate = estimate_cost(run.config, [view.read_bytes(p.path) for p in needing])
         result.wall_seconds = time.monotonic() - started
@@ -165,16 +195,8 @@ async def main(
                     order, lambda path: migrate_file(job, path, found.by_file[path])
                 )
             result.files = [
-                r
-                if r is not None
-                else FileResult(
-                    path=path,
-                    site_lines=sorted({s.line for s in found.by_file[path]}),
-                    status="failed",
-                    failed_gate="internal",
-                    reason="the task raised an error (see the run's errors)",
-                )
-                for path, r in zip(order, done, strict=True)
+                r if r is not None else crashed(run, i, path, found)
+                for i, (path, r) in enumerate(zip(order, done, strict=True))
             ]
             with run.phase("assemble"):
                 result.assembly = await assemble_results(job, result.files, target)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import click
 import pygit2
 
 from reviewbot.config import Config, load_config
-from reviewbot.errors import ExitCode, UsageError
+from reviewbot.errors import ExitCode, ReviewbotError, UsageError
 from reviewbot.harness import (
     Harness,
     HarnessOutcome,
@@ -22,9 +23,10 @@ from reviewbot.harness import (
     run_harness,
 )
 from reviewbot.report.cost import cost_line, dollars
-from reviewbot.report.progress import make_progress
-from reviewbot.runtime.errors import RunInterrupted
+from reviewbot.report.progress import Progress, make_progress
+from reviewbot.runtime.events import RunFinished
 from reviewbot.runtime.journal import Journal, state_dir
+from reviewbot.runtime.stats import RunStats
 
 
 def _repo_root(path: Path) -> Path:
@@ -52,6 +54,29 @@ def _emit_result(outcome: HarnessOutcome, fmt: str) -> None:
         click.echo(json.dumps(outcome.result, indent=2))
 
 
+class _KeepFinish:
+    """Forwards events to the progress renderer and keeps the run's final event."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+        self.finished: RunFinished | None = None
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, RunFinished):
+            self.finished = event
+        self.inner(event)
+
+    def __enter__(self) -> _KeepFinish:
+        self.inner.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.inner.__exit__(exc_type, exc, tb)
+
+
 def _execute(
     harness: Harness,
     params: dict[str, Any],
@@ -65,15 +90,16 @@ def _execute(
     quiet: bool,
     strict: bool,
 ) -> int:
-    progress = make_progress("quiet" if quiet else "auto", sys.stderr)
+    progress = _KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
         outcome = run_harness(
             harness, params, config=config, repo_path=repo, budget_usd=budget,
             run_id=run_id, max_agents=max_agents, progress=progress,
         )
-    except RunInterrupted as exc:
-        if exc.stats is not None:
-            click.echo(cost_line(exc.stats), err=True)
+    except ReviewbotError:
+        # Interrupted or failed after it started: the run still ends with its cost line.
+        if progress.finished is not None:
+            click.echo(cost_line(RunStats.model_validate(progress.finished.stats)), err=True)
         raise
     _emit_result(outcome, fmt)
     click.echo(cost_line(outcome.stats), err=True)

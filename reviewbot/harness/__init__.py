@@ -9,6 +9,9 @@ from reviewbot.harness.loader import (
     load_harness,
     parse_param_args,
 )
+from reviewbot.harness.checker import MARKER, CheckReport, Problem, check_harness_source
+from reviewbot.harness.dryrun import DryRunReport, dry_run
+from reviewbot.harness.generator import GeneratedHarness, generate_harness
 from reviewbot.harness.runner import (
     HarnessFailed,
     HarnessOutcome,
@@ -17,8 +20,19 @@ from reviewbot.harness.runner import (
     run_dir,
     run_harness,
 )
+from reviewbot.harness.sandbox import SandboxViolation, load_sandboxed
 
 __all__ = [
+    "MARKER",
+    "CheckReport",
+    "DryRunReport",
+    "GeneratedHarness",
+    "Problem",
+    "SandboxViolation",
+    "check_harness_source",
+    "dry_run",
+    "generate_harness",
+    "load_sandboxed",
     "Harness",
     "HarnessFailed",
     "HarnessMeta",

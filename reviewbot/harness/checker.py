@@ -39,10 +39,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reviewbot.harness.loader import HarnessMeta
+from reviewbot.harness.loader import GENERATED_MARKER, HarnessMeta
 from reviewbot.harness.restricted import compile_harness
 
-MARKER = "# reviewbot: generated harness"
+MARKER = GENERATED_MARKER
 MAX_AGENTS_LIMIT = 2000
 MAX_ROUNDS_LIMIT = 50
 
@@ -431,7 +431,7 @@ def _meta(tree: ast.Module) -> tuple[HarnessMeta | None, float | None, list[Prob
             and 1 <= agents <= MAX_AGENTS_LIMIT):
         problems.append(Problem(line=line, message="META must declare max_agents, an integer "
                                 f"from 1 to {MAX_AGENTS_LIMIT} (the backstop)"))
-    budget = raw.pop("budget_usd", None)
+    budget = raw.get("budget_usd")
     if not (isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0):
         problems.append(Problem(line=line, message="META must declare budget_usd, a dollar "
                                 "amount > 0"))

@@ -70,6 +70,8 @@ class HarnessMeta(BaseModel):
     phases: list[str] = Field(default_factory=list)
     parameters: dict[str, ParamSpec] = Field(default_factory=dict)
     max_agents: int | None = Field(default=None, ge=1)
+    # The harness's own spending cap; a configured budget below it still wins, --budget overrides.
+    budget_usd: float | None = Field(default=None, gt=0)
 
     @field_validator("phases", mode="before")
     @classmethod
@@ -129,11 +131,26 @@ def _import(path: Path, source_hash: str) -> ModuleType:
     return module
 
 
+GENERATED_MARKER = "# reviewbot: generated harness"
+
+
+def is_generated(path: Path) -> bool:
+    """Whether the file carries the generator's first-line marker."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    return first.decode("utf-8", "replace").rstrip("\r\n") == GENERATED_MARKER
+
+
 def load_harness(path: Path | str) -> Harness:
     """Import a harness file and validate ``META`` and ``main``."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"harness file {path} does not exist; pass the path of a harness .py file")
+    if is_generated(path):
+        # A generated harness is untrusted code: it only ever runs checked and sandboxed.
+        from reviewbot.harness.sandbox import load_sandboxed  # sandbox imports this module
+
+        return load_sandboxed(path)
     source_hash = hashlib.sha256(path.read_bytes()).hexdigest()
     module = _import(path, source_hash)
 

@@ -133,6 +133,9 @@ def run_harness(
         access = model_access(env)
         if max_agents is None:
             max_agents = harness.meta.max_agents
+        if budget_usd is None and harness.meta.budget_usd is not None:
+            configured = config.runtime.budget_usd
+            budget_usd = min(harness.meta.budget_usd, configured or harness.meta.budget_usd)
         enter = progress if isinstance(progress, contextlib.AbstractContextManager) else None
         with enter if enter is not None else contextlib.nullcontext():
             return _run(
@@ -174,7 +177,8 @@ def _run(
         events.emit(
             RunStarted(
                 run_id=run_id, harness=harness.name, params=values, resumed=resumed,
-                models_available=client is not None,
+                models_available=client is not None, budget_usd=run.budget_usd,
+                max_agents=run.max_agents,
             )
         )
         try:
@@ -198,10 +202,8 @@ def _run(
     try:
         raw = anyio.run(main)
     except KeyboardInterrupt:
-        stats = finish("interrupted", None)
-        interrupted = RunInterrupted(f"interrupted; resume with `reviewbot resume {run_id}`")
-        interrupted.stats = stats
-        raise interrupted from None
+        finish("interrupted", None)
+        raise RunInterrupted(f"interrupted; resume with `reviewbot resume {run_id}`") from None
     except RunStopped as exc:
         # The harness did not catch the stop: no result, but the run is recorded as partial.
         run = holder["run"]

@@ -12,17 +12,19 @@ import difflib
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import pygit2
 from pydantic import BaseModel, Field
 
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse, resolve_language
 from reviewbot.config import Tier
+from reviewbot.errors import GitError
 from reviewbot.git import Repo, Worktree, WorktreePool, commit_worktree, restore
 from reviewbot.migrate.discover import Site, sites_in_source, spans_for
 from reviewbot.migrate.gates import (
@@ -183,7 +185,8 @@ async def _in_worktree(
         tally.in_flight += 1
         try:
             entered = time.perf_counter()
-            async with job.pool.checkout(job.base) as wt:
+            async with AsyncExitStack() as stack:
+                wt = await _checkout(job, stack)
                 tally.seconds["worktree"] = (
                     tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
                 )
@@ -194,6 +197,22 @@ async def _in_worktree(
         finally:
             tally.in_flight -= 1
     return outcome
+
+
+CHECKOUT_TRIES = 3
+
+
+async def _checkout(job: MigrationJob, stack: AsyncExitStack) -> Worktree:
+    """A worktree from the pool. Two `git worktree add` running at once in one repository
+    can fail reading each other's half-written metadata, so a failed creation is retried."""
+    for attempt in range(1, CHECKOUT_TRIES + 1):
+        try:
+            return await stack.enter_async_context(job.pool.checkout(job.base))
+        except GitError:
+            if attempt == CHECKOUT_TRIES:
+                raise
+            await anyio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 async def _tiers(
@@ -495,12 +514,12 @@ def worktree_changes(repo: Repo, wt: Worktree) -> list[FileChange]:
     """Every file the task changed in its worktree, with content before and after."""
     out: list[FileChange] = []
     for rel, flags in sorted(wt.repository.status(untracked_files="all").items()):
-        if flags & (1 << 14):  # GIT_STATUS_IGNORED
+        if flags & pygit2.enums.FileStatus.IGNORED:
             continue
         before: bytes | None
         try:
             before = repo.read_blob(wt.commit, rel)
-        except (KeyError, FileNotFoundError, ValueError):
+        except FileNotFoundError:
             before = None
         target = wt.path / rel
         after = target.read_bytes() if target.is_file() else None

@@ -107,7 +107,7 @@ def render_text(result: MigrationResult, stats: RunStats | None = None) -> str:
     timing = " · ".join(f"{k} {human_duration(v)}" for k, v in sorted(result.timings.items()))
     out.append(
         f"wall-clock: {human_duration(result.wall_seconds)}"
-        + (f" ({timing})" if timing else "")
+        + (f" (summed over tasks: {timing})" if timing else "")
         + f" · peak worktrees on disk: {result.peak_worktrees}"
     )
     if result.stopped:

@@ -9,8 +9,6 @@ Run-fatal problems (a key the service refuses, an unknown model) stay
 
 from __future__ import annotations
 
-from typing import Any
-
 from reviewbot.errors import ExitCode, ReviewbotError
 
 
@@ -43,4 +41,3 @@ class RunInterrupted(ReviewbotError):
     """Ctrl-C: the run was recorded as interrupted and can be resumed."""
 
     exit_code = ExitCode.INTERRUPTED
-    stats: Any = None  # the RunStats so far, for the cost line

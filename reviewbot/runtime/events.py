@@ -27,6 +27,8 @@ class RunStarted(_Event):
     params: dict[str, Any] = Field(default_factory=dict)
     resumed: bool = False
     models_available: bool = True
+    budget_usd: float | None = None
+    max_agents: int | None = None
 
 
 class PhaseStarted(_Event):

@@ -112,6 +112,16 @@ class Run:
     # state --------------------------------------------------------------
 
     @property
+    def budget_usd(self) -> float | None:
+        """The dollar cap this run enforces (None: no cap)."""
+        return self._scheduler.budget_usd
+
+    @property
+    def max_agents(self) -> int:
+        """The total-agent backstop this run enforces."""
+        return self._scheduler.max_agents
+
+    @property
     def models_available(self) -> bool:
         """False when no model service is configured: harnesses skip model phases and say so."""
         return self._client is not None

@@ -160,3 +160,45 @@ def test_until_dry_bound_is_enforced_at_run_time_too() -> None:
                        "return await run.until_dry(none, key=str, max_rounds=n)")
     with pytest.raises(SandboxViolation, match="max_rounds must be an integer from 1 to 50"):
         run_restricted(source)
+
+
+def test_the_plain_loader_sandboxes_a_file_with_the_generated_marker(tmp_path: Path) -> None:
+    # `reviewbot run FILE` and `reviewbot resume` load through `load_harness`: a generated
+    # harness must never escape the sandbox that way.
+    from reviewbot.harness import load_harness
+
+    escape = FANOUT_VOTE.replace(
+        "    result = Result()\n", "    result = Result()\n    run._journal\n", 1
+    )
+    path = tmp_path / "escape.py"
+    path.write_text(escape, encoding="utf-8")
+    with pytest.raises(UsageError, match="_journal"):
+        load_harness(path)  # checked before it is compiled, sandboxed after
+
+    plain = tmp_path / "plain.py"
+    plain.write_text(FANOUT_VOTE.split("\n", 1)[1], encoding="utf-8")  # marker removed
+    assert load_harness(plain).meta.budget_usd == 0.5
+
+
+def test_the_declared_budget_caps_the_run(tmp_path: Path, model_server: Any) -> None:
+    # The harness declares budget_usd 0.5; the run must take it over the configured 5.0.
+    server = model_server(
+        by_role({"finder": {"claims": []}, "writer": {"summary": "nothing"}}), api_key="k"
+    )
+    path = tmp_path / "claim_check.py"
+    path.write_text(FANOUT_VOTE, encoding="utf-8")
+    env = {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "k",
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    seen: list[float | None] = []
+
+    def spy(event: Any) -> None:
+        budget = getattr(event, "budget_usd", None)
+        if budget is not None:
+            seen.append(budget)
+
+    from reviewbot.harness import load_harness
+
+    outcome = run_harness(load_harness(path), {"text": "t", "finders": "1"}, config=Config(),
+                          repo_path=None, env=env, progress=spy)
+    assert outcome.status == "finished"
+    assert seen and seen[0] == 0.5

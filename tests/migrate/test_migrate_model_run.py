@@ -176,7 +176,9 @@ def test_bisection_drops_the_one_bad_file(git_repo) -> None:
 
 
 def test_resumed_task_reapplies_recorded_model_attempts(git_repo, model_env) -> None:
-    git_repo.write("b.py", 'import requests\n\n\ndef fetch_json(u):\n    return requests.get(u).json()\n')
+    git_repo.write(
+        "b.py", "import requests\n\n\ndef fetch_json(u):\n    return requests.get(u).json()\n"
+    )
     git_repo.commit("initial")
     author = Author(git_repo.path, break_on_fast={"b.py"}, delete_test_in=set())
     model_env(author)
@@ -193,3 +195,24 @@ def test_resumed_task_reapplies_recorded_model_attempts(git_repo, model_env) -> 
     assert [a["tier"] for a in b["attempts"]] == ["fast", "balanced"]
     assert b["attempts"][0]["gates"][-1]["gate"] == "parse"
     assert [m for m, _, _ in author.prompts] == [FAST, BALANCED]
+
+
+def test_skeptic_rejection_escalates_to_the_next_tier(git_repo, model_env) -> None:
+    git_repo.write("a.py", "import requests\n\n\ndef fetch(u):\n    return requests.get(u)\n")
+    git_repo.commit("initial")
+    author = Author(git_repo.path, break_on_fast=set(), delete_test_in=set())
+    verdicts = iter(["reject", "accept"])
+
+    def handler(req: MessagesRequest) -> Reply | dict:
+        if req.role == "skeptic":
+            assert "use httpx instead of requests" in req.last_user_text
+            assert "+import httpx" in req.last_user_text  # shown the diff
+            return {"verdict": next(verdicts), "reason": "timeout semantics differ"}
+        return author(req)
+
+    model_env(handler)
+    (a,) = run_migrate(git_repo)["files"]
+    assert a["status"] == "migrated" and a["tier"] == "balanced"
+    first = a["attempts"][0]["gates"][-1]
+    assert first["gate"] == "skeptic" and not first["passed"]
+    assert first["output"] == "timeout semantics differ"

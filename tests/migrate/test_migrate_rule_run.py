@@ -120,6 +120,8 @@ def test_dry_run_then_limit_then_full_run_reuses_the_sample(git_repo) -> None:
     assert "pkg/c.py: lines 6 · needs a model (rule not applied" in out
     assert "rule tier covers 2 · 1 need a model · estimated $" in out
     assert git_repo.git("branch", "--list", "reviewbot/*") == ""
+    code, out = migrate(git_repo, "use join", *JOIN, "--dry-run", "--paths", "pkg/b*")
+    assert "found 2 sites in 1 files" in out and "pkg/a.py" not in out
 
     code, out = migrate(git_repo, "use join", *JOIN, "--limit", "1", "--format", "json")
     sample = json.loads(out)
@@ -166,3 +168,10 @@ def test_sites_already_in_the_target_form_are_not_leftovers(git_repo) -> None:
     assert files["n.py"]["reason"] == "every site is already in the target form"
     m_new = git_repo.git("show", "reviewbot/migrate-use-join:m.py")
     assert m_new.endswith("A = join('a', 'b')\nB = join('c', 'd')")
+
+
+def test_refuses_to_write_the_checked_out_branch(git_repo) -> None:
+    make_repo(git_repo)
+    git_repo.git("checkout", "-q", "-b", "reviewbot/migrate-use-join")
+    result = CliRunner().invoke(cli, ["migrate", "use join", *JOIN, "--repo", str(git_repo.path)])
+    assert "is checked out in your working tree; pass --branch NAME" in str(result.exception)

@@ -12,7 +12,7 @@ from rt_helpers import Answer, make_config
 
 from reviewbot.runtime import AgentError, ModelsUnavailable, Run
 from reviewbot.runtime.events import AgentFinished, Escalation, PhaseStarted
-from reviewbot.testing import MessagesRequest, Router
+from reviewbot.testing import MessagesRequest, Reply, Router
 
 
 def echo(req: MessagesRequest) -> dict[str, str]:
@@ -265,3 +265,29 @@ def test_events_are_typed_and_counted(server_factory, runs) -> None:
     runs(srv)(body)
     finished = [e for e in runs.events if isinstance(e, AgentFinished)]
     assert len(finished) == 3 and all(e.cost_usd > 0 and e.usage.total_tokens for e in finished)
+
+
+def test_agent_with_tools_and_shared_context(server_factory, runs) -> None:
+    from reviewbot.models import tool
+
+    @tool
+    def line_count(path: str) -> int:
+        """Number of lines in a file of the change."""
+        return {"a.py": 120}[path]
+
+    def handler(req: MessagesRequest) -> Any:
+        if req.tool_results:
+            return {"answer": f"{req.tool_results[0].name}={req.tool_results[0].text}"}
+        assert req.tools == ["line_count"]
+        return Reply.tool_use("line_count", {"path": "a.py"})
+
+    srv = server_factory(handler)
+
+    async def body(run: Run) -> Answer:
+        return await run.agent("How long is a.py?", schema=Answer, role="finder",
+                               tools=[line_count], context=["<data>repo summary</data>"])
+
+    result, run = runs(srv)(body)
+    assert result.answer == "line_count=120"
+    assert len(srv.requests) == 2 and run.stats.total.agents == 1
+    assert "repo summary" in srv.requests[0].all_text

@@ -172,7 +172,9 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
     candidates: list[tuple[Path, bool]] = []
     if explicit is not None:
         if not explicit.is_file():
-            raise ConfigError(f"config file {explicit} does not exist; pass an existing file to --config")
+            raise ConfigError(
+                f"config file {explicit} does not exist; pass an existing file to --config"
+            )
         candidates.append((explicit, explicit.name == "pyproject.toml"))
     else:
         candidates += [(root / CONFIG_FILE, False), (root / "pyproject.toml", True)]
@@ -182,7 +184,9 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
+            raise ConfigError(
+                f"{path}: not valid TOML ({exc}); fix the file or remove it"
+            ) from None
         if nested:
             section = data.get("tool", {}).get("reviewbot")
             if section is None:

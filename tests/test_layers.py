@@ -21,7 +21,8 @@ LAYERS: list[set[str]] = [
 ]
 ANYWHERE = {"config", "errors", "__init__", "__main__"}
 UNLAYERED = {"testing"}  # test servers and fixtures may use anything
-SURFACES = LAYERS[-1]  # `reviewbot serve-model` exposes the test server: only surfaces may import it
+# `reviewbot serve-model` exposes the test server: only surfaces may import it.
+SURFACES = LAYERS[-1]
 
 
 def _layer_of(part: str) -> int | None:

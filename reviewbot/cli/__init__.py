@@ -19,7 +19,10 @@ from reviewbot.errors import ExitCode, ReviewbotError
 # command name -> ("module:attribute" of a click.Command, short help for the listing)
 COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("reviewbot.cli.review:review", "Review a change and report verified findings."),
-    "migrate": ("reviewbot.cli.migrate:migrate", "Migrate call sites file by file onto one branch."),
+    "migrate": (
+        "reviewbot.cli.migrate:migrate",
+        "Migrate call sites file by file onto one branch.",
+    ),
     "run": ("reviewbot.cli.run:run", "Run a harness file."),
     "resume": ("reviewbot.cli.run:resume", "Resume an interrupted run."),
     "find": ("reviewbot.cli.find:find", "Find call sites of a symbol."),

@@ -1,5 +1,8 @@
 """Harness files: loading (``META`` + ``async def main(run, **params)``) and running them."""
 
+from reviewbot.harness.checker import MARKER, CheckReport, Problem, check_harness_source
+from reviewbot.harness.dryrun import DryRunReport, dry_run
+from reviewbot.harness.generator import GeneratedHarness, generate_harness
 from reviewbot.harness.loader import (
     Harness,
     HarnessMeta,
@@ -9,9 +12,6 @@ from reviewbot.harness.loader import (
     load_harness,
     parse_param_args,
 )
-from reviewbot.harness.checker import MARKER, CheckReport, Problem, check_harness_source
-from reviewbot.harness.dryrun import DryRunReport, dry_run
-from reviewbot.harness.generator import GeneratedHarness, generate_harness
 from reviewbot.harness.runner import (
     HarnessFailed,
     HarnessOutcome,

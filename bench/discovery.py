@@ -15,59 +15,19 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
+
+from sdist import committed_repo
 
 from reviewbot.code import find_calls, parsing
 from reviewbot.code import search as search_module
 from reviewbot.git import Repo, RepoView
 
-CACHE = Path(__file__).resolve().parent / ".cache"
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
-
 
 def django_repo(version: str) -> Path:
-    """Django's sdist, unpacked and committed into its own repository (built once)."""
-    repo = CACHE / f"django-{version}-repo"
-    if (repo / ".git").is_dir():
-        return repo
-    CACHE.mkdir(parents=True, exist_ok=True)
-    sdist = CACHE / f"Django-{version}.tar.gz"
-    if not sdist.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-binary",
-                ":all:",
-                "--no-deps",
-                f"django=={version}",
-                "-d",
-                str(CACHE),
-            ],
-            check=True,
-        )
-    tmp = CACHE / f"django-{version}-unpack"
-    shutil.rmtree(tmp, ignore_errors=True)
-    with tarfile.open(sdist) as tar:
-        tar.extractall(tmp, filter="data")
-    (tmp / f"Django-{version}").rename(repo) if (tmp / f"Django-{version}").exists() else (
-        tmp / f"django-{version}"
-    ).rename(repo)
-    shutil.rmtree(tmp, ignore_errors=True)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "django"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
-    return repo
+    """Django's sdist committed into its own repository (built once)."""
+    return committed_repo("django", version, f"django-{version}-repo")
 
 
 def timed(fn):  # type: ignore[no-untyped-def]

@@ -16,66 +16,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
+
+from sdist import committed_repo, git
 
 from reviewbot.config import Config
 from reviewbot.harness import builtin_harness, run_harness
 from reviewbot.migrate import MigrationResult
 
-CACHE = Path(__file__).resolve().parent / ".cache"
 VERSION = "5.1.4"
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def django_repo() -> Path:
-    repo = CACHE / f"migrate-django-{VERSION}-repo"
-    if (repo / ".git").is_dir():
-        return repo
-    CACHE.mkdir(parents=True, exist_ok=True)
-    sdist = CACHE / f"Django-{VERSION}.tar.gz"
-    if not sdist.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-binary",
-                ":all:",
-                "--no-deps",
-                f"django=={VERSION}",
-                "-d",
-                str(CACHE),
-            ],
-            check=True,
-        )
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        with tarfile.open(sdist) as tar:
-            tar.extractall(tmp, filter="data")
-        staging = Path(tmp) / f"Django-{VERSION}"
-        git(staging, "init", "-q", "-b", "main")
-        git(staging, "add", "-A")
-        git(staging, "commit", "-q", "-m", f"Django {VERSION}")
-        staging.rename(repo)
-    return repo
+    return committed_repo("django", VERSION, f"migrate-django-{VERSION}-repo")
 
 
 def fresh_state(repo: Path) -> None:

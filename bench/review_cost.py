@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sdist import committed_repo, git, place_sdist
 
 from reviewbot.config import Config
 from reviewbot.git import ChangeSet, Repo
@@ -36,67 +33,28 @@ from reviewbot.review import ReviewResult
 from reviewbot.runtime import RunStats
 from reviewbot.testing import MessagesRequest, ModelServer, Reply
 
-CACHE = Path(__file__).parent / ".cache"
 DIMENSION = re.compile(r"Review dimension: ([\w-]+)\.")
 OLD, NEW = "5.1.3", "5.1.4"
-GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+PARTS = ("django", "tests", "LICENSE")
 WORDS = ("the value reaches this line without the check the old code had, so a caller that "
          "passes an empty or hostile input now takes the other branch and the result differs "
          "from what the surrounding code and its tests expect").split()
 
 
-def sdist(version: str) -> Path:
-    for name in (f"Django-{version}.tar.gz", f"django-{version}.tar.gz"):
-        if (CACHE / name).is_file():
-            return CACHE / name
-    CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                    f"django=={version}", "-d", str(CACHE), "-q"], check=True)
-    return sdist(version)
+def add_release(tree: Path) -> None:
+    git(tree, "checkout", "-q", "-b", "release")
+    place_sdist(tree, "django", NEW, keep=PARTS)
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", f"Django {NEW}")
 
 
-def build_repo(root: Path) -> Path:
+def build_repo() -> Path:
     """Django OLD committed on main, NEW on branch `release` (its django/ and tests/ trees).
 
-    Built once under ``root`` and reused: committing ~6k files takes a while.
+    Built once under bench/.cache and reused: committing ~6k files takes a while.
     """
-    repo = root / f"review-django-{OLD}-{NEW}"
-    done = repo / ".git" / "reviewbot-bench-complete"
-    if done.is_file():
-        return repo
-    if repo.exists():
-        shutil.rmtree(repo)
-    repo.mkdir(parents=True)
-    env = {**GIT_ENV, "PATH": "/usr/bin:/bin"}
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
-
-    def unpack(version: str) -> None:
-        for child in repo.iterdir():
-            if child.name != ".git":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        with tempfile.TemporaryDirectory() as tmp, tarfile.open(sdist(version)) as tar:
-            tar.extractall(tmp, filter="data")
-            top = next(Path(tmp).iterdir())
-            for part in ("django", "tests", "LICENSE"):
-                src = top / part
-                if src.is_dir():
-                    shutil.copytree(src, repo / part)
-                else:
-                    shutil.copy2(src, repo / part)
-
-    git("init", "-q", "-b", "main")
-    unpack(OLD)
-    git("add", "-A")
-    git("commit", "-q", "-m", f"Django {OLD}")
-    git("checkout", "-q", "-b", "release")
-    unpack(NEW)
-    git("add", "-A")
-    git("commit", "-q", "-m", f"Django {NEW}")
-    done.write_text("ok\n")
-    return repo
+    name = f"review-django-{OLD}-{NEW}"
+    return committed_repo("django", OLD, name, keep=PARTS, prepare=add_release)
 
 
 def _digest(*parts: str) -> int:
@@ -196,7 +154,7 @@ def describe(label: str, result: ReviewResult, stats: RunStats, wall: float) -> 
 
 def main() -> int:
     t0 = time.perf_counter()
-    repo = build_repo(CACHE)
+    repo = build_repo()
     print(f"repository: Django {OLD} -> {NEW} ready in {time.perf_counter() - t0:.1f}s ({repo})")
     added = added_lines(repo)
     print(f"diff: {len(added)} files with added lines: {', '.join(added)}")

@@ -16,71 +16,29 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
+from sdist import committed_repo, git
 
 from reviewbot.git import Repo, WorktreePool, prune_stale
 
-CACHE = Path(__file__).resolve().parent / ".cache"
 VERSION = "5.1.4"
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 
 
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
-    )
-    return proc.stdout.strip()
+def second_commit(tree: Path) -> None:
+    for path in sorted(tree.glob("django/db/models/*.py"))[:20]:
+        path.write_text(path.read_text(encoding="utf-8") + "\n# second commit\n")
+    git(tree, "commit", "-q", "-am", "second")
 
 
 def django_repo() -> Path:
     """A repository holding Django's sdist: one base commit and a second touching 20 files."""
-    repo = CACHE / f"worktrees-django-{VERSION}-repo"
-    if (repo / ".git").is_dir():
-        return repo
-    CACHE.mkdir(parents=True, exist_ok=True)
-    sdist = CACHE / f"Django-{VERSION}.tar.gz"
-    if not sdist.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-binary",
-                ":all:",
-                "--no-deps",
-                f"django=={VERSION}",
-                "-d",
-                str(CACHE),
-            ],
-            check=True,
-        )
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        with tarfile.open(sdist) as tar:
-            tar.extractall(tmp, filter="data")
-        staging = Path(tmp) / f"Django-{VERSION}"
-        git(staging, "init", "-q", "-b", "main")
-        git(staging, "add", "-A")
-        git(staging, "commit", "-q", "-m", f"Django {VERSION}")
-        for path in sorted(staging.glob("django/db/models/*.py"))[:20]:
-            path.write_text(path.read_text(encoding="utf-8") + "\n# second commit\n")
-        git(staging, "commit", "-q", "-am", "second")
-        staging.rename(repo)
-    return repo
+    return committed_repo(
+        "django", VERSION, f"worktrees-django-{VERSION}-repo", prepare=second_commit
+    )
 
 
 def ms(values: list[float]) -> str:

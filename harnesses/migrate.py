@@ -17,7 +17,7 @@ import anyio.to_thread
 from pydantic import ValidationError
 
 from reviewbot.errors import UsageError
-from reviewbot.git import Repo, RepoView, WorktreePool
+from reviewbot.git import Repo, RepoView, WorktreePool, delete_branches
 from reviewbot.migrate import (
     ALL_ALREADY,
     Discovery,
@@ -65,6 +65,11 @@ META = {
         "limit": {"type": "int", "default": 0, "description": "only the first N files (0: all)"},
         "jobs": {"type": "int", "default": 4, "description": "worktrees in parallel"},
         "dry_run": {"type": "bool", "default": False},
+        "keep_task_branches": {
+            "type": "bool",
+            "default": False,
+            "description": "keep reviewbot/tasks/... branches after a finished run",
+        },
     },
     "max_agents": 5000,
 }
@@ -104,6 +109,16 @@ def crashed(run: Run, index: int, path: str, found: Discovery) -> FileResult:
     )
 
 
+def partial(run: Run, job: MigrationJob, result: MigrationResult, limit: int) -> bool:
+    """Whether a later run would pick up where this one stopped: a --limit sample, a stopped
+    run, or tasks without a final outcome (no model for them, or they raised). Such a run
+    keeps its task branches: a later run reuses the task commits, and the branches keep
+    those commits from git's garbage collection."""
+    sample = 0 < limit < result.files_found
+    crashed_tasks = any(f.failed_gate == "internal" for f in result.files)
+    return sample or run.stopped or job.tally.unfinished > 0 or crashed_tasks
+
+
 async def main(
     run: Run,
     instruction: str,
@@ -122,6 +137,7 @@ async def main(
     limit: int = 0,
     jobs: int = 4,
     dry_run: bool = False,
+    keep_task_branches: bool = False,
 ) -> MigrationResult:
     started = time.monotonic()
     try:
@@ -200,6 +216,10 @@ async def main(
             ]
             with run.phase("assemble"):
                 result.assembly = await assemble_results(job, result.files, target)
+            if not keep_task_branches and not partial(run, job, result, limit):
+                names = [job.task_branch(f.path) for f in result.files if f.commit]
+                deleted = await anyio.to_thread.run_sync(delete_branches, repository, names)
+                result.task_branches_deleted = len(deleted)
             result.timings = dict(job.tally.seconds)
             result.peak_worktrees = job.tally.peak_worktrees
     finally:

@@ -105,7 +105,7 @@ async def main(
         lambda: plan_review(target.reviewable, target.head_view, dims, config))
     with run.phase("context"):
         symbols = await anyio.to_thread.run_sync(
-            lambda: changed_symbols_for(target.head_view, target.changes))
+            lambda: changed_symbols_for(target.head_view, target.changes, target.base_view))
         by_path = {c.path: c for c in target.reviewable}
         contexts = [
             shard_context([by_path[p] for p in shard.paths], target.head_view, symbols,

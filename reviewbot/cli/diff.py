@@ -63,7 +63,9 @@ def build_report(repo: Repo, base: str | None, head: str, max_file_bytes: int) -
         head=changeset.head,
         files=files,
         skipped=changeset.skipped,
-        changed_symbols=changed_symbols(_head_view(repo, changeset), changeset),
+        changed_symbols=changed_symbols(
+            _head_view(repo, changeset), changeset, base_view=RepoView(repo, changeset.base)
+        ),
     )
 
 
@@ -105,10 +107,14 @@ def _label(f: FileSummary) -> str:
 
 
 def _describe_symbol(symbol: ChangedSymbol, shown: int = 5) -> list[str]:
-    head = (
-        f"  {symbol.path}:{symbol.start_line} {symbol.kind} {symbol.qualified}"
-        f"  ({len(symbol.callers)} caller(s))"
-    )
+    where = f"{symbol.path}:{symbol.start_line}"
+    if symbol.deleted:
+        what = f"deleted {symbol.kind} {symbol.qualified} (was at base {where})"
+        count = f"{len(symbol.callers)} caller(s) left"
+    else:
+        what = f"{where} {symbol.kind} {symbol.qualified}"
+        count = f"{len(symbol.callers)} caller(s)"
+    head = f"  {what}  ({count})"
     out = [head]
     for site in symbol.callers[:shown]:
         where = f" in {site.enclosing}" if site.enclosing else ""

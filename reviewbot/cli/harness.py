@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import secrets
 import sys
@@ -17,7 +16,8 @@ import anyio
 import click
 import pygit2
 
-from reviewbot.config import Config, load_config
+from reviewbot.cli.common import config_option, emit_outcome, param_option, root_and_config
+from reviewbot.config import Config
 from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import parse_param_args, run_harness
 from reviewbot.harness.checker import check_harness_file
@@ -75,29 +75,9 @@ def estimate(
         )
 
 
-def _repo_root(path: Path) -> Path:
-    found = pygit2.discover_repository(str(path))
-    if found is not None:
-        workdir = pygit2.Repository(found).workdir
-        if workdir:
-            return Path(workdir)
-    return path
-
-
-def _config(repo: Path, config_path: Path | None) -> tuple[Path, Config]:
-    root = _repo_root(repo.resolve())
-    return root, load_config(root, config_path)
-
-
 _repo_option = click.option(
     "--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
     show_default=True, help="Repository the harness is for (its git dir keeps state).")
-_config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), default=None,
-    help="Configuration file (default: .reviewbot.toml or pyproject.toml).")
-_param_option = click.option(
-    "--param", "-p", "param_pairs", multiple=True, metavar="KEY=VALUE",
-    help="A harness parameter (repeatable), coerced by the harness's META types.")
 _items_option = click.option(
     "--items", "items_per_list", type=click.IntRange(0, 50), default=DEFAULT_ITEMS_PER_LIST,
     show_default=True, help="Items per list in the simulated answers of the dry run.")
@@ -121,11 +101,11 @@ def harness() -> None:
 @click.option("--budget", type=float, default=None, metavar="DOLLARS",
               help="Dollar budget for writing the harness (default: runtime.budget_usd).")
 @_repo_option
-@_config_option
+@config_option
 def generate(task: str, output: Path | None, budget: float | None, repo: Path,
              config_path: Path | None) -> int:
     """Have the orchestrator model write a harness for TASK; it must pass the checker."""
-    root, config = _config(repo, config_path)
+    root, config = root_and_config(repo, config_path)
     access = model_access(os.environ)
     if access is None:
         raise ModelsUnavailable(NO_MODELS_MESSAGE)
@@ -172,17 +152,17 @@ def check(file: Path) -> int:
 
 @harness.command(name="dry-run")
 @_file_argument
-@_param_option
+@param_option
 @_items_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @_repo_option
-@_config_option
+@config_option
 def dry_run_command(file: Path, param_pairs: tuple[str, ...], items_per_list: int, fmt: str,
                     repo: Path, config_path: Path | None) -> int:
     """Run a harness against a simulated model: agents per phase/role/tier and a cost range."""
     _require_file(file)
-    _, config = _config(repo, config_path)
+    _, config = root_and_config(repo, config_path)
     loaded = load_sandboxed(file)
     report = estimate(loaded, dict(parse_param_args(param_pairs)), config,
                       items_per_list=items_per_list)
@@ -192,7 +172,7 @@ def dry_run_command(file: Path, param_pairs: tuple[str, ...], items_per_list: in
 
 @harness.command(name="run")
 @_file_argument
-@_param_option
+@param_option
 @click.option("--budget", type=float, default=None, metavar="DOLLARS",
               help="Dollar budget (default: the harness's META budget_usd).")
 @click.option("--yes", is_flag=True, help="Run without asking after the estimate.")
@@ -201,7 +181,7 @@ def dry_run_command(file: Path, param_pairs: tuple[str, ...], items_per_list: in
               show_default=True, help="json prints exactly the harness result on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress output (the cost line remains).")
 @_repo_option
-@_config_option
+@config_option
 def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, yes: bool,
                 items_per_list: int, fmt: str, quiet: bool, repo: Path,
                 config_path: Path | None) -> int:
@@ -209,7 +189,7 @@ def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, 
     _require_file(file)
     if budget is not None and budget <= 0:
         raise UsageError("--budget must be a dollar amount > 0")
-    root, config = _config(repo, config_path)
+    root, config = root_and_config(repo, config_path)
     report = check_harness_file(file)
     if not report.ok:
         first = report.problems[0]
@@ -233,12 +213,7 @@ def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, 
             return int(ExitCode.OK)
     outcome = run_harness(loaded, params, config=config, repo_path=root, budget_usd=limit,
                           progress=make_progress("quiet" if quiet else "auto", sys.stderr))
-    if fmt == "json":
-        click.echo(json.dumps(outcome.result))
-    elif outcome.result is not None:
-        click.echo(outcome.result if isinstance(outcome.result, str)
-                   else json.dumps(outcome.result, indent=2))
-    click.echo(cost_line(outcome.stats), err=True)
+    emit_outcome(outcome, fmt)
     if outcome.status == "partial":
         click.echo(f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the "
                    "result is partial", err=True)

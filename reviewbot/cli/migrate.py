@@ -90,6 +90,11 @@ from reviewbot.runtime.errors import RunInterrupted
     metavar="RUN",
     help="Resume run RUN (finished files and agent calls reused).",
 )
+@click.option(
+    "--keep-task-branches",
+    is_flag=True,
+    help="Keep the per-file reviewbot/tasks/... branches after a finished run.",
+)
 @click.option("--base", default="HEAD", show_default=True, help="Commit to migrate from.")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -117,6 +122,7 @@ def migrate(
     max_agents: int | None,
     dry_run: bool,
     resume_id: str | None,
+    keep_task_branches: bool,
     base: str,
     fmt: str,
     config_path: Path | None,
@@ -153,6 +159,7 @@ def migrate(
         "limit": limit,
         "jobs": jobs or config.migrate.jobs,
         "dry_run": dry_run,
+        "keep_task_branches": keep_task_branches,
     }
     for name, value in (
         ("find", spec.find),

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import click
-import pygit2
 
+from reviewbot.cli.common import (
+    config_option,
+    emit_outcome,
+    param_option,
+    repo_root,
+    root_and_config,
+)
 from reviewbot.config import Config, load_config
 from reviewbot.errors import ExitCode, ReviewbotError, UsageError
 from reviewbot.harness import (
     Harness,
-    HarnessOutcome,
     builtin_harness,
     load_harness,
     parse_param_args,
@@ -29,29 +33,10 @@ from reviewbot.runtime.journal import Journal, state_dir
 from reviewbot.runtime.stats import RunStats
 
 
-def _repo_root(path: Path) -> Path:
-    """The working tree root of the repository containing ``path`` (else ``path``)."""
-    found = pygit2.discover_repository(str(path))
-    if found is not None:
-        workdir = pygit2.Repository(found).workdir
-        if workdir:
-            return Path(workdir)
-    return path
-
-
 def _pick_harness(spec: str) -> Harness:
     if spec.endswith(".py") or Path(spec).exists():
         return load_harness(Path(spec))
     return builtin_harness(spec)
-
-
-def _emit_result(outcome: HarnessOutcome, fmt: str) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(outcome.result))
-    elif isinstance(outcome.result, str):
-        click.echo(outcome.result)
-    elif outcome.result is not None:
-        click.echo(json.dumps(outcome.result, indent=2))
 
 
 class _KeepFinish:
@@ -101,8 +86,7 @@ def _execute(
         if progress.finished is not None:
             click.echo(cost_line(RunStats.model_validate(progress.finished.stats)), err=True)
         raise
-    _emit_result(outcome, fmt)
-    click.echo(cost_line(outcome.stats), err=True)
+    emit_outcome(outcome, fmt)
     if outcome.status == "partial":
         click.echo(
             f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the result is "
@@ -124,8 +108,7 @@ _common = [
                  show_default=True, help="json prints exactly the harness result on stdout."),
     click.option("--quiet", is_flag=True, help="No progress output (the cost line remains)."),
     click.option("--strict", is_flag=True, help="Exit 4 when the run stopped early."),
-    click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-                 help="Configuration file (default: .reviewbot.toml or pyproject.toml)."),
+    config_option,
     click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
                  show_default=True, help="Repository the run is for (its git dir keeps state)."),
 ]
@@ -139,8 +122,7 @@ def _with_common(fn: Any) -> Any:
 
 @click.command()
 @click.argument("harness_spec", metavar="HARNESS")
-@click.option("--param", "-p", "param_pairs", multiple=True, metavar="KEY=VALUE",
-              help="A harness parameter (repeatable), coerced by the harness's META types.")
+@param_option
 @click.option("--run-id", default=None, help="Run id; an id already journaled resumes that run.")
 @_with_common
 def run(
@@ -158,8 +140,7 @@ def run(
     """Run a harness file (or a built-in harness by name)."""
     if budget is not None and budget < 0:
         raise UsageError("--budget must be a dollar amount >= 0")
-    root = _repo_root(repo.resolve())
-    config = load_config(root, config_path)
+    root, config = root_and_config(repo, config_path)
     harness = _pick_harness(harness_spec)
     return _execute(
         harness, dict(parse_param_args(param_pairs)), config=config, repo=root, budget=budget,
@@ -183,7 +164,7 @@ def resume(
     repo: Path,
 ) -> int:
     """Resume a run: finished agent calls are replayed from the journal, the rest run."""
-    root = _repo_root(repo.resolve())
+    root = repo_root(repo.resolve())
     state = state_dir(root)
     journal = Journal(state / "journal.sqlite")
     try:

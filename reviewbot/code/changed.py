@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +33,8 @@ class _FileChange(Protocol):
     @property
     def path(self) -> str: ...
     @property
+    def old_path(self) -> str | None: ...
+    @property
     def status(self) -> str: ...
     @property
     def added_lines(self) -> set[int]: ...
@@ -48,7 +50,11 @@ class _ChangeSet(Protocol):
 
 
 class ChangedSymbol(BaseModel):
-    """A function, method or class whose lines the diff touches, with its call sites."""
+    """A function, method or class whose lines the diff touches, with its call sites.
+
+    ``deleted`` symbols exist at the base but no longer at head: their lines are the base's
+    (in the file's old path when it was renamed), and their callers are those left at head.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -60,6 +66,7 @@ class ChangedSymbol(BaseModel):
     start_line: int
     end_line: int
     callers: list[CallSite] = Field(default_factory=list)
+    deleted: bool = False
 
 
 def touched_lines(change: _FileChange) -> set[int]:
@@ -106,6 +113,7 @@ def changed_symbols(
     view_head: SourceView,
     changeset: _ChangeSet,
     *,
+    base_view: SourceView | None = None,
     callers_view: SourceView | None = None,
     max_callers: int = 50,
     jobs: int | None = None,
@@ -116,48 +124,113 @@ def changed_symbols(
     Callers are found by name in ``callers_view`` (default: ``view_head``); a call reached
     only by name (``obj.method()``) is marked uncertain. For Python module-level functions
     and classes, calls resolved through imports (``from pkg.mod import f``) are certain.
+
+    With ``base_view`` (the change's base), definitions the change removes are reported
+    too, ``deleted=True``: their remaining callers call something that is gone.
     """
     callers_in = _BlobIdMemo(callers_view or view_head)
     out: list[ChangedSymbol] = []
     for change in changeset.files:
-        if str(change.status) == "deleted":
-            continue
         language = language_for_path(change.path)
         if language is None:
             continue
-        try:
-            parsed = parse_file(view_head, change.path, language)
-        except FileNotFoundError:
-            continue
-        defs = definitions(parsed.tree.root_node, language)
-        touched: dict[str, Definition] = {}
-        for line in sorted(touched_lines(change)):
-            found = _innermost(defs, line)
-            if found is not None:
-                touched.setdefault(found.qualified, found)
-        for d in sorted(touched.values(), key=lambda d: d.start_line):
-            callers = _callers(callers_in, change.path, d, jobs, cache_dir)
-            out.append(
-                ChangedSymbol(
-                    path=change.path,
-                    language=language.name,
-                    name=d.name,
-                    qualified=d.qualified,
-                    kind=d.kind,
-                    start_line=d.start_line,
-                    end_line=d.end_line,
-                    callers=callers[:max_callers],
+        head_defs: list[Definition] | None = None
+        if str(change.status) != "deleted":
+            try:
+                parsed = parse_file(view_head, change.path, language)
+            except FileNotFoundError:
+                parsed = None
+            if parsed is not None:
+                head_defs = definitions(parsed.tree.root_node, language)
+                out += _touched(
+                    callers_in, change, language.name, head_defs, max_callers, jobs, cache_dir
                 )
+        if base_view is not None and str(change.status) != "added":
+            out += _deleted(
+                callers_in, base_view, change, head_defs or [], max_callers, jobs, cache_dir
             )
     return out
 
 
+def _touched(
+    callers_in: SourceView,
+    change: _FileChange,
+    language: str,
+    defs: list[Definition],
+    max_callers: int,
+    jobs: int | None,
+    cache_dir: Path | None,
+) -> list[ChangedSymbol]:
+    touched: dict[str, Definition] = {}
+    for line in sorted(touched_lines(change)):
+        found = _innermost(defs, line)
+        if found is not None:
+            touched.setdefault(found.qualified, found)
+    out = []
+    for d in sorted(touched.values(), key=lambda d: d.start_line):
+        callers = _callers(callers_in, change.path, d, jobs, cache_dir)
+        out.append(_symbol(change.path, language, d, callers[:max_callers]))
+    return out
+
+
+def _deleted(
+    callers_in: SourceView,
+    base_view: SourceView,
+    change: _FileChange,
+    head_defs: list[Definition],
+    max_callers: int,
+    jobs: int | None,
+    cache_dir: Path | None,
+) -> list[ChangedSymbol]:
+    """Definitions of the base file with no definition of the same qualified name at head."""
+    base_path = change.old_path or change.path
+    language = language_for_path(base_path)
+    if language is None or not change.removed_lines:
+        return []
+    try:
+        parsed = parse_file(base_view, base_path, language)
+    except FileNotFoundError:
+        return []
+    remaining = {d.qualified for d in head_defs}
+    gone = [d for d in definitions(parsed.tree.root_node, language) if d.qualified not in remaining]
+    # what was inside a deleted class went with it; the class stands for all of it
+    outer = [
+        d
+        for d in gone
+        if not any(o is not d and d.qualified.startswith(o.qualified + ".") for o in gone)
+    ]
+    out = []
+    for d in sorted(outer, key=lambda d: d.start_line):
+        # the file at head (if any) is another text: no byte range of it is d's own body
+        callers = _callers(callers_in, base_path, d, jobs, cache_dir, own_body=False)
+        out.append(_symbol(change.path, language.name, d, callers[:max_callers], deleted=True))
+    return out
+
+
+def _symbol(
+    path: str, language: str, d: Definition, callers: list[CallSite], *, deleted: bool = False
+) -> ChangedSymbol:
+    return ChangedSymbol(
+        path=path,
+        language=language,
+        name=d.name,
+        qualified=d.qualified,
+        kind=d.kind,
+        start_line=d.start_line,
+        end_line=d.end_line,
+        callers=callers,
+        deleted=deleted,
+    )
+
+
 class _BlobIdMemo:
-    """A view that remembers blob ids: one search per changed symbol asks for all of them."""
+    """A view that remembers blob ids: every search (two per changed symbol) asks for all
+    of them, and a working-tree view would scan its status each time."""
 
     def __init__(self, view: SourceView) -> None:
         self._view = view
         self._ids: dict[str, str] = {}
+        self._all = False
         # the results cache location follows the wrapped view
         self.repo = getattr(view, "repo", None)
 
@@ -173,9 +246,23 @@ class _BlobIdMemo:
             found = self._ids[path] = self._view.blob_id(path)
         return found
 
+    def blob_ids(self, paths: Iterable[str] | None = None) -> dict[str, str]:
+        if not self._all:
+            self._ids.update(self._view.blob_ids())
+            self._all = True
+        if paths is None:
+            return dict(self._ids)
+        return {p: self._ids[p] for p in paths if p in self._ids}
+
 
 def _callers(
-    view: SourceView, path: str, d: Definition, jobs: int | None, cache_dir: Path | None
+    view: SourceView,
+    path: str,
+    d: Definition,
+    jobs: int | None,
+    cache_dir: Path | None,
+    *,
+    own_body: bool = True,
 ) -> list[CallSite]:
     by_name = find_calls(view, d.name, by_name=True, jobs=jobs, cache_dir=cache_dir).sites
     sites = {(s.path, s.start_byte): s for s in by_name}
@@ -189,7 +276,7 @@ def _callers(
         (
             s
             for s in sites.values()
-            if not (s.path == path and d.start_byte <= s.start_byte < d.end_byte)
+            if not (own_body and s.path == path and d.start_byte <= s.start_byte < d.end_byte)
         ),
         key=lambda s: (s.uncertain, s.path, s.start_byte),
     )

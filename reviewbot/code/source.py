@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +23,10 @@ class SourceView(Protocol):
     def read_bytes(self, path: str) -> bytes: ...
 
     def blob_id(self, path: str) -> str: ...
+
+    def blob_ids(self, paths: Iterable[str] | None = None) -> dict[str, str]:
+        """Ids of ``paths`` (default: all files) that exist, in one pass where the view can."""
+        ...
 
 
 def git_blob_id(data: bytes) -> str:
@@ -51,3 +56,12 @@ class DirectoryView:
 
     def blob_id(self, path: str) -> str:
         return git_blob_id(self.read_bytes(path))
+
+    def blob_ids(self, paths: Iterable[str] | None = None) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for path in self.files() if paths is None else paths:
+            try:
+                out[path] = self.blob_id(path)
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+        return out

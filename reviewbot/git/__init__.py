@@ -3,7 +3,7 @@
 The lowest layer: it imports nothing else from reviewbot except ``errors``.
 """
 
-from reviewbot.git.assembly import AssemblyResult, assemble, commit_worktree
+from reviewbot.git.assembly import AssemblyResult, assemble, commit_worktree, delete_branches
 from reviewbot.git.changes import WORKTREE, ChangeSet, FileChange, FileStatus, Hunk, SkippedFile
 from reviewbot.git.repo import SHALLOW_FIX, Repo
 from reviewbot.git.view import GrepHit, NotTextError, RepoView
@@ -26,6 +26,7 @@ __all__ = [
     "WorktreePool",
     "assemble",
     "commit_worktree",
+    "delete_branches",
     "prune_stale",
     "restore",
 ]

@@ -139,3 +139,21 @@ def assemble(
     main.references.create(refname, current, force=True)
     result.head = str(current)
     return result
+
+
+def delete_branches(repo: Repo, names: Sequence[str]) -> list[str]:
+    """Delete the local branches ``names`` that exist (never one checked out anywhere);
+    returns those deleted. Their commits stay in the object store until git's gc prunes them."""
+    deleted: list[str] = []
+    with repo.lock:
+        checked_out = _checked_out_branches(repo)
+        for name in names:
+            refname = f"refs/heads/{name}"
+            if refname in checked_out:
+                continue
+            try:
+                repo.main.references.delete(refname)
+            except KeyError:
+                continue  # never created (nothing to commit), or already gone
+            deleted.append(name)
+    return deleted

@@ -19,6 +19,17 @@ from reviewbot.git.repo import Repo
 
 _BINARY_SNIFF = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
 _REGULAR_MODES = {int(pygit2.enums.FileMode.BLOB), int(pygit2.enums.FileMode.BLOB_EXECUTABLE)}
+# Status flags meaning the file on disk is not what the index records (its id is stale).
+_ON_DISK_DIFFERS = (
+    pygit2.enums.FileStatus.WT_MODIFIED
+    | pygit2.enums.FileStatus.WT_NEW
+    | pygit2.enums.FileStatus.WT_DELETED
+    | pygit2.enums.FileStatus.WT_TYPECHANGE
+    | pygit2.enums.FileStatus.WT_RENAMED
+    | pygit2.enums.FileStatus.CONFLICTED
+)
+# Below this many paths a working-tree view hashes files instead of scanning the status.
+_HASH_DIRECTLY = 32
 
 
 class NotTextError(ValueError):
@@ -63,6 +74,7 @@ class RepoView:
         self.commit = commit  # full sha, or WORKTREE
         self._tree: pygit2.Tree | None = None
         self._files: list[str] | None = None
+        self._ids: dict[str, str] | None = None  # a commit's regular files -> blob id
         if commit != WORKTREE:
             with repo.lock:
                 self._tree = repo.main[commit].peel(pygit2.Tree)
@@ -115,6 +127,40 @@ class RepoView:
             with self.repo.lock:
                 return str(self._blob(rel).id)
         return str(pygit2.hash(self.read_bytes(rel)))
+
+    def blob_ids(self, paths: Iterable[str] | None = None) -> dict[str, str]:
+        """Blob ids of many files at once: ``paths`` (default: every file of :meth:`files`)
+        that exist; the others are left out.
+
+        At a commit this is one tree walk (kept for later calls). In the working tree the
+        index already holds the id of every file that status finds unmodified; only modified
+        and untracked files are read and hashed.
+        """
+        wanted = None if paths is None else [_clean(p) for p in paths]
+        if self._tree is not None:
+            ids = self._commit_ids()
+            if wanted is None:
+                return dict(ids)
+            return {p: ids[p] for p in wanted if p in ids}
+        if wanted is not None and len(wanted) <= _HASH_DIRECTLY:
+            # a handful of files: hashing them costs less than a status scan of the tree
+            out: dict[str, str] = {}
+            for path in wanted:
+                try:
+                    out[path] = self.blob_id(path)
+                except FileNotFoundError:
+                    continue
+            return out
+        with self.repo.lock:
+            ids, stale = self._worktree_ids()
+        for path in stale:
+            try:
+                ids[path] = str(pygit2.hash(self._disk_path(path).read_bytes()))
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+        if wanted is None:
+            return {p: ids[p] for p in self.files() if p in ids}
+        return {p: ids[p] for p in wanted if p in ids}
 
     def files(self, prefix: str = "") -> list[str]:
         """Regular files (no symlinks, no submodules), sorted; only those under ``prefix``."""
@@ -176,11 +222,32 @@ class RepoView:
             raise FileNotFoundError(f"{rel} is a symlink")
         return target
 
+    def _commit_ids(self) -> dict[str, str]:
+        if self._ids is None:
+            assert self._tree is not None
+            index = pygit2.Index()
+            with self.repo.lock:
+                index.read_tree(self._tree)
+            self._ids = {e.path: str(e.id) for e in index if e.mode in _REGULAR_MODES}
+        return self._ids
+
+    def _worktree_ids(self) -> tuple[dict[str, str], list[str]]:
+        """(path -> id for regular files the index holds unchanged on disk, paths to hash)."""
+        repository = self.repo.pygit2
+        index = repository.index
+        index.read(False)
+        ids = {e.path: str(e.id) for e in index if e.mode in _REGULAR_MODES}
+        stale: list[str] = []
+        for path, flags in repository.status(untracked_files="all").items():
+            if flags & _ON_DISK_DIFFERS:
+                ids.pop(path, None)
+                if not flags & pygit2.enums.FileStatus.WT_DELETED:
+                    stale.append(path)
+        return ids, stale
+
     def _list_files(self) -> list[str]:
         if self._tree is not None:
-            index = pygit2.Index()
-            index.read_tree(self._tree)
-            return sorted(e.path for e in index if e.mode in _REGULAR_MODES)
+            return sorted(self._commit_ids())
         repository = self.repo.pygit2
         index = repository.index
         index.read(False)

@@ -10,6 +10,15 @@ drops when the process dies however it dies. The file's text says what state it 
 in: ``busy`` while owned, ``free <sha>`` once a pool closed and parked it clean (the next
 pool adopts it instead of creating a new one). A worktree with no lock holder that was not
 parked was left by a crashed run; the next pool prunes it.
+
+Git's own admin directory (``<git dir>/worktrees``) is not safe to change from two places at
+once: a ``git worktree add`` reads every other entry there and fails on one that another
+``add`` has only half written. So every change to it (adding, pruning) and every listing of
+it holds the admin lock: a thread lock within this process and an ``flock`` on
+``<git dir>/reviewbot/worktrees-admin.lock`` across processes. Only the registration is
+serialized (``add --no-checkout``); the new worktree's files are written after the lock is
+released, so creations still overlap where it costs, and checkouts of existing worktrees
+never take the lock.
 """
 
 from __future__ import annotations
@@ -18,8 +27,9 @@ import fcntl
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -38,6 +48,7 @@ _LINK = int(pygit2.enums.FileMode.LINK)
 _EXECUTABLE = int(pygit2.enums.FileMode.BLOB_EXECUTABLE)
 _BUSY = "busy"
 _FREE = "free"
+_ADMIN_LOCK = "worktrees-admin.lock"  # next to the pool directory, not in it
 
 
 @dataclass
@@ -54,6 +65,54 @@ class Worktree:
 
 def _worktrees_dir(repo: Repo) -> Path:
     return repo.git_dir / "reviewbot" / "worktrees"
+
+
+class _AdminLock:
+    """Serializes changes to git's worktree admin directory: reentrant within a thread (a
+    prune inside a scan), exclusive between threads and, through ``flock``, processes."""
+
+    _registry: dict[Path, _AdminLock] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._handle: IO[str] | None = None
+
+    @classmethod
+    def of(cls, repo: Repo) -> _AdminLock:
+        path = (_worktrees_dir(repo).parent / _ADMIN_LOCK).resolve()
+        with cls._registry_lock:
+            found = cls._registry.get(path)
+            if found is None:
+                found = cls._registry[path] = cls(path)
+            return found
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                except BaseException:
+                    handle.close()
+                    raise
+                self._handle = handle
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._handle is not None:
+                    self._handle.close()  # closing drops the flock
+                    self._handle = None
+
+
+def _admin(repo: Repo) -> AbstractContextManager[None]:
+    return _AdminLock.of(repo).held()
 
 
 def _try_lock(lock_path: Path) -> IO[str] | None:
@@ -184,7 +243,19 @@ class WorktreePool:
             raise RuntimeError(f"worktree lock {lock_path} is held by another process")
         _write_state(lock, _BUSY)
         try:
-            git(self.repo.root, "worktree", "add", "--detach", "--quiet", str(path), sha)
+            with _admin(self.repo):
+                git(
+                    self.repo.root,
+                    "worktree",
+                    "add",
+                    "--detach",
+                    "--no-checkout",
+                    "--quiet",
+                    str(path),
+                    sha,
+                )
+            # writing the files (the slow part) needs no lock: it touches only this worktree
+            git(path, "reset", "--hard", "--quiet")
             repository = pygit2.Repository(str(path))
         except BaseException:
             _remove(self.repo, name, path, lock_path)
@@ -211,6 +282,11 @@ def _discard(repo: Repo, wt: Worktree) -> None:
 
 def _scan(repo: Repo, adopt: int) -> tuple[list[str], list[Worktree]]:
     """Prune worktrees left by crashed runs; lock and return up to ``adopt`` parked ones."""
+    with _admin(repo):
+        return _scan_locked(repo, adopt)
+
+
+def _scan_locked(repo: Repo, adopt: int) -> tuple[list[str], list[Worktree]]:
     base = _worktrees_dir(repo)
     names: set[str] = set()
     if base.is_dir():
@@ -370,9 +446,10 @@ def _delete(root: Path, rel: str) -> None:
 
 def _remove(repo: Repo, name: str, path: Path, lock: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-    try:
-        with repo.lock:
-            repo.main.lookup_worktree(name).prune(True)
-    except (KeyError, pygit2.GitError):
-        pass  # never registered, or already pruned
+    with _admin(repo):
+        try:
+            with repo.lock:
+                repo.main.lookup_worktree(name).prune(True)
+        except (KeyError, pygit2.GitError):
+            pass  # never registered, or already pruned
     lock.unlink(missing_ok=True)

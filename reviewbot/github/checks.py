@@ -14,17 +14,13 @@ import github3
 
 from reviewbot.config import Severity
 from reviewbot.github.client import raw_json
+from reviewbot.report.sarif import SARIF_LEVEL
 from reviewbot.review.findings import ReviewResult
 
 ANNOTATIONS_PER_REQUEST = 50
 CHECK_NAME = "reviewbot"
-_LEVEL = {
-    Severity.CRITICAL: "failure",
-    Severity.HIGH: "failure",
-    Severity.MEDIUM: "warning",
-    Severity.LOW: "notice",
-    Severity.INFO: "notice",
-}
+# A check annotation's name for each SARIF level.
+_ANNOTATION_LEVEL = {"error": "failure", "warning": "warning", "note": "notice"}
 
 
 def build_annotations(result: ReviewResult) -> list[dict[str, Any]]:
@@ -35,7 +31,7 @@ def build_annotations(result: ReviewResult) -> list[dict[str, Any]]:
                 "path": f.path,
                 "start_line": f.start_line,
                 "end_line": f.end_line,
-                "annotation_level": _LEVEL[f.severity],
+                "annotation_level": _ANNOTATION_LEVEL[SARIF_LEVEL[f.severity]],
                 "title": f"{f.severity.value} · {f.category}: {f.title}"[:255],
                 "message": (f.explanation or f.title)[:64_000],
             }

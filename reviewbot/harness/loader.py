@@ -7,11 +7,12 @@ generated ones is a separate step). Loading validates ``META`` and the shape of
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 import reviewbot
-from reviewbot.errors import UsageError
+from reviewbot.errors import ReviewbotError, UsageError
 
 ParamType = Literal["str", "int", "float", "bool", "list[str]", "list[int]", "path"]
 
@@ -117,18 +118,30 @@ def _import(path: Path, source_hash: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise UsageError(f"harness {path} cannot be imported; pass a .py file")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pydantic look their module up here
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        del sys.modules[module_name]
-        raise UsageError(f"harness {path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:  # any import-time failure of a user file is a usage problem
-        del sys.modules[module_name]
-        raise UsageError(
-            f"harness {path} failed while importing: {type(exc).__name__}: {exc}"
-        ) from exc
+    with registered(module, failure=f"harness {path} failed while importing"):
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            raise UsageError(f"harness {path}:{exc.lineno}: syntax error: {exc.msg}") from None
     return module
+
+
+@contextlib.contextmanager
+def registered(module: ModuleType, *, failure: str) -> Iterator[ModuleType]:
+    """Hold ``module`` in ``sys.modules`` while a harness file's top level runs in it
+    (dataclasses and pydantic look their module up there), and keep it there if that works.
+
+    If the top level fails, the module is dropped again: a ReviewbotError passes through,
+    any other error becomes the one line ``<failure>: <error type>: <message>``.
+    """
+    sys.modules[module.__name__] = module
+    try:
+        yield module
+    except Exception as exc:  # any import-time failure of a harness file is a usage problem
+        del sys.modules[module.__name__]
+        if isinstance(exc, ReviewbotError):
+            raise
+        raise UsageError(f"{failure}: {type(exc).__name__}: {exc}") from exc
 
 
 GENERATED_MARKER = "# reviewbot: generated harness"

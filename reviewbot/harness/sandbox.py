@@ -31,7 +31,6 @@ from __future__ import annotations
 import builtins
 import hashlib
 import operator
-import sys
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -51,7 +50,7 @@ from reviewbot.harness.checker import (
     CheckReport,
     check_harness_source,
 )
-from reviewbot.harness.loader import Harness
+from reviewbot.harness.loader import Harness, registered
 from reviewbot.harness.restricted import compile_harness
 from reviewbot.harness.runner import HarnessFailed
 from reviewbot.runtime.run import Run
@@ -130,18 +129,11 @@ def exec_restricted(source: str, *, filename: str, module_name: str | None = Non
         module_name = _module_name(hashlib.sha256(source.encode("utf-8")).hexdigest())
     module = ModuleType(module_name)
     module.__dict__.update(_sandbox_globals(module_name))
-    # pydantic resolves annotations through sys.modules[cls.__module__]
-    sys.modules[module_name] = module
-    try:
-        exec(compiled.code, module.__dict__)
-    except SandboxViolation as exc:
-        del sys.modules[module_name]
-        raise SandboxViolation(f"harness {filename}: {exc.message}") from None
-    except Exception as exc:  # any import-time failure of the generated file is a usage problem
-        del sys.modules[module_name]
-        raise UsageError(
-            f"harness {filename} failed while loading: {type(exc).__name__}: {exc}"
-        ) from None
+    with registered(module, failure=f"harness {filename} failed while loading"):
+        try:
+            exec(compiled.code, module.__dict__)
+        except SandboxViolation as exc:
+            raise SandboxViolation(f"harness {filename}: {exc.message}") from None
     return module
 
 

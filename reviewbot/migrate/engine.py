@@ -12,7 +12,7 @@ import difflib
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from pydantic import BaseModel, Field
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse, resolve_language
 from reviewbot.config import Tier
-from reviewbot.errors import GitError
 from reviewbot.git import Repo, Worktree, WorktreePool, commit_worktree, restore
 from reviewbot.migrate.discover import Site, sites_in_source, spans_for
 from reviewbot.migrate.gates import (
@@ -73,6 +72,7 @@ class Tally:
     done: int = 0
     failed: int = 0
     in_flight: int = 0
+    unfinished: int = 0  # outcomes a re-run could change (no model, run stopped): not recorded
     peak_worktrees: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     _last_note: float = 0.0
@@ -125,6 +125,10 @@ class MigrationJob:
             base=self.base,
         )
 
+    def task_branch(self, path: str) -> str:
+        """The branch that holds ``path``'s task commit (one per task key)."""
+        return f"{self.task_branch_prefix}/{self.key(path)[:16]}"
+
     def progress(self, force: bool = False) -> None:
         t = self.tally
         if not t.due(force):
@@ -163,6 +167,8 @@ async def migrate_file(job: MigrationJob, path: str, sites: Sequence[Site]) -> F
     result, final = await _in_worktree(job, key, path, sites, lines)
     if final:
         await anyio.to_thread.run_sync(job.store.put, key, job.base, result, job.run.run_id)
+    else:
+        job.tally.unfinished += 1
     _count(job, result)
     return result
 
@@ -185,8 +191,7 @@ async def _in_worktree(
         tally.in_flight += 1
         try:
             entered = time.perf_counter()
-            async with AsyncExitStack() as stack:
-                wt = await _checkout(job, stack)
+            async with job.pool.checkout(job.base) as wt:
                 tally.seconds["worktree"] = (
                     tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
                 )
@@ -197,22 +202,6 @@ async def _in_worktree(
         finally:
             tally.in_flight -= 1
     return outcome
-
-
-CHECKOUT_TRIES = 3
-
-
-async def _checkout(job: MigrationJob, stack: AsyncExitStack) -> Worktree:
-    """A worktree from the pool. Two `git worktree add` running at once in one repository
-    can fail reading each other's half-written metadata, so a failed creation is retried."""
-    for attempt in range(1, CHECKOUT_TRIES + 1):
-        try:
-            return await stack.enter_async_context(job.pool.checkout(job.base))
-        except GitError:
-            if attempt == CHECKOUT_TRIES:
-                raise
-            await anyio.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")
 
 
 async def _tiers(
@@ -309,7 +298,7 @@ async def _commit(
     kept: dict[int, str],
 ) -> FileResult:
     message = f"{job.instruction}\n\nreviewbot migrate: {path} ({tier} tier)\n"
-    branch = f"{job.task_branch_prefix}/{key[:16]}"
+    branch = job.task_branch(path)
     with job.tally.timed("commit"):
         sha = await anyio.to_thread.run_sync(commit_worktree, wt, message, branch)
     if sha is None:

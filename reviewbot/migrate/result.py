@@ -118,6 +118,8 @@ class MigrationResult(BaseModel):
     peak_worktrees: int = 0
     wall_seconds: float = 0.0
     stopped: str | None = None  # budget / backstop
+    # task branches deleted once the finished run was assembled (none for a partial run)
+    task_branches_deleted: int = 0
 
     @property
     def sites(self) -> list[SiteResult]:

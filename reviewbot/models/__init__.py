@@ -5,11 +5,13 @@ Everything above this layer talks to models through :func:`run_agent`.
 
 from reviewbot.models.access import ModelAccess, make_client, model_access
 from reviewbot.models.agent import (
+    MIN_SHARED_PREFIX_TOKENS,
     AgentFailed,
     AgentOutcome,
     AgentRequest,
     cache_prefix_key,
     run_agent,
+    shared_prefix_tokens,
 )
 from reviewbot.models.pricing import BUILTIN_PRICES, cost_usd, is_priced, price_for
 from reviewbot.models.prompt import MAX_CACHE_BREAKPOINTS, SYSTEM_PREAMBLE, data_block
@@ -29,6 +31,8 @@ __all__ = [
     "ToolResult",
     "Usage",
     "cache_prefix_key",
+    "shared_prefix_tokens",
+    "MIN_SHARED_PREFIX_TOKENS",
     "cost_usd",
     "data_block",
     "is_priced",

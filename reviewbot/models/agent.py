@@ -75,6 +75,19 @@ def cache_prefix_key(request: AgentRequest[Any]) -> str:
     return digest.hexdigest()[:32]
 
 
+# Below this many prompt tokens the service caches nothing (the floor is 1024 to 4096
+# tokens depending on the model), so waiting for a sibling to write the cache only adds
+# latency.
+MIN_SHARED_PREFIX_TOKENS = 1024
+
+
+def shared_prefix_tokens(request: AgentRequest[Any]) -> int:
+    """A rough size of the cacheable prefix (tools, system, context): 4 characters a token."""
+    chars = len(request.system) + sum(len(c) for c in request.context)
+    chars += sum(len(json.dumps(t.definition())) for t in request.tools)
+    return chars // 4
+
+
 class AgentFailed(Exception):
     """This agent gave no valid result; the run goes on. ``usage`` was still spent."""
 

@@ -17,7 +17,8 @@ from reviewbot.review.findings import Finding, ReviewResult, Source, ranked
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "reviewbotFingerprint/v1"
 
-_LEVEL = {
+# Which severities block, warn or inform; GitHub check annotations follow the same split.
+SARIF_LEVEL = {
     Severity.CRITICAL: "error",
     Severity.HIGH: "error",
     Severity.MEDIUM: "warning",
@@ -57,7 +58,7 @@ def _rule(f: Finding) -> dict[str, Any]:
         "id": rid,
         "name": rid.replace("/", "_"),
         "shortDescription": {"text": text},
-        "defaultConfiguration": {"level": _LEVEL[f.severity]},
+        "defaultConfiguration": {"level": SARIF_LEVEL[f.severity]},
         "properties": {"tags": sorted({f.category, f.source.value})},
     }
     if help_uri:
@@ -82,7 +83,7 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": rule_id(f),
         "ruleIndex": rule_index,
-        "level": _LEVEL[f.severity],
+        "level": SARIF_LEVEL[f.severity],
         "message": {"text": message},
         "locations": [location],
         "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},

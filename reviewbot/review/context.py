@@ -67,7 +67,7 @@ def excerpt_ranges(change: Any, n_lines: int, symbols: Sequence[Any] = ()) -> li
             start, end = hunk.new_start, hunk.new_start + hunk.new_lines - 1
         ranges.append((max(1, start - EXCERPT_MARGIN), min(n_lines, end + EXCERPT_MARGIN)))
     for sym in symbols:
-        if sym.path == change.path:
+        if sym.path == change.path and not getattr(sym, "deleted", False):  # deleted: base lines
             ranges.append((max(1, sym.start_line), min(n_lines, sym.end_line)))
     return [(s, e) for s, e in _merge(ranges) if s <= e]
 
@@ -111,7 +111,11 @@ def symbol_block(symbols: Sequence[Any], head: HeadView) -> tuple[str, dict[str,
     cache: dict[str, list[str]] = {}
     for sym in symbols:
         qualified = getattr(sym, "qualified", None) or sym.name
-        rows.append(f"{sym.kind} {qualified} at {sym.path}:{sym.start_line}-{sym.end_line}")
+        if getattr(sym, "deleted", False):
+            rows.append(f"{sym.kind} {qualified} DELETED by this change (was at base "
+                        f"{sym.path}:{sym.start_line}-{sym.end_line}); callers left at head:")
+        else:
+            rows.append(f"{sym.kind} {qualified} at {sym.path}:{sym.start_line}-{sym.end_line}")
         callers = list(sym.callers)
         for site in callers[:MAX_CALLERS_PER_SYMBOL]:
             if site.path not in cache:
@@ -199,8 +203,9 @@ def skeptic_context(head: HeadView, finding: Any) -> str:
                       lines=f"{start}-{end}")
 
 
-def changed_symbols_for(head: Any, changes: Any) -> list[Any]:
-    """Changed symbols and their callers at head (the code layer does the parsing)."""
+def changed_symbols_for(head: Any, changes: Any, base: Any = None) -> list[Any]:
+    """Changed symbols and their callers at head (the code layer does the parsing); with the
+    ``base`` view, also the symbols the change deletes and the callers they leave behind."""
     from reviewbot.code import changed_symbols
 
-    return list(changed_symbols(head, changes))
+    return list(changed_symbols(head, changes, base_view=base))

@@ -18,6 +18,7 @@ from reviewbot.models.usage import Usage
 
 class _Event(BaseModel):
     ts: float = Field(default_factory=time.time)
+    type: str  # each event narrows it to its own literal; declared here so it is written second
 
 
 class RunStarted(_Event):
@@ -41,8 +42,9 @@ class PhaseFinished(_Event):
     phase: str
 
 
-class AgentStarted(_Event):
-    type: Literal["agent_started"] = "agent_started"
+class _AgentEvent(_Event):
+    """Which agent call an event is about."""
+
     call: int
     role: str
     tier: str
@@ -50,30 +52,26 @@ class AgentStarted(_Event):
     phase: str | None = None
 
 
-class AgentFinished(_Event):
-    type: Literal["agent_finished"] = "agent_finished"
-    call: int
-    role: str
-    tier: str
-    model: str
-    phase: str | None = None
+class _AgentEnded(_AgentEvent):
+    """What an agent call cost, however it ended."""
+
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     seconds: float = 0.0
+
+
+class AgentStarted(_AgentEvent):
+    type: Literal["agent_started"] = "agent_started"
+
+
+class AgentFinished(_AgentEnded):
+    type: Literal["agent_finished"] = "agent_finished"
     replayed: bool = False
 
 
-class AgentFailure(_Event):
+class AgentFailure(_AgentEnded):
     type: Literal["agent_failed"] = "agent_failed"
-    call: int
-    role: str
-    tier: str
-    model: str
-    phase: str | None = None
     error: str
-    usage: Usage = Field(default_factory=Usage)
-    cost_usd: float = 0.0
-    seconds: float = 0.0
 
 
 class BranchFailed(_Event):

@@ -17,12 +17,20 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import anyio.abc
 from pydantic import BaseModel
 
 from reviewbot.config import Config, Tier
 from reviewbot.errors import ModelServiceError, UsageError
-from reviewbot.models import AgentFailed, AgentRequest, Tool, cost_usd, run_agent
+from reviewbot.models import (
+    MIN_SHARED_PREFIX_TOKENS,
+    AgentFailed,
+    AgentRequest,
+    Tool,
+    cache_prefix_key,
+    cost_usd,
+    run_agent,
+    shared_prefix_tokens,
+)
 from reviewbot.models.usage import Usage
 from reviewbot.runtime.errors import AgentError, ModelsUnavailable, RunInterrupted, RunStopped
 from reviewbot.runtime.events import (
@@ -39,12 +47,13 @@ from reviewbot.runtime.events import (
 from reviewbot.runtime.journal import Journal, input_hash
 from reviewbot.runtime.scheduler import Scheduler
 from reviewbot.runtime.stats import RunStats, Spend
-from reviewbot.runtime.vote import VoteResult, run_vote
+from reviewbot.runtime.vote import run_vote
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
 T = TypeVar("T")
+V = TypeVar("V")
 M = TypeVar("M", bound=BaseModel)
 
 # Errors that end the whole run; every other failure of a branch ends only that branch.
@@ -94,6 +103,8 @@ class Run:
         self._client = client
         self._journal = journal
         self._replay = dict(replay or {})
+        # cache prefix key -> set once the first agent with that prefix has written the cache
+        self._primers: dict[str, anyio.Event] = {}
         self._ordinals: defaultdict[str, int] = defaultdict(int)
         self._calls = itertools.count(1)
         rt = config.runtime
@@ -229,7 +240,24 @@ class Run:
 
         prompt_chars = len(system_text) + len(prompt) + sum(len(c) for c in context)
         max_tokens = self.config.models.max_tokens
-        await sched.acquire_slots(role, -_depth.get())
+        request = AgentRequest(
+            model=model,
+            role=role,
+            system=system_text,
+            context=context,
+            prompt=prompt,
+            schema=schema,
+            tools=tuple(tools),
+            max_turns=self.config.models.max_turns,
+            max_tokens=max_tokens,
+        )
+        primer = await self._wait_for_cache(request)
+        try:
+            await sched.acquire_slots(role, -_depth.get())
+        except BaseException:
+            if primer is not None:
+                primer.set()
+            raise
         try:
             ticket = await sched.admit(model, prompt_chars, max_tokens)
             self.events.emit(
@@ -241,19 +269,10 @@ class Run:
                 nonlocal live
                 live = live + usage
                 sched.live(ticket, live, cost_usd(model, live, self._pricing))
+                if primer is not None:
+                    primer.set()  # the first response is in: the prefix is cached
 
-            request = AgentRequest(
-                model=model,
-                role=role,
-                system=system_text,
-                context=context,
-                prompt=prompt,
-                schema=schema,
-                tools=tuple(tools),
-                max_turns=self.config.models.max_turns,
-                max_tokens=max_tokens,
-                on_usage=on_usage,
-            )
+            request.on_usage = on_usage
             limit = timeout if timeout is not None else self.config.runtime.agent_timeout
             started = time.perf_counter()
             error: str | None = None
@@ -279,6 +298,8 @@ class Run:
             sched.settle(ticket, usage, cost)
         finally:
             sched.release_slots(role)
+            if primer is not None:
+                primer.set()  # failed or stopped before answering: siblings go ahead anyway
 
         if self._journal is not None:
             self._journal.record_call(
@@ -315,6 +336,25 @@ class Run:
         )
         assert output is not None
         return output
+
+    async def _wait_for_cache(self, request: AgentRequest[Any]) -> anyio.Event | None:
+        """Let one agent write a shared prompt prefix to the cache before its siblings start.
+
+        A cache entry is readable only once the request that wrote it has been answered,
+        so siblings of a fan-out sent at the same moment would each pay the cache write
+        (1.25x input) instead of a cache read (0.1x). The first agent with a cacheable
+        prefix gets the returned event and sets it on its first response (or when it
+        ends); the others wait for it, holding no concurrency slot while they wait.
+        """
+        if shared_prefix_tokens(request) < MIN_SHARED_PREFIX_TOKENS:
+            return None
+        key = cache_prefix_key(request)
+        primer = self._primers.get(key)
+        if primer is None:
+            primer = self._primers[key] = anyio.Event()
+            return primer
+        await primer.wait()
+        return None
 
     def _account(
         self, phase: str | None, tier: Tier, usage: Usage, cost: float, *, failed: bool,
@@ -353,21 +393,15 @@ class Run:
         tasks = list(thunks)
         results: list[T | None] = [None] * len(tasks)
 
-        fatal: list[BaseException] = []
-
         async def branch(i: int, thunk: Callable[[], Awaitable[T]]) -> None:
             try:
                 results[i] = await thunk()
-            except RUN_FATAL as exc:
-                _fail_group(fatal, exc, tg)
+            except RUN_FATAL:
+                raise
             except Exception as exc:  # a failed branch is data for the harness, not a crash
                 self._branch_failed(f"parallel branch {i}", exc)
 
-        async with anyio.create_task_group() as tg:
-            for i, thunk in enumerate(tasks):
-                tg.start_soon(branch, i, thunk)
-        if fatal:
-            raise fatal[0]
+        await _each(tasks, branch)
         return results
 
     async def pipeline(
@@ -386,26 +420,19 @@ class Run:
         results: list[Any | None] = [None] * len(values)
         base = _depth.get()
 
-        fatal: list[BaseException] = []
-
         async def flow(i: int, value: Any) -> None:
             for k, stage in enumerate(stages):
                 _depth.set(base + k)
                 try:
                     value = await stage(value)
-                except RUN_FATAL as exc:
-                    _fail_group(fatal, exc, tg)
-                    return
+                except RUN_FATAL:
+                    raise
                 except Exception as exc:  # the item drops out; the pipeline goes on
                     self._branch_failed(f"pipeline item {i} stage {k + 1}", exc)
                     return
             results[i] = value
 
-        async with anyio.create_task_group() as tg:
-            for i, value in enumerate(values):
-                tg.start_soon(flow, i, value)
-        if fatal:
-            raise fatal[0]
+        await _each(values, flow)
         return results
 
     async def until_dry(
@@ -450,22 +477,9 @@ class Run:
                 break
         return found
 
-    async def vote(
-        self,
-        claim: str,
-        *,
-        angles: Sequence[str],
-        context: Sequence[str] = (),
-        tools: Sequence[Tool] = (),
-        role: str = "skeptic",
-        judge_role: str = "judge",
-        phase: str | None = None,
-    ) -> VoteResult:
-        """Independent skeptics, one per angle; a split goes to one judge (see ``vote``)."""
-        return await run_vote(
-            self, claim, angles=angles, context=context, tools=tools, role=role,
-            judge_role=judge_role, phase=phase,
-        )
+    # One implementation, in the vote module: ``run.vote(claim, angles=...)`` is ``run_vote(run,
+    # claim, angles=...)``.
+    vote = run_vote
 
 
 def _tier(value: Tier | str) -> Tier:
@@ -476,12 +490,28 @@ def _tier(value: Tier | str) -> Tier:
         raise UsageError(f"unknown model tier {value!r}; use one of {allowed}") from None
 
 
-def _fail_group(fatal: list[BaseException], exc: BaseException, tg: anyio.abc.TaskGroup) -> None:
-    """A run-fatal error: keep the first, cancel the siblings, re-raise it plainly after the
-    group (not wrapped in an exception group, so callers can catch it by type)."""
-    if not fatal:
-        fatal.append(exc)
-    tg.cancel_scope.cancel()
+async def _each(values: Sequence[V], body: Callable[[int, V], Awaitable[None]]) -> None:
+    """Run ``body(i, value)`` for every value concurrently and wait for all.
+
+    ``body`` handles its own failures; a run-fatal one cancels the siblings, and the first
+    is re-raised plainly after the group (not wrapped in an exception group, so callers
+    can catch it by type).
+    """
+    fatal: list[BaseException] = []
+
+    async def guarded(i: int, value: V) -> None:
+        try:
+            await body(i, value)
+        except RUN_FATAL as exc:
+            if not fatal:
+                fatal.append(exc)
+            tg.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for i, value in enumerate(values):
+            tg.start_soon(guarded, i, value)
+    if fatal:
+        raise fatal[0]
 
 
 def _bind(fn: Callable[[T], Awaitable[bool]], item: T) -> Callable[[], Awaitable[bool]]:

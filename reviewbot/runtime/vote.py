@@ -80,6 +80,7 @@ async def run_vote(
     judge_role: str = "judge",
     phase: str | None = None,
 ) -> VoteResult:
+    """Independent skeptics, one per angle; a split goes to one judge (``Run.vote``)."""
     if not angles:
         raise UsageError("run.vote needs at least one angle")
     models = run.config.models

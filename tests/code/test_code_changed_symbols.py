@@ -134,3 +134,77 @@ def test_python_module_names() -> None:
     assert python_module("src/pkg/mod.py") == "pkg.mod"
     assert python_module("scripts/my-tool.py") is None
     assert python_module("a.ts") is None
+
+
+LIB = """
+def keep(x):
+    return x
+
+
+def gone(x):
+    return x + 1
+
+
+class Old:
+    def method(self):
+        return gone(1)
+"""
+
+CALLER = """
+from lib import gone, Old
+
+
+def run():
+    return gone(2) + Old().method()
+"""
+
+
+def test_deleted_definitions_are_reported_with_their_callers_at_head(git_repo: GitRepo) -> None:
+    _write(git_repo, "lib.py", LIB)
+    _write(git_repo, "app.py", CALLER)
+    _write(git_repo, "doomed.py", "def helper():\n    return 1\n")
+    _write(git_repo, "user.py", "from doomed import helper\n\nhelper()\n")
+    base = git_repo.commit("base")
+    _write(git_repo, "lib.py", "def keep(x):\n    return x * 2\n")
+    git_repo.git("rm", "-q", "doomed.py")
+    head = git_repo.commit("drop gone, Old and doomed.py")
+
+    repo = Repo.open(git_repo.path)
+    cs = ChangeSet.between(repo, base, head)
+    head_view = RepoView.at(repo, head)
+    # without the base only what is left at head can be seen
+    assert [s.qualified for s in changed_symbols(head_view, cs)] == ["keep"]
+
+    symbols = changed_symbols(head_view, cs, base_view=RepoView.at(repo, base))
+    got = {(s.path, s.qualified): s for s in symbols}
+    assert set(got) == {("lib.py", "keep"), ("lib.py", "gone"), ("lib.py", "Old"),
+                        ("doomed.py", "helper")}  # fmt: skip
+    assert not got[("lib.py", "keep")].deleted
+    gone = got[("lib.py", "gone")]
+    assert gone.deleted and gone.kind == "function"
+    assert (gone.start_line, gone.end_line) == (5, 6)  # lines at the base
+    # the call inside Old.method went with the file's old text: only app.py is left
+    assert [(c.path, c.start_line, c.uncertain) for c in gone.callers] == [("app.py", 5, False)]
+    old = got[("lib.py", "Old")]
+    assert old.deleted and old.kind == "class"
+    assert [(c.path, c.matched_text) for c in old.callers] == [("app.py", "Old")]
+    assert not any(s.qualified == "Old.method" for s in symbols)  # the class stands for it
+    helper = got[("doomed.py", "helper")]
+    assert helper.deleted and [(c.path, c.start_line) for c in helper.callers] == [("user.py", 3)]
+
+
+def test_renamed_file_reports_only_what_is_gone_from_it(git_repo: GitRepo) -> None:
+    _write(git_repo, "a.py", LIB)
+    base = git_repo.commit("base")
+    git_repo.git("mv", "a.py", "b.py")
+    _write(git_repo, "b.py", LIB.replace("def gone(x):\n    return x + 1\n", ""))
+    head = git_repo.commit("rename and drop gone")
+    repo = Repo.open(git_repo.path)
+    cs = ChangeSet.between(repo, base, head)
+    assert [(f.status, f.old_path) for f in cs.files] == [("renamed", "a.py")]
+    symbols = changed_symbols(RepoView.at(repo, head), cs, base_view=RepoView.at(repo, base))
+    deleted = [(s.path, s.qualified, s.start_line) for s in symbols if s.deleted]
+    assert deleted == [("b.py", "gone", 5)]
+    # Old.method still calls gone() at head, in the renamed file: a caller left behind
+    gone = next(s for s in symbols if s.deleted)
+    assert [(c.path, c.enclosing) for c in gone.callers] == [("b.py", "Old.method")]

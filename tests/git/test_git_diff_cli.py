@@ -82,3 +82,17 @@ def test_diff_bad_revision_is_one_line_error(feature_branch, tmp_path) -> None:
     )
     assert proc.returncode == 3
     assert proc.stderr == "reviewbot: error: unknown revision nope\n"
+
+
+def test_diff_reports_a_deleted_function_and_the_callers_it_leaves(feature_branch, capsys) -> None:
+    git_repo, base = feature_branch
+    # the working tree drops helper() while pkg/app.py still calls it
+    git_repo.write("pkg/util.py", "def other():\n    return 0\n")
+    code, out, _ = _run(capsys, str(git_repo.path))
+    assert code == 0
+    assert "  deleted function helper (was at base pkg/util.py:1)  (1 caller(s) left)" in out
+    assert "pkg/app.py:5 in run" in out
+    code, out, _ = _run(capsys, str(git_repo.path), "--json")
+    [symbol] = [s for s in json.loads(out)["changed_symbols"] if s["deleted"]]
+    assert (symbol["qualified"], symbol["start_line"], symbol["end_line"]) == ("helper", 1, 2)
+    assert [(c["path"], c["start_line"]) for c in symbol["callers"]] == [("pkg/app.py", 5)]

@@ -143,3 +143,56 @@ def test_view_of_working_tree_sees_uncommitted_and_untracked(repo_with_history) 
     with pytest.raises(FileNotFoundError):
         view.read("link.py")  # a symlink to a deleted file, and symlinks are not followed
     assert [h.path for h in view.grep("changed|new")] == ["new.py", "pkg/mod.py"]
+
+
+def _git_ids(git_repo, paths: list[str]) -> dict[str, str]:
+    """What `git hash-object` says of each file on disk: the independent answer."""
+    out = git_repo.git("hash-object", "--", *paths).split("\n")
+    return dict(zip(paths, out, strict=True))
+
+
+def test_blob_ids_at_a_commit_are_one_walk_of_its_tree(repo_with_history) -> None:
+    git_repo, first = repo_with_history
+    repo = Repo.open(git_repo.path)
+    view = RepoView.at(repo, first)
+    ids = view.blob_ids()
+    assert sorted(ids) == view.files()  # regular files only: no symlink
+    listed = git_repo.git("ls-tree", "-r", first).splitlines()
+    expected = {line.split("\t")[1]: line.split()[2] for line in listed if " blob " in line}
+    expected.pop("link.py")
+    assert ids == expected
+    assert view.blob_ids(["top.py", "gone.py", "pkg/mod.py"]) == {
+        "top.py": expected["top.py"],
+        "pkg/mod.py": expected["pkg/mod.py"],
+    }
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["few-paths", "status-scan"])
+def test_blob_ids_of_the_working_tree_follow_every_kind_of_change(
+    repo_with_history, many: bool
+) -> None:
+    git_repo, _ = repo_with_history
+    for i in range(40):  # enough files that asking for all of them takes the status scan
+        git_repo.write(f"many/m{i}.py", f"m = {i}\n")
+    git_repo.commit("many")
+    git_repo.write("pkg/mod.py", "unstaged edit\n")
+    git_repo.write("top.py", "staged edit\n")
+    git_repo.git("add", "top.py")
+    git_repo.write("latin.txt", "staged then edited again\n")
+    git_repo.git("add", "latin.txt")
+    git_repo.write("latin.txt", "edited after staging\n")
+    git_repo.write("new.py", "untracked\n")
+    git_repo.write("debug.log", "ignored\n")
+    (git_repo.path / "many/m0.py").unlink()
+    git_repo.git("rm", "-q", "--cached", "many/m1.py")  # untracked now, still on disk
+    repo = Repo.open(git_repo.path)
+    view = RepoView.working_tree(repo)
+    files = view.files()
+    assert "many/m0.py" not in files and "many/m1.py" in files and "debug.log" not in files
+    wanted = files if many else ["pkg/mod.py", "top.py", "latin.txt", "new.py", "many/m0.py"]
+    got = view.blob_ids(wanted)
+    present = [p for p in wanted if p in files]
+    assert got == _git_ids(git_repo, present)
+    assert got == {p: view.blob_id(p) for p in present}
+    if many:
+        assert view.blob_ids() == got

@@ -339,3 +339,65 @@ def test_two_branch_assembly_reports_each_conflicting_file(project) -> None:
 
     swapped = assemble(repo, base, [("right", right), ("left", left)], "combined")
     assert swapped.merged == ["right"] and swapped.conflicts == {"left": ["src/a.py", "src/b.py"]}
+
+
+_CREATE_MANY = textwrap.dedent(
+    """
+    import sys, anyio
+    from reviewbot.git import Repo, WorktreePool
+
+    async def first_checkouts(repo, pools, size):
+        # every checkout of a fresh pool creates a worktree: pools * size `worktree add` at once
+        async def one(pool):
+            async with pool.checkout("HEAD") as wt:
+                assert (wt.path / "f0.txt").read_text() == "0\\n"
+                await anyio.sleep(0.02)
+
+        opened = [WorktreePool(repo, size=size, keep=False) for _ in range(pools)]
+        try:
+            async with anyio.create_task_group() as tg:
+                for pool in opened:
+                    for _ in range(size):
+                        tg.start_soon(one, pool)
+        finally:
+            for pool in opened:
+                await pool.close()
+        return sum(pool.created for pool in opened)
+
+    if __name__ == "__main__":
+        repo = Repo.open(sys.argv[1])
+        for _ in range(int(sys.argv[2])):
+            anyio.run(first_checkouts, repo, 1, 6)
+    """
+)
+
+
+def test_concurrent_worktree_creation_never_fails(git_repo, tmp_path: Path) -> None:
+    # Unserialized, two `git worktree add` at once fail now and then reading each other's
+    # half-written admin files ("failed to read .git/worktrees/<other>/commondir").
+    for i in range(100):
+        git_repo.write(f"f{i}.txt", f"{i}\n")
+    git_repo.commit("base")
+    repo = Repo.open(git_repo.path)
+    script = tmp_path / "create_many.py"
+    script.write_text(_CREATE_MANY)
+    namespace: dict[str, object] = {}
+    exec(compile(_CREATE_MANY, str(script), "exec"), namespace)
+    first_checkouts = namespace["first_checkouts"]
+    rounds = 3
+    # another process creates worktrees in the same repository at the same time
+    other = subprocess.Popen(
+        [sys.executable, str(script), str(git_repo.path), str(rounds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(rounds):
+            assert anyio.run(first_checkouts, repo, 2, 6) == 12
+    finally:
+        _, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    assert prune_stale(repo) == []  # nothing left half-made
+    assert git_repo.git("worktree", "list", "--porcelain").count("worktree ") == 1
+    assert list((repo.git_dir / "reviewbot" / "worktrees").iterdir()) == []

@@ -1,6 +1,20 @@
-"""Harness sources shared by the generated-harness tests."""
+"""Harness sources and helpers shared by the generated-harness tests."""
 
 from __future__ import annotations
+
+import pytest
+
+from reviewbot.cli import main as cli_main
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the ``reviewbot`` entry point: its exit code, stdout and stderr."""
+    with pytest.raises(SystemExit) as done:
+        cli_main(list(args))
+    captured = capsys.readouterr()
+    code = done.value.code
+    return int(code) if code is not None else 0, captured.out, captured.err
+
 
 # A small fan-out + vote harness in the style of the built-in ones: META, closures as
 # thunks, phases, a pipeline into votes, a pydantic result, a `_bind` helper.

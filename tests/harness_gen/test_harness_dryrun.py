@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hg_samples import FANOUT_VOTE
+from hg_samples import FANOUT_VOTE, cli
 
-from reviewbot.cli import main as cli_main
 from reviewbot.cli.harness import simulated_model
 from reviewbot.config import Config, Price
 from reviewbot.harness.dryrun import dry_run, vary_strings, widen_schema
@@ -22,14 +21,6 @@ def flat_config() -> Config:
     models = Config().models
     pricing = {model: PRICE for model in models.tiers.values()}
     return Config(models=models.model_copy(update={"pricing": pricing}))
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        cli_main(list(args))
-    captured = capsys.readouterr()
-    code = done.value.code
-    return int(code) if code is not None else 0, captured.out, captured.err
 
 
 def test_widened_schema_fills_lists_and_optional_fields() -> None:

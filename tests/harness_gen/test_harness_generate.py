@@ -9,9 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
-from hg_samples import FANOUT_VOTE
+from hg_samples import FANOUT_VOTE, cli
 
-from reviewbot.cli import main as cli_main
 from reviewbot.cli.harness import estimate
 from reviewbot.config import Config
 from reviewbot.errors import ReviewbotError
@@ -60,14 +59,6 @@ def generate(server: ModelServer) -> GeneratedHarness:
             await client.close()
 
     return anyio.run(go)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        cli_main(list(args))
-    captured = capsys.readouterr()
-    code = done.value.code
-    return int(code) if code is not None else 0, captured.out, captured.err
 
 
 def test_generate_feedback_then_dry_run_then_sandboxed_run(

@@ -7,6 +7,7 @@ import json
 import re
 
 from click.testing import CliRunner
+from mig_rules import JOIN
 
 from reviewbot.cli import cli
 from reviewbot.testing import MessagesRequest, Reply
@@ -148,12 +149,7 @@ def test_bisection_drops_the_one_bad_file(git_repo) -> None:
         [
             "migrate",
             "use join",
-            "--find",
-            "os.path.join",
-            "--rewrite",
-            "join({args})",
-            "--add-import",
-            "from os.path import join",
+            *JOIN,
             "--verify",
             "python check.py",
             "--repo",

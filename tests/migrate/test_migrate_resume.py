@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mig_rules import JOIN
 
 FILES = [f"m{i}.py" for i in range(6)]
 
@@ -53,12 +54,7 @@ def test_sigkill_then_rerun_redoes_only_unfinished_files(git_repo, tmp_path: Pat
         "reviewbot",
         "migrate",
         "use join",
-        "--find",
-        "os.path.join",
-        "--rewrite",
-        "join({args})",
-        "--add-import",
-        "from os.path import join",
+        *JOIN,
         "--verify",
         f"{sys.executable} {logger} {log}",
         "--jobs",

@@ -7,17 +7,9 @@ import json
 import subprocess
 
 from click.testing import CliRunner
+from mig_rules import JOIN
 
 from reviewbot.cli import cli
-
-JOIN = [
-    "--find",
-    "os.path.join",
-    "--rewrite",
-    "join({args})",
-    "--add-import",
-    "from os.path import join",
-]
 
 CHECK = """import pathlib, sys
 # the tree must import, and every module must give the same answers as before

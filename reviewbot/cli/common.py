@@ -1,0 +1,50 @@
+"""What the harness-running commands (`run`, `resume`, `harness`) share: the repository a
+command is for, its configuration, and how a run's result and cost reach the terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pygit2
+
+from reviewbot.config import Config, load_config
+from reviewbot.harness import HarnessOutcome
+from reviewbot.report.cost import cost_line
+
+# The same option on every command that takes it.
+param_option = click.option(
+    "--param", "-p", "param_pairs", multiple=True, metavar="KEY=VALUE",
+    help="A harness parameter (repeatable), coerced by the harness's META types.")
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=None,
+    help="Configuration file (default: .reviewbot.toml or pyproject.toml).")
+
+
+def repo_root(path: Path) -> Path:
+    """The working tree root of the repository containing ``path`` (else ``path``)."""
+    found = pygit2.discover_repository(str(path))
+    if found is not None:
+        workdir = pygit2.Repository(found).workdir
+        if workdir:
+            return Path(workdir)
+    return path
+
+
+def root_and_config(repo: Path, config_path: Path | None) -> tuple[Path, Config]:
+    """The root of ``--repo`` and the configuration found there (or in ``--config``)."""
+    root = repo_root(repo.resolve())
+    return root, load_config(root, config_path)
+
+
+def emit_outcome(outcome: HarnessOutcome, fmt: str) -> None:
+    """The harness result on stdout (exactly its JSON with ``--format json``), the cost line
+    on stderr."""
+    if fmt == "json":
+        click.echo(json.dumps(outcome.result))
+    elif isinstance(outcome.result, str):
+        click.echo(outcome.result)
+    elif outcome.result is not None:
+        click.echo(json.dumps(outcome.result, indent=2))
+    click.echo(cost_line(outcome.stats), err=True)

@@ -117,6 +117,8 @@ def render_text(result: MigrationResult, stats: RunStats | None = None) -> str:
     if asm is not None and asm.head and asm.head != result.base:
         out.append(f"branch: {result.branch}")
         out.append(f"review it: git diff {result.base[:10]}..{result.branch}")
+        if result.task_branches_deleted:
+            out.append(f"task branches cleaned up: {result.task_branches_deleted}")
     else:
         out.append("no branch written: no change passed its gates")
     return "\n".join(out)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,9 @@ CREATE TABLE IF NOT EXISTS runs (
     started REAL NOT NULL,
     finished REAL,
     result TEXT,
-    stats TEXT
+    stats TEXT,
+    pid INTEGER,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS agent_calls (
     run_id TEXT NOT NULL,
@@ -132,6 +135,19 @@ class RunRecord(BaseModel):
     stats: dict[str, Any] | None = None
 
 
+def _observed_status(status: str, pid: int | None, host: str | None) -> str:
+    """A run recorded as running whose process is gone was killed: say so (it resumes)."""
+    if status != "running" or pid is None or host != socket.gethostname():
+        return status
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "killed"
+    except PermissionError:  # alive, owned by someone else
+        return status
+    return status
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +157,10 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        for column, kind in (("pid", "INTEGER"), ("host", "TEXT")):
+            if column not in columns:  # a journal written before runs recorded their process
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     @classmethod
     def for_repo(cls, repo_path: Path | None, env: Mapping[str, str] = os.environ) -> Journal:
@@ -165,10 +185,11 @@ class Journal:
         existed = self.get_run(run_id) is not None
         self._db.execute(
             "INSERT INTO runs (id, harness_path, harness_hash, harness_name, params, repo_path,"
-            " status, started) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)"
+            " status, started, pid, host) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)"
             " ON CONFLICT(id) DO UPDATE SET harness_path=excluded.harness_path,"
             " harness_hash=excluded.harness_hash, harness_name=excluded.harness_name,"
-            " params=excluded.params, status='running', finished=NULL",
+            " params=excluded.params, status='running', finished=NULL, pid=excluded.pid,"
+            " host=excluded.host",
             (
                 run_id,
                 str(harness_path),
@@ -177,6 +198,8 @@ class Journal:
                 json.dumps(dict(params), sort_keys=True),
                 str(repo_path) if repo_path is not None else None,
                 time.time(),
+                os.getpid(),
+                socket.gethostname(),
             ),
         )
         return existed
@@ -192,7 +215,7 @@ class Journal:
     def get_run(self, run_id: str) -> RunRecord | None:
         row = self._db.execute(
             "SELECT id, harness_path, harness_hash, harness_name, params, repo_path, status,"
-            " started, finished, result, stats FROM runs WHERE id=?",
+            " started, finished, result, stats, pid, host FROM runs WHERE id=?",
             (run_id,),
         ).fetchone()
         if row is None:
@@ -204,7 +227,7 @@ class Journal:
             harness_name=row[3],
             params=json.loads(row[4]),
             repo_path=row[5],
-            status=row[6],
+            status=_observed_status(row[6], row[11], row[12]),
             started=row[7],
             finished=row[8],
             result=json.loads(row[9]) if row[9] is not None else None,

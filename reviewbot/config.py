@@ -97,6 +97,10 @@ class RuntimeConfig(_Section):
     agent_timeout: float = Field(default=600.0, gt=0)
     budget_usd: float | None = Field(default=5.0, ge=0)
     budget_tokens: int | None = Field(default=None, ge=0)
+    # Start one agent of a fan-out that shares a cacheable prompt prefix first, and its
+    # siblings once the prefix is cached: they then pay cache reads instead of cache writes,
+    # for one model turn of extra latency.
+    prime_caches: bool = True
 
 
 class DimensionConfig(_Section):

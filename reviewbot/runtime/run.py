@@ -346,7 +346,10 @@ class Run:
         prefix gets the returned event and sets it on its first response (or when it
         ends); the others wait for it, holding no concurrency slot while they wait.
         """
-        if shared_prefix_tokens(request) < MIN_SHARED_PREFIX_TOKENS:
+        if (
+            not self.config.runtime.prime_caches
+            or shared_prefix_tokens(request) < MIN_SHARED_PREFIX_TOKENS
+        ):
             return None
         key = cache_prefix_key(request)
         primer = self._primers.get(key)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from rt_helpers import Answer, make_config
 
 from reviewbot.runtime import Run

@@ -101,6 +101,8 @@ class RuntimeConfig(_Section):
     # siblings once the prefix is cached: they then pay cache reads instead of cache writes,
     # for one model turn of extra latency.
     prime_caches: bool = True
+    # Address-space cap of a process that runs generated (sandboxed) harness code.
+    sandbox_memory_mb: int = Field(default=4096, ge=512)
 
 
 class DimensionConfig(_Section):

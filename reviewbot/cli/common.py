@@ -10,7 +10,9 @@ import click
 import pygit2
 
 from reviewbot.config import Config, load_config
-from reviewbot.harness import HarnessOutcome
+from reviewbot.harness import Harness, HarnessOutcome
+from reviewbot.harness.loader import is_generated
+from reviewbot.harness.sandbox import limit_memory
 from reviewbot.report.cost import cost_line
 
 # The same option on every command that takes it.
@@ -48,3 +50,9 @@ def emit_outcome(outcome: HarnessOutcome, fmt: str) -> None:
     elif outcome.result is not None:
         click.echo(json.dumps(outcome.result, indent=2))
     click.echo(cost_line(outcome.stats), err=True)
+
+
+def contain(harness: Harness, config: Config) -> None:
+    """Before this process runs generated harness code, cap the memory it may take."""
+    if is_generated(harness.path):
+        limit_memory(config.runtime.sandbox_memory_mb)

@@ -446,3 +446,19 @@ def _sandbox_globals(module_name: str) -> dict[str, Any]:
         "_apply_": _apply,
         "_inplacevar_": _inplacevar,
     }
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's address space, so generated code cannot exhaust the machine.
+
+    Only a process that exists to run generated code (the CLI) calls this: the cap holds
+    for the whole process. A lower limit already in force is kept.
+    """
+    import resource
+
+    cap = megabytes * 1024 * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    if soft == resource.RLIM_INFINITY or soft > cap:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))

@@ -202,3 +202,27 @@ def test_the_declared_budget_caps_the_run(tmp_path: Path, model_server: Any) -> 
                           repo_path=None, env=env, progress=spy)
     assert outcome.status == "finished"
     assert seen and seen[0] == 0.5
+
+
+def test_generated_code_runs_under_a_memory_cap(tmp_path: Path) -> None:
+    # A real `reviewbot harness run` process: the cap holds for the whole process, so it is
+    # never set inside this test process.
+    import subprocess
+    import sys
+
+    hog = FANOUT_VOTE.replace(
+        "    result = Result()\n", "    result = Result()\n    hoard = 'x' * (2 * 1024 ** 3)\n", 1
+    )
+    path = tmp_path / "hog.py"
+    path.write_text(hog, encoding="utf-8")
+    config = tmp_path / "cap.toml"
+    config.write_text("[runtime]\nsandbox_memory_mb = 1024\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "reviewbot", "harness", "dry-run", str(path), "-p", "text=t",
+         "--config", str(config), "--repo", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(tmp_path / "state")},
+    )
+    assert proc.returncode != 0
+    assert "MemoryError" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -67,7 +67,10 @@ class Repo:
                 commit = obj.peel(pygit2.Commit)
             except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
                 hint = f"; this is a shallow clone: {SHALLOW_FIX}" if self.is_shallow else ""
-                raise GitError(f"unknown revision {ref}{hint}") from None
+                raise GitError(
+                    f"unknown revision '{ref}': pass a branch, tag or commit of this repository"
+                    f"{hint or ' (see `git branch -a`)'}"
+                ) from None
             return str(commit.id)
 
     def head_sha(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reviewbot.errors import UsageError
 from reviewbot.migrate.template import Template, parse_template
+
+# `@name` in a tree-sitter query (not inside strings; a predicate's `@name` is a capture too)
+_CAPTURE = re.compile(r"@([A-Za-z_][A-Za-z0-9_.-]*)")
 
 
 class MigrationSpec(BaseModel):
@@ -47,8 +51,24 @@ class MigrationSpec(BaseModel):
         if self.imports and self.template is None:
             raise ValueError("imports need a template (--rewrite or a rule's template)")
         if self.template is not None:
-            parse_template(self.template)
+            unknown = sorted(
+                name
+                for name in parse_template(self.template).names
+                if name.removesuffix(".inner") not in self._capture_names() and not name.isdigit()
+            )
+            if unknown:
+                offered = ", ".join("{" + n + "}" for n in sorted(self._capture_names()))
+                raise ValueError(
+                    f"template uses {', '.join('{' + n + '}' for n in unknown)}, which no site "
+                    f"offers; use {offered}" + (", {0}, {1}, ..." if self.find else "")
+                )
         return self
+
+    def _capture_names(self) -> set[str]:
+        """What a template may name: a call's parts, or the query's own ``@captures``."""
+        if self.query is not None:
+            return set(_CAPTURE.findall(self.query))
+        return {"call", "callee", "args"}
 
     @property
     def parsed_template(self) -> Template | None:

@@ -205,5 +205,5 @@ def test_shallow_clone_missing_base_names_the_fix(git_repo, tmp_path: Path) -> N
 def test_unknown_base_is_one_line(git_repo) -> None:
     git_repo.write("a.py", "a\n")
     git_repo.commit()
-    with pytest.raises(GitError, match=r"^unknown revision nope$"):
+    with pytest.raises(GitError, match=r"^unknown revision 'nope': pass a branch, tag or commit"):
         ChangeSet.between(Repo.open(git_repo.path), "nope", "HEAD")

@@ -81,7 +81,10 @@ def test_diff_bad_revision_is_one_line_error(feature_branch, tmp_path) -> None:
         text=True,
     )
     assert proc.returncode == 3
-    assert proc.stderr == "reviewbot: error: unknown revision nope\n"
+    assert proc.stderr == (
+        "reviewbot: error: unknown revision 'nope': pass a branch, tag or commit of this "
+        "repository (see `git branch -a`)\n"
+    )
 
 
 def test_diff_reports_a_deleted_function_and_the_callers_it_leaves(feature_branch, capsys) -> None:

@@ -43,7 +43,7 @@ def test_repo_open_resolve_and_blobs(repo_with_history) -> None:
     git_repo.write("debug.log", "x")
     assert "debug.log" not in repo.tracked_files()
     assert not repo.is_shallow
-    with pytest.raises(GitError, match="^unknown revision HEAD~9$"):
+    with pytest.raises(GitError, match=r"^unknown revision 'HEAD~9': pass a branch"):
         repo.resolve("HEAD~9")
 
 

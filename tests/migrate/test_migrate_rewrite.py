@@ -146,3 +146,28 @@ def test_files_ordered_definitions_first(tmp_path: Path) -> None:
     view = DirectoryView(tmp_path)
     order = order_files(["pkg/a_user.py", "pkg/m_mid.py", "pkg/z_lib.py", "b_alone.py"], view)
     assert order == ["b_alone.py", "pkg/z_lib.py", "pkg/m_mid.py", "pkg/a_user.py"]
+
+
+def test_a_template_naming_what_no_site_offers_is_refused_up_front() -> None:
+    from reviewbot.errors import UsageError
+    from reviewbot.migrate import spec_from_options
+
+    common = {"query_file": None, "language": None, "add_imports": (), "rule_file": None}
+    with pytest.raises(UsageError, match=r"uses \{nope\}.*use \{args\}, \{call\}, \{callee\}"):
+        spec_from_options(find="os.path.join", rewrite="join({nope})", **common)
+    ok = spec_from_options(find="os.path.join", rewrite="join({0}, {args.inner}) or {call}",
+                           **common)
+    assert ok.has_rule
+
+
+def test_query_templates_may_name_only_the_query_captures(tmp_path) -> None:
+    from reviewbot.errors import UsageError
+    from reviewbot.migrate import spec_from_options
+
+    query = tmp_path / "q.scm"
+    query.write_text("(call function: (identifier) @fn arguments: (argument_list) @args) @site")
+    common = {"find": None, "query_file": query, "language": "python", "add_imports": (),
+              "rule_file": None}
+    assert spec_from_options(rewrite="{fn}2({args.inner})", **common).has_rule
+    with pytest.raises(UsageError, match=r"\{callee\}"):
+        spec_from_options(rewrite="{callee}({args})", **common)

@@ -9,7 +9,13 @@ from reviewbot.code.changed import ChangedSymbol, changed_symbols, python_module
 from reviewbot.code.languages import Language, language_for_path, language_named, languages
 from reviewbot.code.parsing import ParsedFile, SyntaxErrorSite, parse, parse_file, syntax_errors
 from reviewbot.code.query import Capture, QueryMatch, run_query
-from reviewbot.code.search import CallSearch, CallSite, default_cache_dir, find_calls
+from reviewbot.code.search import (
+    CallSearch,
+    CallSite,
+    default_cache_dir,
+    find_calls,
+    find_calls_many,
+)
 from reviewbot.code.source import DirectoryView, SourceView, git_blob_id
 from reviewbot.code.symbols import Definition, definitions, enclosing_symbol
 
@@ -31,6 +37,7 @@ __all__ = [
     "definitions",
     "enclosing_symbol",
     "find_calls",
+    "find_calls_many",
     "git_blob_id",
     "language_for_path",
     "language_named",

@@ -63,12 +63,13 @@ class ResultsCache:
         return out
 
     def store(self, query: str, rows: dict[tuple[str, str], FileResult]) -> None:
-        if not rows:
-            return
-        key = f"{RESULTS_VERSION}:{query}"
+        self.store_many({query: rows})
+
+    def store_many(self, rows_by_query: dict[str, dict[tuple[str, str], FileResult]]) -> None:
+        """Store the results of several queries in one transaction."""
         encoded = [
             (
-                key,
+                f"{RESULTS_VERSION}:{query}",
                 blob,
                 lang,
                 int(r.errors),
@@ -77,8 +78,11 @@ class ResultsCache:
                 else json.dumps([[getattr(s, f) for f in _FIELDS] for s in r.sites]),
                 r.skip,
             )
+            for query, rows in rows_by_query.items()
             for (blob, lang), r in rows.items()
         ]
+        if not encoded:
+            return
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)", encoded)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reviewbot.code.calls import CallTarget
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse_file
-from reviewbot.code.search import CallSite, find_calls
+from reviewbot.code.search import CallSite, find_calls_many
 from reviewbot.code.source import SourceView
 from reviewbot.code.symbols import Definition, definitions
 
@@ -127,9 +128,10 @@ def changed_symbols(
 
     With ``base_view`` (the change's base), definitions the change removes are reported
     too, ``deleted=True``: their remaining callers call something that is gone.
+
+    The callers of all symbols are found in one pass over ``callers_view``.
     """
-    callers_in = _BlobIdMemo(callers_view or view_head)
-    out: list[ChangedSymbol] = []
+    found: list[_Found] = []
     for change in changeset.files:
         language = language_for_path(change.path)
         if language is None:
@@ -142,46 +144,48 @@ def changed_symbols(
                 parsed = None
             if parsed is not None:
                 head_defs = definitions(parsed.tree.root_node, language)
-                out += _touched(
-                    callers_in, change, language.name, head_defs, max_callers, jobs, cache_dir
-                )
+                found += _touched(change, language.name, head_defs)
         if base_view is not None and str(change.status) != "added":
-            out += _deleted(
-                callers_in, base_view, change, head_defs or [], max_callers, jobs, cache_dir
-            )
-    return out
+            found += _deleted(base_view, change, head_defs or [])
+    searches = _caller_searches(found)
+    results = dict(
+        zip(
+            searches,
+            find_calls_many(callers_view or view_head, searches, jobs=jobs, cache_dir=cache_dir),
+            strict=True,
+        )
+    )
+    return [
+        _symbol(f, _callers(f, [results[t].sites for t in _targets(f)])[:max_callers])
+        for f in found
+    ]
 
 
-def _touched(
-    callers_in: SourceView,
-    change: _FileChange,
-    language: str,
-    defs: list[Definition],
-    max_callers: int,
-    jobs: int | None,
-    cache_dir: Path | None,
-) -> list[ChangedSymbol]:
+class _Found(NamedTuple):
+    """A changed definition before its callers are known."""
+
+    path: str  # reported path (the new one for a renamed file)
+    source_path: str  # the file the definition's lines belong to (old path when deleted)
+    language: str
+    definition: Definition
+    deleted: bool
+
+
+def _touched(change: _FileChange, language: str, defs: list[Definition]) -> list[_Found]:
     touched: dict[str, Definition] = {}
     for line in sorted(touched_lines(change)):
         found = _innermost(defs, line)
         if found is not None:
             touched.setdefault(found.qualified, found)
-    out = []
-    for d in sorted(touched.values(), key=lambda d: d.start_line):
-        callers = _callers(callers_in, change.path, d, jobs, cache_dir)
-        out.append(_symbol(change.path, language, d, callers[:max_callers]))
-    return out
+    return [
+        _Found(change.path, change.path, language, d, deleted=False)
+        for d in sorted(touched.values(), key=lambda d: d.start_line)
+    ]
 
 
 def _deleted(
-    callers_in: SourceView,
-    base_view: SourceView,
-    change: _FileChange,
-    head_defs: list[Definition],
-    max_callers: int,
-    jobs: int | None,
-    cache_dir: Path | None,
-) -> list[ChangedSymbol]:
+    base_view: SourceView, change: _FileChange, head_defs: list[Definition]
+) -> list[_Found]:
     """Definitions of the base file with no definition of the same qualified name at head."""
     base_path = change.old_path or change.path
     language = language_for_path(base_path)
@@ -199,84 +203,54 @@ def _deleted(
         for d in gone
         if not any(o is not d and d.qualified.startswith(o.qualified + ".") for o in gone)
     ]
-    out = []
-    for d in sorted(outer, key=lambda d: d.start_line):
-        # the file at head (if any) is another text: no byte range of it is d's own body
-        callers = _callers(callers_in, base_path, d, jobs, cache_dir, own_body=False)
-        out.append(_symbol(change.path, language.name, d, callers[:max_callers], deleted=True))
-    return out
+    return [
+        _Found(change.path, base_path, language.name, d, deleted=True)
+        for d in sorted(outer, key=lambda d: d.start_line)
+    ]
 
 
-def _symbol(
-    path: str, language: str, d: Definition, callers: list[CallSite], *, deleted: bool = False
-) -> ChangedSymbol:
+def _symbol(f: _Found, callers: list[CallSite]) -> ChangedSymbol:
+    d = f.definition
     return ChangedSymbol(
-        path=path,
-        language=language,
+        path=f.path,
+        language=f.language,
         name=d.name,
         qualified=d.qualified,
         kind=d.kind,
         start_line=d.start_line,
         end_line=d.end_line,
         callers=callers,
-        deleted=deleted,
+        deleted=f.deleted,
     )
 
 
-class _BlobIdMemo:
-    """A view that remembers blob ids: every search (two per changed symbol) asks for all
-    of them, and a working-tree view would scan its status each time."""
-
-    def __init__(self, view: SourceView) -> None:
-        self._view = view
-        self._ids: dict[str, str] = {}
-        self._all = False
-        # the results cache location follows the wrapped view
-        self.repo = getattr(view, "repo", None)
-
-    def files(self, prefix: str = "") -> list[str]:
-        return self._view.files(prefix)
-
-    def read_bytes(self, path: str) -> bytes:
-        return self._view.read_bytes(path)
-
-    def blob_id(self, path: str) -> str:
-        found = self._ids.get(path)
-        if found is None:
-            found = self._ids[path] = self._view.blob_id(path)
-        return found
-
-    def blob_ids(self, paths: Iterable[str] | None = None) -> dict[str, str]:
-        if not self._all:
-            self._ids.update(self._view.blob_ids())
-            self._all = True
-        if paths is None:
-            return dict(self._ids)
-        return {p: self._ids[p] for p in paths if p in self._ids}
-
-
-def _callers(
-    view: SourceView,
-    path: str,
-    d: Definition,
-    jobs: int | None,
-    cache_dir: Path | None,
-    *,
-    own_body: bool = True,
-) -> list[CallSite]:
-    by_name = find_calls(view, d.name, by_name=True, jobs=jobs, cache_dir=cache_dir).sites
-    sites = {(s.path, s.start_byte): s for s in by_name}
-    module = python_module(path)
+def _targets(f: _Found) -> list[CallTarget]:
+    """The searches that find a definition's callers: calls by its name (uncertain), and for
+    a Python module-level definition, calls that resolve to it through imports."""
+    d = f.definition
+    out = [CallTarget.parse(d.name, by_name=True)]
+    module = python_module(f.source_path)
     if module is not None and "." not in d.qualified:
-        resolved = find_calls(view, f"{module}.{d.name}", jobs=jobs, cache_dir=cache_dir).sites
-        for s in resolved:
-            sites[(s.path, s.start_byte)] = s
-    # the definition's own recursive calls are not callers
+        out.append(CallTarget.parse(f"{module}.{d.name}"))
+    return out
+
+
+def _caller_searches(found: list[_Found]) -> list[CallTarget]:
+    return list(dict.fromkeys(t for f in found for t in _targets(f)))
+
+
+def _callers(f: _Found, searches: list[list[CallSite]]) -> list[CallSite]:
+    """Sites of a definition's searches, merged (a resolved site replaces the same site found
+    by name), without the definition's own recursive calls."""
+    sites = {(s.path, s.start_byte): s for found in searches for s in found}
+    d = f.definition
+    # a deleted definition's body is not in the file at head: no byte range of it is its own
+    own_body = not f.deleted
     return sorted(
         (
             s
             for s in sites.values()
-            if not (own_body and s.path == path and d.start_byte <= s.start_byte < d.end_byte)
+            if not (own_body and s.path == f.path and d.start_byte <= s.start_byte < d.end_byte)
         ),
         key=lambda s: (s.uncertain, s.path, s.start_byte),
     )

@@ -1,4 +1,5 @@
-"""``find_calls``: call sites of one name across a view, fast on cold and warm runs.
+"""``find_calls``: call sites of a name across a view, fast on cold and warm runs;
+``find_calls_many``: the same for many names in one pass.
 
 Cold: a byte search rules most files out before any parsing, and the remaining
 candidates are parsed in parallel processes when there are enough of them to pay
@@ -19,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from reviewbot.code.cache import FileResult, ResultsCache
-from reviewbot.code.calls import CallTarget, RawSite, calls_in_tree
+from reviewbot.code.calls import CallTarget, Prefilter, RawSite, calls_in_tree_many
 from reviewbot.code.languages import (
     Language,
     language_for_path,
@@ -35,6 +36,11 @@ MAX_FILE_BYTES = 2_000_000
 # `python bench/discovery.py --crossover` on 2 cores: 0.16 MB of Django files took 0.05 s
 # inline vs 0.06 s pooled, 0.64 MB 0.21 s vs 0.17 s (pool start-up is ~50 ms with fork).
 PARALLEL_MIN_BYTES = 400_000
+# The same when workers must be spawned (the caller runs other threads: the review harness
+# searches from a worker thread), which costs ~0.25 s before any work, more when the main
+# module is heavy to import. Measured from a thread on 2 cores: 2.95 MB of Django took
+# 0.31 s inline vs 0.52 s spawned, 5.9 MB 0.62 s vs 0.69 s.
+PARALLEL_MIN_BYTES_SPAWN = 8_000_000
 
 
 class CallSite(BaseModel):
@@ -139,16 +145,23 @@ def _is_binary(data: bytes) -> bool:
     return b"\0" in data[:8000]
 
 
+# A file to parse: (blob id, bytes, language tag, indices of the targets it may call).
+_Item = tuple[str, bytes, str, tuple[int, ...]]
+
+
 def _scan(
-    items: list[tuple[str, bytes, str]], target: CallTarget
-) -> list[tuple[tuple[str, str], FileResult]]:
-    """Parse and search a batch of ``(blob id, bytes, language tag)`` (in a worker or inline)."""
-    out: list[tuple[tuple[str, str], FileResult]] = []
-    for blob, data, lang_name in items:
+    items: list[_Item], targets: list[CallTarget]
+) -> list[tuple[tuple[str, str], dict[int, FileResult]]]:
+    """Parse each file of a batch once and search it for its targets (in a worker or inline)."""
+    out: list[tuple[tuple[str, str], dict[int, FileResult]]] = []
+    for blob, data, lang_name, wanted in items:
         language = resolve_language(lang_name.partition("@")[0])
         parsed = parse_blob("", blob, data, language)
-        sites = calls_in_tree(parsed.tree, data, language, target)
-        out.append(((blob, lang_name), FileResult(sites, parsed.has_errors)))
+        found = calls_in_tree_many(parsed.tree, data, language, [targets[i] for i in wanted])
+        results = {
+            i: FileResult(sites, parsed.has_errors) for i, sites in zip(wanted, found, strict=True)
+        }
+        out.append(((blob, lang_name), results))
     return out
 
 
@@ -160,9 +173,9 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _batches(items: list[tuple[str, bytes, str]], n: int) -> list[list[tuple[str, bytes, str]]]:
+def _batches(items: list[_Item], n: int) -> list[list[_Item]]:
     """Split into ``n`` batches of similar byte size (largest files first)."""
-    bins: list[list[tuple[str, bytes, str]]] = [[] for _ in range(n)]
+    bins: list[list[_Item]] = [[] for _ in range(n)]
     sizes = [0] * n
     for item in sorted(items, key=lambda it: len(it[1]), reverse=True):
         i = sizes.index(min(sizes))
@@ -171,22 +184,37 @@ def _batches(items: list[tuple[str, bytes, str]], n: int) -> list[list[tuple[str
     return [b for b in bins if b]
 
 
-def parse_and_search(
-    items: list[tuple[str, bytes, str]], target: CallTarget, jobs: int | None
-) -> dict[tuple[str, str], FileResult]:
-    """Search ``(blob id, bytes, language)`` items, in parallel processes when it pays."""
-    total = sum(len(data) for _, data, _ in items)
+def parse_and_search_many(
+    items: list[_Item], targets: list[CallTarget], jobs: int | None
+) -> dict[tuple[str, str], dict[int, FileResult]]:
+    """Search ``(blob id, bytes, language, target indices)`` items, each file parsed once,
+    in parallel processes when it pays."""
+    total = sum(len(item[1]) for item in items)
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers <= 1 or total < PARALLEL_MIN_BYTES or len(items) < 2:
-        return dict(_scan(items, target))
+    context = _pool_context()
+    forked = context.get_start_method() == "fork"
+    if (
+        workers <= 1
+        or total < (PARALLEL_MIN_BYTES if forked else PARALLEL_MIN_BYTES_SPAWN)
+        or len(items) < 2
+    ):
+        return dict(_scan(items, targets))
     workers = min(workers, len(items))
     # a few batches per worker, so a slow batch does not leave the others idle
     batches = _batches(items, workers * 3)
-    out: dict[tuple[str, str], FileResult] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-        for result in pool.map(_scan, batches, [target] * len(batches)):
+    out: dict[tuple[str, str], dict[int, FileResult]] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for result in pool.map(_scan, batches, [targets] * len(batches)):
             out.update(result)
     return out
+
+
+def parse_and_search(
+    items: list[tuple[str, bytes, str]], target: CallTarget, jobs: int | None
+) -> dict[tuple[str, str], FileResult]:
+    """Search ``(blob id, bytes, language)`` items for one target."""
+    found = parse_and_search_many([(b, d, lang, (0,)) for b, d, lang in items], [target], jobs)
+    return {key: results[0] for key, results in found.items()}
 
 
 def find_calls(
@@ -206,11 +234,42 @@ def find_calls(
     callers of a method whose receiver type we cannot know); such sites are uncertain.
     ``cache_dir`` defaults to ``<git dir>/reviewbot/cache`` for a git view.
     """
-    if not name or not name.strip():
-        raise UsageError("give a name to search for, e.g. `requests.get`")
-    target = CallTarget.parse(name, by_name=by_name)
-    if not target.valid:
-        raise UsageError(f"'{name}' is not a name to search for; use e.g. `requests.get`")
+    (search,) = find_calls_many(
+        view,
+        [name],
+        by_name=by_name,
+        paths=paths,
+        lang=lang,
+        jobs=jobs,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+    )
+    return search
+
+
+def find_calls_many(
+    view: SourceView,
+    names: Sequence[str | CallTarget],
+    *,
+    by_name: bool = False,
+    paths: Sequence[str] | None = None,
+    lang: Language | str | None = None,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+) -> list[CallSearch]:
+    """The calls of each of ``names``, in one pass: one :class:`CallSearch` per name, in order.
+
+    Each file is read and byte-tested once for all names, each candidate file is parsed
+    once and its imports resolved once, whatever number of names it may call. The results
+    are those of one :func:`find_calls` per name, and share its cache.
+
+    A name given as a string is searched as ``by_name`` says; a :class:`CallTarget`
+    (``CallTarget.parse(name, by_name=...)``) carries its own, so one pass can mix both.
+    """
+    targets = [_target(n, by_name) for n in names]
+    if not targets:
+        return []
     language = None
     if lang is not None:
         language = lang if isinstance(lang, Language) else language_named(lang)
@@ -220,59 +279,108 @@ def find_calls(
     directory = cache_dir if cache_dir is not None else default_cache_dir(view)
     cache = ResultsCache(directory) if use_cache and directory is not None else None
     try:
-        return _search(view, target, selected, skipped, cache, jobs)
+        # the same target twice is searched once
+        distinct = list(dict.fromkeys(targets))
+        found = _search(view, distinct, selected, skipped, cache, jobs)
+        by_target = dict(zip(distinct, found, strict=True))
+        out: list[CallSearch] = []
+        given: set[CallTarget] = set()
+        for t in targets:
+            # a name asked for twice gets its own copy
+            out.append(by_target[t].model_copy(deep=True) if t in given else by_target[t])
+            given.add(t)
+        return out
     finally:
         if cache is not None:
             cache.close()
 
 
+def _target(name: str | CallTarget, by_name: bool) -> CallTarget:
+    if isinstance(name, CallTarget):
+        target = name
+        shown = name.shown
+    else:
+        if not name or not name.strip():
+            raise UsageError("give a name to search for, e.g. `requests.get`")
+        target = CallTarget.parse(name, by_name=by_name)
+        shown = name
+    if not target.valid:
+        raise UsageError(f"'{shown}' is not a name to search for; use e.g. `requests.get`")
+    return target
+
+
 def _search(
     view: SourceView,
-    target: CallTarget,
+    targets: list[CallTarget],
     selected: list[tuple[str, Language]],
     skipped: list[tuple[str, str]],
     cache: ResultsCache | None,
     jobs: int | None,
-) -> CallSearch:
-    known = cache.load(target.key) if cache is not None else {}
-    results: dict[str, FileResult] = {}  # path -> result
-    new_rows: dict[tuple[str, str], FileResult] = {}
-    pending: list[tuple[str, bytes, str]] = []
-    keys: dict[str, tuple[str, str]] = {}
-    cached = 0
+) -> list[CallSearch]:
+    n = len(targets)
+    loaded: dict[str, dict[tuple[str, str], FileResult]] = {}
+    if cache is not None:
+        for t in targets:
+            if t.key not in loaded:
+                loaded[t.key] = cache.load(t.key)
+    known = [loaded.get(t.key, {}) for t in targets]
+    results: list[dict[str, FileResult]] = [{} for _ in range(n)]  # per target: path -> result
+    new_rows: list[dict[tuple[str, str], FileResult]] = [{} for _ in range(n)]
+    cached = [0] * n
+    pending: dict[tuple[str, str], _Item] = {}  # what to parse, once per distinct blob
+    pending_paths: dict[tuple[str, str], list[str]] = {}
+    prefilter = Prefilter(targets)
     # one pass for all ids: asking file by file dominated a warm search
     ids = view.blob_ids([path for path, _ in selected])
     for path, language in selected:
         blob = ids.get(path)
         key = (blob if blob is not None else view.blob_id(path), language.cache_tag)
-        keys[path] = key
-        hit = known.get(key) or new_rows.get(key)
-        if hit is not None:
-            results[path] = hit
-            cached += key in known
+        missing: list[int] = []
+        for i in range(n):
+            hit = known[i].get(key) or new_rows[i].get(key)
+            if hit is not None:
+                results[i][path] = hit
+                cached[i] += key in known[i]
+            else:
+                missing.append(i)
+        if not missing:
+            continue
+        if key in pending:  # an identical blob at another path: parsed once for both
+            pending_paths[key].append(path)
             continue
         data = view.read_bytes(path)
-        result: FileResult | None = None
+        skip: str | None = None
         if len(data) > MAX_FILE_BYTES:
-            result = FileResult(None, skip=f"larger than {MAX_FILE_BYTES // 1_000_000} MB")
+            skip = f"larger than {MAX_FILE_BYTES // 1_000_000} MB"
         elif _is_binary(data):
-            result = FileResult(None, skip="binary file")
-        elif not target.is_candidate(data, language):
-            result = FileResult(None)
-        if result is not None:
-            results[path] = new_rows[key] = result
-        else:
-            pending.append((path, data, language.cache_tag))
-    # identical blobs at two paths are parsed once
-    unique: dict[tuple[str, str], tuple[str, bytes, str]] = {}
-    for path, data, lang_name in pending:
-        unique.setdefault(keys[path], (keys[path][0], data, lang_name))
-    found = parse_and_search(list(unique.values()), target, jobs)
-    for path, _, _ in pending:
-        results[path] = new_rows[keys[path]] = found[keys[path]]
+            skip = "binary file"
+        wanted: tuple[int, ...] = ()
+        if skip is None:
+            asked = set(missing)
+            wanted = tuple(i for i in prefilter.candidates(data, language) if i in asked)
+        ruled_out = FileResult(None, skip=skip)  # one object for every target it applies to
+        for i in missing:
+            if i not in wanted:
+                results[i][path] = new_rows[i][key] = ruled_out
+        if wanted:
+            pending[key] = (key[0], data, language.cache_tag, wanted)
+            pending_paths[key] = [path]
+    found = parse_and_search_many(list(pending.values()), targets, jobs)
+    parsed = [0] * n
+    for key, (_, _, _, wanted) in pending.items():
+        for i in wanted:
+            parsed[i] += 1
+            new_rows[i][key] = found[key][i]
+            for path in pending_paths[key]:
+                results[i][path] = found[key][i]
     if cache is not None:
-        cache.store(target.key, new_rows)
-    return _assemble(target, selected, skipped, results, cached, len(unique))
+        rows: dict[str, dict[tuple[str, str], FileResult]] = {}
+        for t, r in zip(targets, new_rows, strict=True):
+            rows.setdefault(t.key, {}).update(r)
+        cache.store_many(rows)
+    return [
+        _assemble(targets[i], selected, skipped, results[i], cached[i], parsed[i]) for i in range(n)
+    ]
 
 
 def _assemble(

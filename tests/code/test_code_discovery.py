@@ -423,6 +423,7 @@ def test_process_pool_gives_the_same_answer_as_inline(
     view = _view(git_repo, files)
     inline = find_calls(view, "os.path.join", use_cache=False, jobs=1)
     monkeypatch.setattr(search, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(search, "PARALLEL_MIN_BYTES_SPAWN", 0)
     pooled = find_calls(view, "os.path.join", use_cache=False, jobs=2)
     assert pooled.sites == inline.sites and len(pooled.sites) == 20
 

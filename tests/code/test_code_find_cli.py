@@ -85,4 +85,4 @@ def test_find_errors_are_one_line(git_repo: GitRepo) -> None:
         " tsx, go, java, rust, ruby, c, cpp, csharp, php"
     ]
     proc = _find(git_repo.path, "requests.get", "--rev", "nope")
-    assert proc.returncode == 3 and "unknown revision nope" in proc.stderr
+    assert proc.returncode == 3 and "unknown revision 'nope'" in proc.stderr

@@ -8,16 +8,19 @@ whatever order their requests arrive in. The server runs in a child process so
 that this process's CPU time is the client's alone (runtime, SDK, HTTP).
 
 Prints: pipeline wall-clock, the lower bound max(longest item chain, total
-agent-seconds / concurrency) and their ratio (goal <= 1.10); the makespan a
-zero-overhead simulation of the same slot policy reaches (what no scheduler that
-cannot see latencies in advance beats by much: with sigma 1 the late-starting
-long chains alone put it ~20% over the bound); the same workload with a barrier
+agent-seconds / concurrency) and their ratio (goal <= 1.10); before that, a
+zero-overhead simulation of slot policies on the same draws (and averaged over
+other draws): makespan, what a stop part-way leaves as whole items, and the floor
+no policy that cannot see latencies in advance beats on average (see
+`online_floor`: with sigma 1 it is itself ~18% over the bound, because a call
+of 20-30 s that happens to start late cannot be avoided without knowing it is
+long); the same workload with a barrier
 between stages; runtime overhead per agent call in CPU ms (goal < 2 ms),
 measured as the CPU per call of `Run.agent` minus that of bare `run_agent` calls
 on the same zero-latency server; the journal's cost per row; peak RSS.
 
     /work/venv/bin/python bench/runtime.py [--items 1000] [--concurrency 64] [--sigma 1.0]
-        [--skip-barrier] [--skip-cpu]
+        [--skip-barrier] [--skip-cpu] [--sim-draws 50] [--sim-only]
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ import math
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +52,7 @@ from reviewbot.config import Config
 from reviewbot.models import AgentRequest, ModelAccess, Usage, make_client, run_agent
 from reviewbot.runtime import EventBus, Journal, Run
 from reviewbot.runtime.events import AgentFinished
+from reviewbot.runtime.scheduler import pipeline_priority, tail_items
 
 API_KEY = "bench-key"
 SEED = 20261121
@@ -147,30 +154,154 @@ async def workload(
     return wall, finished, run
 
 
-def simulate(draws: list[float], items: int, concurrency: int, *, fifo: bool = False) -> float:
-    """Makespan of a slot policy on the drawn latencies with zero overhead.
+# A slot policy gives each call a sort key when it becomes ready; lower goes first.
+# Arguments: item, stage (1-based), arrival order, the item's admission order (when its
+# stage 1 started; None before).
+Policy = Callable[[int, int, int, "int | None"], tuple[float, ...]]
 
-    Default: later stages first, then lower item index, which is what `Run.pipeline`
-    does. ``fifo``: calls served in the order they become ready (a plain semaphore).
-    The gap between this and the lower bound is what a scheduler that cannot see
-    latencies in advance loses to the heavy tail; the gap between the measured
-    wall-clock and this is the runtime's own cost.
+
+@dataclass
+class Sim:
+    makespan: float
+    whole_items: int  # items through all stages
+    finished_calls: int
+
+
+def simulate(
+    draws: list[float], items: int, concurrency: int, policy: Policy, *,
+    stop_after: int | None = None,
+) -> Sim:
+    """Run a slot policy on the drawn latencies with zero overhead.
+
+    Every item's stage 1 is requested at time 0 in item order; stage k+1 is requested
+    when stage k ends. ``stop_after``: the run stops (as on a budget or backstop stop)
+    once that many calls have started; running calls finish.
     """
-    order = itertools.count()
-    ready = [(-1, i, i, 1) for i in range(items)]  # (priority, tie, item, stage)
+    arrivals = itertools.count()
+    admitted: dict[int, int] = {}
+    ready = [(policy(i, 1, next(arrivals), None), i, 1) for i in range(items)]
     heapq.heapify(ready)
     running: list[tuple[float, int, int]] = []  # (end time, item, stage)
-    now = 0.0
-    while ready or running:
-        while ready and len(running) < concurrency:
-            _, _, item, stage = heapq.heappop(ready)
+    now, started, whole, finished = 0.0, 0, 0, 0
+    while True:
+        while ready and len(running) < concurrency and (stop_after is None
+                                                         or started < stop_after):
+            _, item, stage = heapq.heappop(ready)
+            if stage == 1:
+                admitted[item] = len(admitted)
+            started += 1
             heapq.heappush(running, (now + draws[3 * item + stage - 1], item, stage))
+        if not running:
+            return Sim(now, whole, finished)
         now, item, stage = heapq.heappop(running)
+        finished += 1
         if stage < 3:
-            tie = next(order)
-            key = (0, tie) if fifo else (-(stage + 1), item)
-            heapq.heappush(ready, (key[0], key[1], item, stage + 1))
-    return now
+            key = policy(item, stage + 1, next(arrivals), admitted[item])
+            heapq.heappush(ready, (key, item, stage + 1))
+        else:
+            whole += 1
+
+
+def policies(draws: list[float], items: int, concurrency: int) -> dict[str, Policy]:
+    """The online policies compared (none sees a latency before the call ends), ours as
+    `Run.pipeline` computes it, and one that knows every latency in advance."""
+    tail_from = items - tail_items(items, concurrency)
+
+    def ours(i: int, k: int, seq: int, adm: int | None) -> tuple[float, ...]:
+        return (*pipeline_priority(k - 1, tail=i >= tail_from), seq)  # Slots: FIFO on ties
+
+    def remaining(i: int, k: int) -> float:
+        return sum(draws[3 * i + k - 1: 3 * i + 3])
+
+    return {
+        "first-come-first-served": lambda i, k, seq, adm: (seq,),
+        "oldest item first": lambda i, k, seq, adm: (0, adm) if adm is not None else (1, seq),
+        "later stages first": lambda i, k, seq, adm: (-k, seq),
+        "most remaining stages first": lambda i, k, seq, adm: (k, seq),
+        "ours: later first, last items most-remaining-first": ours,
+        "clairvoyant: longest remaining chain first": lambda i, k, seq, adm: (-remaining(i, k),),
+    }
+
+
+def online_floor(draws: list[float], concurrency: int, shuffles: int, seed: int) -> list[float]:
+    """Makespans of greedy list scheduling of all calls in random order, stage order ignored.
+
+    A policy that cannot see a call's latency before it ends starts calls whose latencies
+    are, to it, a random draw from those not yet seen; dropping the stage order only adds
+    choices; and with no order to respect, starting a call whenever a slot is free beats
+    any schedule that waits. So the mean of these makespans is a lower bound on the mean
+    makespan of any online policy on this set of latencies.
+    """
+    rng = random.Random(seed)
+    out = []
+    for _ in range(shuffles):
+        order = draws[:]
+        rng.shuffle(order)
+        free = [0.0] * concurrency
+        for d in order:
+            heapq.heappush(free, heapq.heappop(free) + d)
+        out.append(max(free))
+    return out
+
+
+def sim_bound(draws: list[float], items: int, concurrency: int) -> float:
+    return max(max(sum(draws[3 * i: 3 * i + 3]) for i in range(items)), sum(draws) / concurrency)
+
+
+def compare_policies(draws: list[float], items: int, concurrency: int, sigma: float,
+                     seeds: int) -> None:
+    """Print each policy's simulated makespan on the benchmark's draws, what a budget stop
+    leaves, the mean over other draws, and the floor no online policy beats on average."""
+    lower = sim_bound(draws, items, concurrency)
+    n = 3 * items
+    stops = (0.5, 0.75, 0.9)
+    print(f"simulated slot policies, zero overhead (bound of these draws {lower:.1f}s); "
+          f"'whole' = share of finished calls that belong to finished items after a stop at "
+          f"{'/'.join(f'{f:.0%}' for f in stops)} of the calls; mean over {seeds} other draws, "
+          "and paired difference to later-stages-first:")
+    others = [[math.exp(sigma * g) for g in _gauss(s, n)] for s in range(1, seeds + 1)]
+    ratios: dict[str, list[float]] = {}
+    for name in policies(draws, items, concurrency):
+        ratios[name] = [
+            simulate(o, items, concurrency, policies(o, items, concurrency)[name]).makespan
+            / sim_bound(o, items, concurrency)
+            for o in others
+        ]
+    for name, policy in policies(draws, items, concurrency).items():
+        sim = simulate(draws, items, concurrency, policy)
+        whole = []
+        for f in stops:
+            part = simulate(draws, items, concurrency, policy, stop_after=int(n * f))
+            whole.append(f"{3 * part.whole_items / part.finished_calls:.2f}")
+        diff = [a - b for a, b in zip(ratios[name], ratios["later stages first"], strict=True)]
+        print(f"  {name:52s} {sim.makespan:6.1f}s ratio {sim.makespan / lower:.3f} · whole "
+              f"{' '.join(whole)} · mean ratio {_mean_se(ratios[name])} ({_mean_se(diff, True)})")
+    floor = [m / lower for m in online_floor(draws, concurrency, 200, SEED)]
+    others_floor = [statistics.mean(online_floor(o, concurrency, 10, s))
+                    / sim_bound(o, items, concurrency) for s, o in enumerate(others)]
+    print(f"  {'floor for any online policy (mean, see online_floor)':52s} {'':6s}  ratio "
+          f"{statistics.mean(floor):.3f} (p10 {_quantile(floor, 0.1):.3f}, reaches 1.10 in "
+          f"{sum(r <= 1.10 for r in floor) / len(floor):.0%} of orders) · mean ratio "
+          f"{_mean_se(others_floor)}")
+    if statistics.mean(floor) > 1.10:
+        print(f"  => on these latencies no online policy reaches 1.10 on average over which call "
+              f"carries which latency (floor {statistics.mean(floor):.3f}); only one that knows "
+              "latencies in advance does. The goal is reachable by luck of the draw, not policy.")
+
+
+def _mean_se(values: list[float], sign: bool = False) -> str:
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):{'+' if sign else ''}.3f}±{se:.3f}"
+
+
+def _gauss(seed: int, n: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.gauss(0.0, 1.0) for _ in range(n)]
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def bounds(finished: list[AgentFinished], concurrency: int) -> tuple[float, float, float]:
@@ -250,6 +381,9 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument("--skip-barrier", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--sim-draws", type=int, default=50,
+                        help="other latency draws the policy comparison averages over")
+    parser.add_argument("--sim-only", action="store_true", help="only the policy comparison")
     args = parser.parse_args()
     n_agents = args.items * 3
     state = Path(tempfile.mkdtemp(prefix="reviewbot-bench-"))
@@ -266,10 +400,9 @@ def main() -> None:
     print(f"drawn latencies: total {sum(draws):.0f} agent-s (/{args.concurrency} = "
           f"{sum(draws) / args.concurrency:.1f}s) · longest chain {max(chains):.1f}s (item "
           f"{slowest}) · slowest call {max(draws):.1f}s")
-    sim = simulate(draws, args.items, args.concurrency)
-    sim_fifo = simulate(draws, args.items, args.concurrency, fifo=True)
-    print(f"simulated, zero overhead, latencies unknown in advance: later-stage-first (ours) "
-          f"{sim:.1f}s · FIFO slots {sim_fifo:.1f}s")
+    compare_policies(draws, args.items, args.concurrency, args.sigma, args.sim_draws)
+    if args.sim_only:
+        return
 
     # 1. pipeline against the latency server
     srv = Server(args.median, args.sigma, SEED)

@@ -45,7 +45,7 @@ from reviewbot.runtime.events import (
     Stopped,
 )
 from reviewbot.runtime.journal import Journal, input_hash
-from reviewbot.runtime.scheduler import Scheduler
+from reviewbot.runtime.scheduler import Scheduler, pipeline_priority, tail_items
 from reviewbot.runtime.stats import RunStats, Spend
 from reviewbot.runtime.vote import run_vote
 
@@ -62,8 +62,10 @@ RUN_FATAL: tuple[type[BaseException], ...] = (ModelServiceError, ModelsUnavailab
 NO_PHASE = "main"
 
 _phase: ContextVar[str | None] = ContextVar("reviewbot_phase", default=None)
-# How deep in a pipeline the current task is: later stages get concurrency slots first.
+# Where in (possibly nested) pipelines the current task is: its stage depth and whether
+# its item is in a pipeline's tail; together they give its concurrency-slot priority.
 _depth: ContextVar[int] = ContextVar("reviewbot_depth", default=0)
+_tail: ContextVar[bool] = ContextVar("reviewbot_tail", default=False)
 
 NO_MODELS_MESSAGE = (
     "no model service configured; set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
@@ -253,7 +255,7 @@ class Run:
         )
         primer = await self._wait_for_cache(request)
         try:
-            await sched.acquire_slots(role, -_depth.get())
+            await sched.acquire_slots(role, pipeline_priority(_depth.get(), tail=_tail.get()))
         except BaseException:
             if primer is not None:
                 primer.set()
@@ -415,15 +417,20 @@ class Run:
         Item 1 may be in stage 3 while item 50 is still in stage 1. Results keep
         input order; an exception in any stage drops that item to ``None`` and is
         recorded. Later stages get concurrency slots before earlier ones, so
-        started items finish before new ones start.
+        started items finish before new ones start (a budget stop leaves whole
+        items); the last items go earliest stage first, so the run ends on single
+        calls rather than chains (see ``reviewbot.runtime.scheduler``).
         """
         if not stages:
             raise UsageError("run.pipeline needs at least one stage")
         values = list(items)
         results: list[Any | None] = [None] * len(values)
         base = _depth.get()
+        tail_from = len(values) - tail_items(len(values), self._scheduler.concurrency)
 
         async def flow(i: int, value: Any) -> None:
+            if i >= tail_from:
+                _tail.set(True)  # this task's context only; nested calls inherit it
             for k, stage in enumerate(stages):
                 _depth.set(base + k)
                 try:

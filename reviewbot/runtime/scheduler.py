@@ -1,10 +1,21 @@
 """Admission control for agent calls: concurrency caps, the backstop and the budget.
 
-Concurrency slots are priority queues rather than FIFO semaphores: a waiting
-call deeper in a pipeline (a later stage) goes before a call that would start a
-new item. Items then run through their stages soon after they start, so early
-results flow on while later items are still in stage 1 and the run ends with a
-short tail instead of every item reaching its last stage at the same time.
+Concurrency slots are priority queues rather than FIFO semaphores; the order
+of a pipeline's calls is :func:`pipeline_priority`. Most items go later stages
+first: a waiting call deeper in the pipeline goes before a call that would
+start a new item, so an item runs through its stages soon after it starts and
+a budget stop leaves whole items, not a thousand items stuck in stage 2. The
+last items (:func:`tail_items`) go the other way, most remaining stages first,
+so the run ends on single calls that can run side by side rather than on
+chains of calls that cannot. Simulated on 1,000 three-stage items of lognormal
+latency (sigma 1) at concurrency 64, averaged over 50-200 latency draws,
+pure most-remaining-first ends 4-5% of the lower bound sooner than pure
+later-stages-first (it reaches the floor of any policy that cannot see
+latencies in advance) but finishes no item before two thirds of the calls have
+run; this mix gets ~1.5% back (small next to the spread between draws) and
+keeps whole items up to the last quarter of the run. First-come-first-served
+behaves like most-remaining-first here, because every item's first request
+arrives at once. See ``bench/runtime.py`` for the comparison.
 
 Budget policy (dollars and tokens). Before an agent starts it reserves an
 estimate of what it will cost:
@@ -45,6 +56,30 @@ from reviewbot.runtime.errors import RunStopped
 
 CostOf = Callable[[str, Usage], float]
 
+# Lower goes first; compared as tuples, so callers of different kinds share one order.
+Priority = tuple[int, int]
+# An agent call outside any pipeline: after later pipeline stages, before tail items.
+PLAIN: Priority = (0, 0)
+
+# The tail is the last quarter of a pipeline's items, at most four rounds of slots:
+# enough for the run to end on single calls, few enough that a budget stop still
+# finds whole items for most of the run.
+TAIL_SHARE = 4
+TAIL_ROUNDS = 4
+
+
+def tail_items(items: int, concurrency: int) -> int:
+    """How many of a pipeline's last items run most-remaining-stages-first."""
+    return min(items // TAIL_SHARE, TAIL_ROUNDS * concurrency)
+
+
+def pipeline_priority(depth: int, *, tail: bool) -> Priority:
+    """The slot priority of a call ``depth`` stages into (possibly nested) pipelines.
+
+    Head items: deeper first, all before tail items. Tail items: shallower first.
+    """
+    return (1, depth) if tail else (0, -depth)
+
 
 class Slots:
     """A counting semaphore whose waiters are served lowest priority value first."""
@@ -52,10 +87,10 @@ class Slots:
     def __init__(self, total: int) -> None:
         self.total = total
         self.free = total
-        self._waiters: list[list[object]] = []  # [priority, seq, event, alive]
+        self._waiters: list[list[object]] = []  # [priority, seq, event, alive]; FIFO on ties
         self._seq = itertools.count()
 
-    async def acquire(self, priority: int) -> None:
+    async def acquire(self, priority: Priority = PLAIN) -> None:
         if self.free > 0 and not self._waiters:
             self.free -= 1
             return
@@ -158,7 +193,7 @@ class Scheduler:
 
     # slots ----------------------------------------------------------------
 
-    async def acquire_slots(self, role: str, priority: int) -> None:
+    async def acquire_slots(self, role: str, priority: Priority = PLAIN) -> None:
         """Role cap first, then the global cap: a call waiting on its role holds no global slot."""
         role_slots = self._role_slots.get(role)
         if role_slots is not None:

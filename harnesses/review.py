@@ -26,6 +26,7 @@ from reviewbot.review import (
     Verification,
     Vote,
     angles,
+    assign_symbols,
     changed_symbols_for,
     claim,
     deterministic_findings,
@@ -101,15 +102,19 @@ async def main(
         result.summary = _plain_summary(target.stat(), result.findings)
         return result
 
-    plan = await anyio.to_thread.run_sync(
-        lambda: plan_review(target.reviewable, target.head_view, dims, config))
     with run.phase("context"):
         symbols = await anyio.to_thread.run_sync(
             lambda: changed_symbols_for(target.head_view, target.changes, target.base_view))
         by_path = {c.path: c for c in target.reviewable}
+        assigned = assign_symbols(symbols, list(by_path))
+        plan = await anyio.to_thread.run_sync(
+            lambda: plan_review(target.reviewable, target.head_view, dims, config, assigned))
         contexts = [
-            shard_context([by_path[p] for p in shard.paths], target.head_view, symbols,
-                          base=target.base, head_ref=target.head, description=description)
+            shard_context(
+                [by_path[p] for p in shard.paths], target.head_view,
+                [sym for p in shard.paths for sym in assigned[p]],
+                base=target.base, head_ref=target.head, description=description,
+            )
             for shard in plan.shards
         ]
     scope = grounding_scope(target.reviewable, contexts)

@@ -21,7 +21,9 @@ from reviewbot.report.terminal import render_terminal
 from reviewbot.review import (
     ReviewPlan,
     ReviewResult,
+    assign_symbols,
     at_or_above,
+    changed_symbols_for,
     open_target,
     plan_review,
     select_dimensions,
@@ -71,7 +73,10 @@ def _dry_run(path: Path, config: Config, base: str | None, head: str | None,
     target = open_target(path, base=base, head=head, uncommitted=uncommitted,
                          max_file_bytes=config.review.max_file_bytes)
     dims = select_dimensions(config.review, names)
-    plan = plan_review(target.reviewable, target.head_view, dims, config)
+    # The plan sizes shards with the changed symbols' callers block, as the real run does.
+    symbols = changed_symbols_for(target.head_view, target.changes, target.base_view)
+    assigned = assign_symbols(symbols, [c.path for c in target.reviewable])
+    plan = plan_review(target.reviewable, target.head_view, dims, config, assigned)
     if fmt == "json":
         click.echo(plan.model_dump_json(indent=2))
     else:

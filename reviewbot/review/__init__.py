@@ -3,6 +3,7 @@
 from reviewbot.review.change import ReviewTarget, open_target
 from reviewbot.review.context import (
     ShardContext,
+    assign_symbols,
     changed_symbols_for,
     data_block,
     estimate_tokens,
@@ -73,6 +74,7 @@ __all__ = [
     "Vote",
     "angles",
     "at_or_above",
+    "assign_symbols",
     "changed_symbols_for",
     "claim",
     "configured_dimensions",

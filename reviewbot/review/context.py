@@ -141,6 +141,29 @@ def symbol_block(symbols: Sequence[Any], head: HeadView) -> tuple[str, dict[str,
     return data_block("changed-symbols", "\n".join(rows)), ranges
 
 
+def assign_symbols(symbols: Sequence[Any], paths: Sequence[str]) -> dict[str, list[Any]]:
+    """Give every changed symbol a reviewable file whose shard shows it.
+
+    A symbol goes with its own file. One whose file is not reviewed (deleted, binary) goes
+    with the reviewed file holding most of its callers, else the first one: a deleted
+    function's callers are exactly what a reviewer must see.
+    """
+    out: dict[str, list[Any]] = {p: [] for p in paths}
+    if not paths:
+        return out
+    for sym in symbols:
+        if sym.path in out:
+            out[sym.path].append(sym)
+            continue
+        counts: dict[str, int] = {}
+        for site in sym.callers:
+            if site.path in out:
+                counts[site.path] = counts.get(site.path, 0) + 1
+        home = max(counts, key=lambda p: (counts[p], p)) if counts else sorted(paths)[0]
+        out[home].append(sym)
+    return out
+
+
 def _head_label(head_ref: str) -> str:
     return head_ref[:12] if len(head_ref) == 40 else "the working tree (uncommitted changes)"
 
@@ -154,8 +177,10 @@ def shard_context(
     head_ref: str,
     description: str = "",
 ) -> ShardContext:
+    """The shared context of one shard: ``symbols`` are the ones this shard shows (see
+    :func:`assign_symbols`)."""
     paths = [c.path for c in changes]
-    mine = [s for s in symbols if s.path in set(paths)]
+    mine = list(symbols)
     header = (
         f"The change under review: base {base[:12]}, head {_head_label(head_ref)}. "
         f"Files in this part of the review: {', '.join(paths)}.\n"

@@ -7,14 +7,14 @@ stays together) whose context fits under ``review.shard_tokens``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from reviewbot.config import Config, DimensionConfig, Tier
 from reviewbot.models.pricing import price_for
-from reviewbot.review.context import HeadView, estimate_tokens, file_blocks
+from reviewbot.review.context import HeadView, estimate_tokens, file_blocks, symbol_block
 from reviewbot.review.dimensions import general_dimension
 
 # Assumptions of the estimate, per agent. Low: findings are rare, one turn, cache hits.
@@ -92,11 +92,21 @@ def plan_review(
     head: HeadView,
     dimensions: Sequence[DimensionConfig],
     config: Config,
+    symbols: Mapping[str, Sequence[Any]] | None = None,
 ) -> ReviewPlan:
+    """``symbols``: the changed symbols assigned to each file (:func:`assign_symbols`); their
+    callers block goes into the shard's context, so it counts toward the shard's size."""
     reviewable = [c for c in changes if str(getattr(c.status, "value", c.status)) != "deleted"]
     changed = changed_line_count(changes)
     tiny = changed <= config.review.tiny_change_lines and len(reviewable) <= 3
-    sizes = [(c.path, estimate_tokens(file_blocks(c, head, ())[0])) for c in reviewable]
+    assigned = symbols or {}
+
+    def size(change: Any) -> int:
+        mine = assigned.get(change.path, ())
+        text = file_blocks(change, head, mine)[0] + symbol_block(mine, head)[0]
+        return estimate_tokens(text)
+
+    sizes = [(c.path, size(c)) for c in reviewable]
     shards = [] if not sizes else (
         [Shard(index=0, paths=sorted(p for p, _ in sizes), tokens=sum(t for _, t in sizes))]
         if tiny else shard_files(sizes, config.review.shard_tokens)

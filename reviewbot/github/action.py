@@ -27,6 +27,7 @@ from reviewbot.github.jobs import (
     head_reader,
     is_ancestor,
     migration_request,
+    pull_base,
     run_migration_job,
     run_review_job,
 )
@@ -260,7 +261,8 @@ def _review(
         has_model = model_access(model_env) is not None
         token = env.token.get_secret_value()
         ensure_commits(env.workspace, [base, head], token=token)
-        review_base = base
+        review_base = pull_base(env.workspace, base, head, token=token)
+        fork_point_unknown = review_base == base and not is_ancestor(env.workspace, base, head)
         before = trigger.before_sha
         if trigger.incremental and pull is not None:
             # Only the new commits, from the head we last reviewed: the push's `before` when we
@@ -283,6 +285,12 @@ def _review(
             budget_usd=options.max_cost,
             env=model_env,
         )
+        if fork_point_unknown and incremental is None:
+            result.notes.append(
+                "Could not find where this pull request branches off the base (its history "
+                "could not be fetched), so the change was taken from the base branch's tip and "
+                "may include changes merged into the base since; set `fetch-depth: 0`."
+            )
         if not has_model:
             deterministic_only = True
             why = (

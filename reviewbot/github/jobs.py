@@ -50,7 +50,10 @@ def ensure_commits(path: Path, shas: Iterable[str], *, token: str) -> None:
         try:
             # Full history of those commits: the review needs their merge base too.
             origin.fetch(
-                missing, callbacks=TokenCredentials(token, max_attempts=2) if token else None
+                missing,
+                callbacks=(
+                    TokenCredentials(token, max_attempts=2, purpose="fetch") if token else None
+                ),
             )
         except (pygit2.GitError, KeyError):
             pass
@@ -61,6 +64,39 @@ def ensure_commits(path: Path, shas: Iterable[str], *, token: str) -> None:
             f"commit {still[0][:12]} is not in the checkout and could not be fetched; "
             f"{SHALLOW_HINT}"
         )
+
+
+# libgit2's GIT_FETCH_DEPTH_UNSHALLOW: fetch the whole history behind a shallow boundary.
+_UNSHALLOW = 2147483647
+
+
+def pull_base(path: Path, base: str, head: str, *, token: str) -> str:
+    """Where the pull request's own change starts: the merge base of ``base`` and ``head``.
+
+    GitHub shows a pull request as ``merge-base(base, head)..head``; diffing from the base
+    branch's tip instead would review, reversed, everything merged into it since the fork.
+    A depth-1 checkout of the head has no history to find the merge base in, so the head's
+    history is fetched first (the base's was fetched whole by :func:`ensure_commits`).
+    Falls back to ``base`` for unrelated histories.
+    """
+    repo = _repository(path)
+    found = _merge_base(repo, base, head)
+    if found is None and repo.is_shallow and "origin" in [r.name for r in repo.remotes]:
+        callbacks = TokenCredentials(token, max_attempts=2, purpose="fetch") if token else None
+        try:
+            repo.remotes["origin"].fetch([head], callbacks=callbacks, depth=_UNSHALLOW)
+        except pygit2.GitError:
+            return base  # no history to be had: review the two commits' diff as before
+        found = _merge_base(_repository(path), base, head)
+    return found or base
+
+
+def _merge_base(repo: pygit2.Repository, a: str, b: str) -> str | None:
+    try:
+        found = repo.merge_base(a, b)
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    return str(found) if found is not None else None
 
 
 def head_reader(path: Path, head: str) -> Callable[[str], str | None] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import github3
 import pygit2
@@ -21,19 +21,25 @@ class TokenCredentials(pygit2.RemoteCallbacks):
     libgit2 asks again and again when a token is refused; without a cap a bad token loops.
     """
 
-    def __init__(self, token: str, *, max_attempts: int = 3) -> None:
+    def __init__(
+        self, token: str, *, max_attempts: int = 3, purpose: Literal["push", "fetch"] = "push"
+    ) -> None:
         super().__init__()
         self._token = token
         self.max_attempts = max_attempts
+        self.purpose = purpose
         self.attempts = 0
 
     def credentials(self, url: str, username_from_url: str | None, allowed_types: int) -> Any:
         self.attempts += 1
         if self.attempts > self.max_attempts:
+            # A fetch needs only read access; telling a user to grant write would mislead.
+            needs = "may push (permissions: contents: write)"
+            if self.purpose == "fetch":
+                needs = "may read this repository (permissions: contents: read)"
             raise GitHubError(
                 f"the remote refused the token {self.max_attempts} times; "
-                "check that `github-token` "
-                "may push (permissions: contents: write)"
+                f"check that `github-token` {needs}"
             )
         return pygit2.UserPass("x-access-token", self._token)
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import anyio
 import anyio.to_thread
@@ -353,6 +353,8 @@ def rule_rewrite(
             template,
             spec.imports,
             strip_args=spec.query is not None,
+            # A package's __init__ imports are often re-exports other modules rely on.
+            prune_imports=PurePosixPath(path).name != "__init__.py",
         )
     except RuleNotApplicable as exc:
         return f"rule not applied: {exc}"

@@ -115,6 +115,35 @@ def _is_import_or_blank(line: bytes) -> bool:
     return not line.strip() or bool(_IMPORT_LINE.match(line))
 
 
+# statements whose continuation lines (`    path,` inside `from os import (...)`) are imports too
+_IMPORT_NODES = {
+    "import_statement",
+    "import_from_statement",
+    "future_import_statement",
+    "import_declaration",
+    "use_declaration",
+    "using_directive",
+}
+
+
+def _multiline_import_lines(path: str, source: bytes) -> set[int]:
+    """0-based numbers of the lines inside import statements that span several lines."""
+    lang = language_for_path(path)
+    if lang is None:
+        return set()
+    out: set[int] = set()
+    stack = [parse(source, lang).root_node]
+    while stack:
+        node = stack.pop()
+        if node.type in _IMPORT_NODES:
+            first, last = node.start_point[0], node.end_point[0]
+            if last > first:
+                out.update(range(first, last + 1))
+            continue
+        stack.extend(node.children)
+    return out
+
+
 def _what_happened(ch: FileChange) -> str:
     if ch.after is None:
         return "deleted"
@@ -143,6 +172,8 @@ def scope_gate(
         old = (ch.before or b"").splitlines()
         new = (ch.after or b"").splitlines()
         matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        old_imports: set[int] | None = None  # parsed only when a changed line needs it
+        new_imports: set[int] | None = None
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
             if tag == "equal":
                 continue
@@ -155,6 +186,23 @@ def scope_gate(
             if all(_is_import_or_blank(line) for line in old[i1:i2]) and all(
                 _is_import_or_blank(line) for line in new_text
             ):
+                continue
+            if old_imports is None or new_imports is None:
+                old_imports = _multiline_import_lines(ch.path, ch.before or b"")
+                new_imports = _multiline_import_lines(ch.path, ch.after or b"")
+            # a block mixing import lines and site lines (`import os` removed right above a
+            # rewritten call): every old line must be one or the other, and new code may only
+            # stand in for site lines
+            touches_site = any(n in allowed for n in old_lines) or (
+                not old_lines and (i1 in allowed or i1 + 1 in allowed)
+            )
+            new_code = [
+                n for n in range(j1, j2) if n not in new_imports and not _is_import_or_blank(new[n])
+            ]
+            if all(
+                n + 1 in allowed or n in old_imports or _is_import_or_blank(old[n])
+                for n in range(i1, i2)
+            ) and (touches_site or not new_code):
                 continue
             stray = [n for n in old_lines if n not in allowed]
             where = f"lines {', '.join(map(str, stray))}" if stray else f"after line {i1}"

@@ -3,7 +3,8 @@
 Edits replace exactly the site spans (byte ranges of syntax nodes) and are applied
 from the end of the file so earlier offsets hold; nested sites (a call inside the
 arguments of another) are rewritten inside-out. Imports are inserted after the
-file's leading import block. Everything outside the spans is left byte for byte.
+file's leading import block. Everything outside the spans is left byte for byte, except
+Python imports the rewrite left unused, which go (:mod:`reviewbot.migrate.unused_imports`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node, Tree
 
 from reviewbot.migrate.template import Template, TemplateMismatch, render, strip_brackets
+from reviewbot.migrate.unused_imports import names_used_in, prune_unused_imports
 
 # node types that hold a call's argument list, per grammar (field "arguments")
 _CALL_TYPES = {
@@ -52,6 +54,8 @@ class RewriteOutcome:
     already: list[int] = field(default_factory=list)  # start bytes of sites left as they are
     unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line, why)
     imports_added: list[str] = field(default_factory=list)
+    imports_removed: list[str] = field(default_factory=list)  # "os (line 3)"
+    imports_kept: list[str] = field(default_factory=list)  # made unused, left: "os (line 3): why"
 
     @property
     def changed(self) -> bool:
@@ -117,10 +121,13 @@ def rewrite_file(
     imports: Sequence[str] = (),
     *,
     strip_args: bool = False,
+    prune_imports: bool = True,
 ) -> RewriteOutcome:
     """Rewrite every span with the template (inside-out for nested spans), then add imports.
 
     ``strip_args``: a capture named ``args`` loses one enclosing bracket pair (query rules).
+    ``prune_imports``: in Python, remove imports of names the rewritten sites used that
+    nothing in the file uses any more (``import os`` after ``os.path.join`` -> ``join``).
     Raises :class:`RuleNotApplicable` when an added import would shadow a name in use.
     """
     missing = missing_imports(tree, source, language, imports) if imports else []
@@ -162,6 +169,16 @@ def rewrite_file(
             outcome.imports_added = list(missing)
     outcome.source = apply_edits(source, top)
     outcome.rewritten.sort()
+    if prune_imports and language == "python" and done:
+        added: set[str] = set()
+        for imp in imports:
+            added |= python_bound_names(imp)
+        pruned = prune_unused_imports(
+            outcome.source, names_used_in(tree, [(e.start, e.end) for e in done]), protected=added
+        )
+        outcome.source = pruned.source
+        outcome.imports_removed = pruned.removed
+        outcome.imports_kept = pruned.kept
     return outcome
 
 

@@ -85,7 +85,7 @@ def test_rule_tier_across_files_assembled_and_verified_tree_untouched(git_repo) 
     assert branch == "reviewbot/migrate-use-join"
     b_new = git_repo.git("show", f"{branch}:pkg/b.py")
     assert b_new == (
-        "import os.path\nfrom pkg import a\nfrom os.path import join\n\n\ndef f(p):\n"
+        "from pkg import a\nfrom os.path import join\n\n\ndef f(p):\n"
         '    return join(p,\n                        join("b", "c"))'
     )
     changed = git_repo.git("diff", "--name-only", f"{data['base']}..{branch}").split()

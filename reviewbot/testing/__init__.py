@@ -85,6 +85,7 @@ fixture (which fails a test whose requests the server refused as invalid, unless
 
 from reviewbot.testing.accounting import PromptCache, count_input_tokens, min_cache_tokens_for
 from reviewbot.testing.faults import Faults
+from reviewbot.testing.git_http import GitHttpServer
 from reviewbot.testing.handlers import (
     Handler,
     Queue,
@@ -101,6 +102,7 @@ from reviewbot.testing.request import MessagesRequest, ToolResult
 from reviewbot.testing.schema_instance import minimal_instance
 
 __all__ = [
+    "GitHttpServer",
     "ErrorRecord",
     "Faults",
     "Fixed",

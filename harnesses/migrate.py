@@ -55,6 +55,11 @@ META = {
             "description": "imports the template needs",
         },
         "site_capture": {"type": "str", "default": "site"},
+        "prune_imports": {
+            "type": "bool",
+            "default": True,
+            "description": "drop Python imports the rewrite leaves unused",
+        },
         "paths": {"type": "list[str]", "default": [], "description": "glob patterns of files"},
         "verify": {"type": "str", "description": "shell command that must pass in the worktree"},
         "verify_timeout": {"type": "float", "default": 600.0},
@@ -130,6 +135,7 @@ async def main(
     template: str | None = None,
     imports: list[str] | None = None,
     site_capture: str = "site",
+    prune_imports: bool = True,
     paths: list[str] | None = None,
     verify: str | None = None,
     verify_timeout: float = 600.0,
@@ -148,6 +154,7 @@ async def main(
             template=template,
             imports=tuple(imports or ()),
             site_capture=site_capture,
+            prune_imports=prune_imports,
             paths=tuple(paths or ()),
         )
     except ValidationError as exc:

@@ -45,6 +45,11 @@ from reviewbot.runtime.errors import RunInterrupted
     help="Import line the rewrite needs (repeatable), added when missing.",
 )
 @click.option(
+    "--keep-imports",
+    is_flag=True,
+    help="Keep imports the rewrite leaves unused (by default Python files drop them).",
+)
+@click.option(
     "--rule",
     "rule_file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -111,6 +116,7 @@ def migrate(
     language: str | None,
     rewrite: str | None,
     add_imports: tuple[str, ...],
+    keep_imports: bool,
     rule_file: Path | None,
     verify: str | None,
     verify_timeout: float,
@@ -147,6 +153,7 @@ def migrate(
         add_imports=add_imports,
         rule_file=rule_file,
         paths=paths,
+        prune_imports=not keep_imports,
     )
     params: dict[str, object] = {
         "instruction": instruction,
@@ -155,6 +162,7 @@ def migrate(
         "imports": list(spec.imports),
         "paths": list(spec.paths),
         "site_capture": spec.site_capture,
+        "prune_imports": spec.prune_imports,
         "verify_timeout": verify_timeout,
         "limit": limit,
         "jobs": jobs or config.migrate.jobs,

@@ -354,7 +354,7 @@ def rule_rewrite(
             spec.imports,
             strip_args=spec.query is not None,
             # A package's __init__ imports are often re-exports other modules rely on.
-            prune_imports=PurePosixPath(path).name != "__init__.py",
+            prune_imports=spec.prune_imports and PurePosixPath(path).name != "__init__.py",
         )
     except RuleNotApplicable as exc:
         return f"rule not applied: {exc}"

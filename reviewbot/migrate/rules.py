@@ -40,6 +40,8 @@ class MigrationSpec(BaseModel):
     template: str | None = None
     imports: tuple[str, ...] = ()
     site_capture: str = "site"
+    # Python: drop imports the rewrite left unused (`import os` after os.path.join -> join).
+    prune_imports: bool = True
     paths: tuple[str, ...] = Field(default=(), description="glob patterns limiting the files")
 
     @model_validator(mode="after")
@@ -133,6 +135,7 @@ def spec_from_options(
     add_imports: tuple[str, ...] | list[str],
     rule_file: Path | None,
     paths: tuple[str, ...] | list[str] = (),
+    prune_imports: bool = True,
 ) -> MigrationSpec:
     """The spec the command line describes; one-line UsageError when it does not add up."""
     if rule_file is not None:
@@ -150,6 +153,8 @@ def spec_from_options(
             updates["imports"] = tuple(spec.imports) + tuple(add_imports)
         if paths:
             updates["paths"] = tuple(paths)
+        if not prune_imports:
+            updates["prune_imports"] = False
         data = spec.model_dump() | updates
         return _validate(data, source=str(rule_file))
     if find is None and query_file is None:
@@ -163,6 +168,7 @@ def spec_from_options(
         "template": rewrite,
         "imports": tuple(add_imports),
         "paths": tuple(paths),
+        "prune_imports": prune_imports,
     }
     return _validate(data, source="command line")
 

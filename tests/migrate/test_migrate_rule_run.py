@@ -167,3 +167,14 @@ def test_refuses_to_write_the_checked_out_branch(git_repo) -> None:
     git_repo.git("checkout", "-q", "-b", "reviewbot/migrate-use-join")
     result = CliRunner().invoke(cli, ["migrate", "use join", *JOIN, "--repo", str(git_repo.path)])
     assert "is checked out in your working tree; pass --branch NAME" in str(result.exception)
+
+
+def test_keep_imports_leaves_imports_the_rewrite_made_unused(git_repo) -> None:
+    make_repo(git_repo)
+    code, _ = migrate(git_repo, "use join", *JOIN, "--branch", "pruned")
+    assert code == 0
+    assert "import os\n" not in git_repo.git("show", "pruned:pkg/a.py") + "\n"
+    code, _ = migrate(git_repo, "use join", *JOIN, "--keep-imports", "--branch", "kept")
+    assert code == 0
+    kept = git_repo.git("show", "kept:pkg/a.py")
+    assert kept.startswith("import os\n") and "return join(p, " in kept

@@ -261,7 +261,10 @@ def test_push_branch_with_the_token_and_without(git_repo: Any) -> None:
             push_branch(repo.path, "main", url, "ghs_bad", max_attempts=3)
         _assert_one_line_without(caught.value.message, "ghs_bad")
         assert "main" not in pygit2.Repository(str(bare)).branches
-        assert srv.auth_failures <= 4
+        # Bounded, never a loop: our callback hands out the token 3 times; the server also
+        # sees the anonymous probe and, on a loaded machine, libgit2 replaying the last
+        # credential on a new connection. An uncapped callback would go on for ever.
+        assert srv.auth_failures <= 2 * (3 + 1)
         assert srv.argv_leaks == []
 
 

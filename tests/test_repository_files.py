@@ -24,3 +24,20 @@ def test_ci_script_installs_fresh_and_runs_the_readme_test_command() -> None:
     assert "python3 -m venv" in script and "pip install -q -e '.[test]'" in script
     assert re.search(rf"^{re.escape(pytest_part)}$", script, flags=re.MULTILINE)
     assert '"$status" -eq 5' in script  # an empty selection is not a failure
+
+
+def test_readme_documents_every_configuration_key() -> None:
+    from reviewbot.config import Config
+
+    table = README[README.index("| key | default | meaning |"):]
+    table = table[: table.index("\n\n")]
+    for section, field in Config.model_fields.items():
+        annotation = field.annotation
+        assert annotation is not None
+        for name in annotation.model_fields:
+            if section == "github":
+                assert f"`{name}`" in table, f"github.{name} is not in the README's table"
+            else:
+                assert f"`{section}.{name}`" in table or f"/ `{name}`" in table, (
+                    f"{section}.{name} is not in the README's configuration table"
+                )

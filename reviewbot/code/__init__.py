@@ -5,7 +5,8 @@ Reads files only through a view (the git layer's ``RepoView``, or
 """
 
 from reviewbot.code.calls import CallTarget, normalize_name
-from reviewbot.code.changed import ChangedSymbol, changed_symbols, python_module, touched_lines
+from reviewbot.code.changed import ChangedSymbol, changed_symbols, touched_lines
+from reviewbot.code.imports import python_module, python_package
 from reviewbot.code.languages import Language, language_for_path, language_named, languages
 from reviewbot.code.parsing import ParsedFile, SyntaxErrorSite, parse, parse_file, syntax_errors
 from reviewbot.code.query import Capture, QueryMatch, run_query
@@ -46,6 +47,7 @@ __all__ = [
     "parse",
     "parse_file",
     "python_module",
+    "python_package",
     "run_query",
     "syntax_errors",
     "touched_lines",

@@ -129,14 +129,8 @@ class CallTarget:
             return sorted({s.encode() for s in segs if s}, key=len, reverse=True)
         return [s.encode() for s in segs[-2:] if s][::-1]
 
-    def is_candidate(self, data: bytes, language: Language) -> bool:
-        """Cheap byte test: False only when the file cannot contain a matching call."""
-        if not all(needle in data for needle in self.needles(language)):
-            return False
-        return self.passes_import_test(data, language)
-
     def passes_import_test(self, data: bytes, language: Language) -> bool:
-        """The rest of :meth:`is_candidate`, for a file known to hold every needle."""
+        """For a file known to hold every needle: can an import make a call resolve to us?"""
         if self.by_name or language.name not in RESOLVING or len(self.segments) == 1:
             return True
         if self.qualified.encode() in data:
@@ -158,6 +152,19 @@ class CallTarget:
             )
         return re.compile(rb"['\"`](?:node:)?" + head + rb"['\"`/]")
 
+
+# `from .m import a, b` or `from . import (a,\n b)`: the statement, parenthesised names too
+_RELATIVE_IMPORT = re.compile(
+    rb"^[ \t]*from[ \t]+\.[^\n(]*(?:\([^)]*\)|[^\n]*)", re.MULTILINE
+)
+
+
+def _names_any(text: bytes, segments: Sequence[str]) -> bool:
+    return any(
+        re.search(rb"(?<!\w)" + re.escape(seg.rstrip("!").encode()) + rb"\b", text)
+        for seg in segments
+        if seg
+    )
 
 # Bytes of an identifier, as far as the byte tests care: `$` is left out because names are
 # searched without it (`$this->get` is a call of `this.get`).
@@ -216,12 +223,21 @@ class Prefilter:
                 found = present[needle] = needle in data
             return found
 
+        # A relative import (`from .utils import helper`) spells neither the package nor an
+        # absolute import of it, but it names a later segment of the target (`utils`,
+        # `helper`): that is what such a file is tested for.
+        relative = b""
+        if language.name == "python" and b"from ." in data:
+            relative = b"\n".join(_RELATIVE_IMPORT.findall(data))
         out = [
             i
             for last in self._lasts_in(data)
             for i in self._by_last[last]
-            if all(has(n) for n in _needles(self.targets[i], language))
-            and self.targets[i].passes_import_test(data, language)
+            if (
+                all(has(n) for n in _needles(self.targets[i], language))
+                and self.targets[i].passes_import_test(data, language)
+            )
+            or (relative and _names_any(relative, self.targets[i].segments[1:]))
         ]
         out.sort()
         return out
@@ -391,23 +407,32 @@ def _resolve(chain: str, bindings: Bindings, language: Language) -> tuple[set[st
 
 
 def calls_in_tree(
-    tree: tree_sitter.Tree, source: bytes, language: Language, target: CallTarget
+    tree: tree_sitter.Tree,
+    source: bytes,
+    language: Language,
+    target: CallTarget,
+    package: str | None = None,
 ) -> list[RawSite]:
     """Every call of ``target`` in a parsed file, in source order."""
-    return calls_in_tree_many(tree, source, language, [target])[0]
+    return calls_in_tree_many(tree, source, language, [target], package)[0]
 
 
 def calls_in_tree_many(
-    tree: tree_sitter.Tree, source: bytes, language: Language, targets: Sequence[CallTarget]
+    tree: tree_sitter.Tree,
+    source: bytes,
+    language: Language,
+    targets: Sequence[CallTarget],
+    package: str | None = None,
 ) -> list[list[RawSite]]:
     """The calls of each of ``targets`` in a parsed file (one list per target, source order).
 
     One walk serves them all: imports are resolved once, and one query finds the calls of
     every name any target may be written as; each call is then matched against the targets
-    that name belongs to.
+    that name belongs to. ``package`` is the Python package the file's relative imports
+    start from.
     """
     root = tree.root_node
-    bindings = bindings_for(root, language, source)
+    bindings = bindings_for(root, language, source, package)
     # the names a call of each target may be written with: its last name, and local
     # names an import binds to it (`from requests import get as fetch`)
     names_of: list[set[str]] = []

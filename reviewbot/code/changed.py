@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -10,6 +9,7 @@ from typing import NamedTuple, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from reviewbot.code.calls import CallTarget
+from reviewbot.code.imports import python_module
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse_file
 from reviewbot.code.search import CallSite, find_calls_many
@@ -95,19 +95,6 @@ def _innermost(defs: list[Definition], line: int) -> Definition | None:
         ):
             best = d
     return best
-
-
-def python_module(path: str) -> str | None:
-    """``pkg/mod.py`` -> ``pkg.mod``; ``pkg/__init__.py`` -> ``pkg``; ``src/`` layouts kept."""
-    stem, ext = posixpath.splitext(path)
-    if ext not in (".py", ".pyi"):
-        return None
-    parts = stem.split("/")
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    if parts and parts[0] == "src" and len(parts) > 1:
-        parts = parts[1:]
-    return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
 
 
 def changed_symbols(

@@ -8,6 +8,7 @@ keeps it cheap: one query per file, no scope analysis.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -72,9 +73,46 @@ def _import_matches(
     return out
 
 
+def python_module(path: str) -> str | None:
+    """``pkg/mod.py`` -> ``pkg.mod``; ``pkg/__init__.py`` -> ``pkg``; ``src/`` layouts kept."""
+    stem, ext = posixpath.splitext(path)
+    if ext not in (".py", ".pyi"):
+        return None
+    parts = stem.split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    if parts and parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
+
+
+def python_package(path: str) -> str | None:
+    """Where a file's relative imports start: ``pkg/sub/mod.py`` -> ``pkg.sub``."""
+    return python_module(posixpath.join(posixpath.dirname(path), "__init__.py"))
+
+
+def _relative_module(node: tree_sitter.Node, package: str | None) -> str | None:
+    """``from ..core import x`` in package ``a.b.c`` -> ``a.b.core``; None when unresolvable."""
+    text = _dotted(node)
+    rest = text.lstrip(".")
+    level = len(text) - len(rest)
+    if package is None or level < 1:
+        return None
+    parts = package.split(".")
+    if level - 1 >= len(parts):
+        return None  # climbs above the top-level package
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join(base + ([rest] if rest else []))
+
+
 def python_bindings(
-    root: tree_sitter.Node, language: Language, source: bytes | None = None
+    root: tree_sitter.Node,
+    language: Language,
+    source: bytes | None = None,
+    package: str | None = None,
 ) -> Bindings:
+    """Import bindings of a Python file; ``package`` (see :func:`python_package`) resolves
+    its relative imports."""
     out = Bindings()
     for _, caps in _import_matches(root, language, source, (b"import",)):
         for node in caps.get("imp", []):
@@ -90,9 +128,15 @@ def python_bindings(
                         )
                 continue
             module_node = node.child_by_field_name("module_name")
-            if module_node is None or module_node.type == "relative_import":
-                continue  # relative imports name no absolute module
-            module = _dotted(module_node)
+            if module_node is None:
+                continue
+            if module_node.type == "relative_import":
+                relative = _relative_module(module_node, package)
+                if relative is None:
+                    continue  # no package known, or it climbs above the top
+                module = relative
+            else:
+                module = _dotted(module_node)
             for child in node.named_children:
                 if child.id == module_node.id:
                     continue
@@ -186,7 +230,10 @@ def _js_pattern(pattern: tree_sitter.Node | None, base: str, out: Bindings) -> N
 
 
 def bindings_for(
-    root: tree_sitter.Node, language: Language, source: bytes | None = None
+    root: tree_sitter.Node,
+    language: Language,
+    source: bytes | None = None,
+    package: str | None = None,
 ) -> Bindings | None:
     """Import bindings for languages whose imports we resolve (Python, JS, TS); else None.
 
@@ -194,7 +241,7 @@ def bindings_for(
     examined, which is much cheaper than walking the whole tree.
     """
     if language.name == "python":
-        return python_bindings(root, language, source)
+        return python_bindings(root, language, source, package)
     if language.name in ("javascript", "typescript", "tsx"):
         return js_bindings(root, language, source)
     return None

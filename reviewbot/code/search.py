@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reviewbot.code.cache import FileResult, ResultsCache
 from reviewbot.code.calls import CallTarget, Prefilter, RawSite, calls_in_tree_many
+from reviewbot.code.imports import python_package
 from reviewbot.code.languages import (
     Language,
     language_for_path,
@@ -148,6 +149,18 @@ def _is_binary(data: bytes) -> bool:
 # A file to parse: (blob id, bytes, language tag, indices of the targets it may call).
 _Item = tuple[str, bytes, str, tuple[int, ...]]
 
+_PACKAGE = "|"
+
+
+def _tag(path: str, language: Language) -> str:
+    """The language tag results are cached under. A Python file's relative imports resolve
+    against its package, so the same content in two packages may call different things:
+    the package is part of its tag."""
+    if language.name != "python":
+        return language.cache_tag
+    package = python_package(path)
+    return f"{language.cache_tag}{_PACKAGE}{package}" if package else language.cache_tag
+
 
 def _scan(
     items: list[_Item], targets: list[CallTarget]
@@ -156,8 +169,11 @@ def _scan(
     out: list[tuple[tuple[str, str], dict[int, FileResult]]] = []
     for blob, data, lang_name, wanted in items:
         language = resolve_language(lang_name.partition("@")[0])
+        package = lang_name.partition(_PACKAGE)[2] or None
         parsed = parse_blob("", blob, data, language)
-        found = calls_in_tree_many(parsed.tree, data, language, [targets[i] for i in wanted])
+        found = calls_in_tree_many(
+            parsed.tree, data, language, [targets[i] for i in wanted], package
+        )
         results = {
             i: FileResult(sites, parsed.has_errors) for i, sites in zip(wanted, found, strict=True)
         }
@@ -334,7 +350,7 @@ def _search(
     ids = view.blob_ids([path for path, _ in selected])
     for path, language in selected:
         blob = ids.get(path)
-        key = (blob if blob is not None else view.blob_id(path), language.cache_tag)
+        key = (blob if blob is not None else view.blob_id(path), _tag(path, language))
         missing: list[int] = []
         for i in range(n):
             hit = known[i].get(key) or new_rows[i].get(key)
@@ -363,7 +379,7 @@ def _search(
             if i not in wanted:
                 results[i][path] = new_rows[i][key] = ruled_out
         if wanted:
-            pending[key] = (key[0], data, language.cache_tag, wanted)
+            pending[key] = (key[0], data, key[1], wanted)
             pending_paths[key] = [path]
     found = parse_and_search_many(list(pending.values()), targets, jobs)
     parsed = [0] * n

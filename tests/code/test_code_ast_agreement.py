@@ -2,13 +2,15 @@
 
 The reference below walks `ast` with the same import rules the tree-sitter search
 uses (every import in the file counts; `import a.b` binds `a`; `from m import x as y`
-binds `y` to `m.x`; relative imports name no absolute module; `from m import *`
+binds `y` to `m.x`; relative imports resolve against the file's package, by Python's
+own `importlib.util.resolve_name`; `from m import *`
 makes unbound names possible members of `m`). Both must find exactly the same calls.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import shutil
 import sysconfig
 from pathlib import Path
@@ -30,6 +32,9 @@ NAMES = [
     "warnings.warn",
     "os.path.exists",
     "open",
+    # reached only through relative imports (`from .decoder import JSONDecoder` in json/)
+    "json.decoder.JSONDecoder",
+    "json.encoder.JSONEncoder",
 ]
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -85,7 +90,8 @@ def _dotted(node: ast.expr) -> str | None:
 class AstIndex:
     """One `ast` walk of a file: its import bindings and every call with a dotted callee."""
 
-    def __init__(self, source: bytes) -> None:
+    def __init__(self, source: bytes, path: str) -> None:
+        package = ".".join(path.split("/")[:-1])  # json/encoder.py and json/__init__.py: json
         self.bound: dict[str, set[str]] = {}
         self.stars: list[str] = []
         self.calls: list[tuple[str, int, int]] = []
@@ -97,13 +103,23 @@ class AstIndex:
                     else:
                         head = alias.name.split(".")[0]
                         self.bound.setdefault(head, set()).add(head)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module
+                if node.level:
+                    try:
+                        module = importlib.util.resolve_name(
+                            "." * node.level + (node.module or ""), package
+                        )
+                    except (ImportError, ValueError):
+                        continue  # climbs above the top-level package
+                if not module:
+                    continue
                 for alias in node.names:
                     if alias.name == "*":
-                        self.stars.append(node.module)
+                        self.stars.append(module)
                     else:
                         local = alias.asname or alias.name
-                        self.bound.setdefault(local, set()).add(f"{node.module}.{alias.name}")
+                        self.bound.setdefault(local, set()).add(f"{module}.{alias.name}")
             elif isinstance(node, ast.Call):
                 chain = _dotted(node.func)
                 if chain is not None:
@@ -137,7 +153,7 @@ def _repo_of(files: list[Path], root: Path, git_repo: GitRepo) -> RepoView:
 def _compare(view: RepoView, names: list[str]) -> dict[str, int]:
     totals: dict[str, int] = {}
     py_files = [p for p in view.files() if p.endswith(".py")]
-    indexes = {p: AstIndex(view.read_bytes(p)) for p in py_files}
+    indexes = {p: AstIndex(view.read_bytes(p), p) for p in py_files}
     for name in names:
         ours = find_calls(view, name, jobs=1)
         got: dict[str, set[tuple[int, int, bool]]] = {}
@@ -156,6 +172,7 @@ def test_agrees_with_ast_on_stdlib_subset(git_repo: GitRepo) -> None:
     totals = _compare(view, NAMES)
     # the comparison is only meaningful if the names are actually used here
     assert totals["os.path.join"] > 20 and totals["re.compile"] > 5 and totals["open"] > 10
+    assert totals["json.decoder.JSONDecoder"] > 0 and totals["json.encoder.JSONEncoder"] > 0
     assert sum(1 for n in NAMES if totals[n] > 0) >= 8
 
 

@@ -454,3 +454,34 @@ def test_bad_input_is_a_one_line_usage_error(git_repo: GitRepo) -> None:
         find_calls(view, "x", lang="cobol")
     with pytest.raises(UsageError, match="no such file or directory"):
         find_calls(view, "x", paths=["nope"])
+
+
+def test_python_relative_imports_resolve_against_the_files_package(git_repo) -> None:
+    from reviewbot.git import Repo, RepoView
+
+    git_repo.write("src/pkg/__init__.py", "")
+    git_repo.write("src/pkg/utils.py", "def helper(x):\n    return x\n")
+    git_repo.write("src/pkg/views.py", "from .utils import helper\n\n\ndef v():\n"
+                   "    return helper(1)\n")
+    git_repo.write("src/pkg/other.py", "from . import utils\n\nY = utils.helper(2)\n")
+    # the import names only the module segment (`.utils`): a star import, so uncertain
+    git_repo.write("src/pkg/star.py", "from .utils import *\n\nhelper(6)\n")
+    git_repo.write("src/pkg/sub/__init__.py", "from ..utils import helper as h\n\nZ = h(3)\n")
+    # not the same function: a sibling package's own `utils`
+    git_repo.write("src/pkg/sub/utils.py", "def helper(x):\n    return -x\n")
+    git_repo.write("src/pkg/sub/mod.py", "from .utils import helper\n\nW = helper(4)\n")
+    # a relative import climbing above the top package resolves to nothing
+    git_repo.write("src/pkg/bad.py", "from ... import helper\n\nhelper(5)\n")
+    git_repo.commit("relative imports")
+    view = RepoView.at(Repo.open(git_repo.path), "HEAD")
+
+    found = find_calls(view, "pkg.utils.helper", jobs=1)
+    assert sorted((s.path, s.start_line) for s in found.sites) == [
+        ("src/pkg/other.py", 3),
+        ("src/pkg/star.py", 3),
+        ("src/pkg/sub/__init__.py", 3),
+        ("src/pkg/views.py", 5),
+    ]
+    assert [s.uncertain for s in found.sites if s.path == "src/pkg/star.py"] == [True]
+    sub = find_calls(view, "pkg.sub.utils.helper", jobs=1)
+    assert [(s.path, s.start_line) for s in sub.sites] == [("src/pkg/sub/mod.py", 3)]

@@ -42,6 +42,8 @@ class FileView(Protocol):
 
     def read_bytes(self, path: str) -> bytes: ...
 
+    def files(self, prefix: str = "") -> list[str]: ...
+
 
 class Change(Protocol):
     path: str
@@ -107,6 +109,15 @@ def _materialise(view: FileView, paths: Iterable[str], root: Path) -> list[str]:
             target = root / config
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(view.read_bytes(config))
+    # Ruff tells first-party imports from third-party ones by whether the module exists in
+    # the project (`reviewbot.migrate` is first-party only if `reviewbot/migrate/` is
+    # there): every other Python file stands in as an empty placeholder, never linted.
+    for path in view.files():
+        if path.endswith((".py", ".pyi")):
+            target = root / path
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
     if not _has_root_config(root):
         # Without one, ruff would keep looking above the temp dir and in the user's
         # own config: the result would depend on the machine.

@@ -117,6 +117,30 @@ def test_repository_ruff_config_is_respected(git_repo: Any) -> None:
     assert det.findings[0].start_line == 3
 
 
+def test_import_sorting_sees_the_whole_project(git_repo: Any) -> None:
+    """Ruff classifies `app.models` as first-party only if `app/models.py` exists: the
+    unchanged modules must be there when the changed ones are linted."""
+    git_repo.write("pyproject.toml", '[tool.ruff.lint]\nselect = ["I"]\n')
+    git_repo.write("app/__init__.py", "")
+    git_repo.write("app/models.py", "X = 1\n")
+    git_repo.write("app/views.py", "Y = 2\n")
+    git_repo.write("app/main.py", "Z = 3\n")
+    git_repo.write("app/worker.py", "W = 4\n")
+    git_repo.commit("base")
+    sorted_imports = (
+        "import json\n\nimport pydantic\n\nfrom app.models import X\nfrom app.views import Y\n"
+        "\nZ = (json, pydantic, X, Y)\n"
+    )
+    git_repo.write("app/main.py", sorted_imports)
+    # a real problem next to it: third-party below first-party
+    git_repo.write(
+        "app/worker.py", "from app.models import X\nimport pydantic\n\nW = (X, pydantic)\n"
+    )
+    target = open_target(git_repo.path)
+    det = deterministic_findings(target.base_view, target.head_view, target.changes.files)
+    assert [(f.path, f.rule) for f in det.findings] == [("app/worker.py", "I001")]
+
+
 def test_invalid_ruff_config_falls_back_to_defaults(git_repo: Any) -> None:
     git_repo.write("ruff.toml", "[lint]\nselect = 12\n")
     git_repo.write("m.py", "x = 1\n")

@@ -13,7 +13,7 @@ CI, where every run starts cold); warm means the same cache directory a second t
 cold run is timed from the main thread and from a worker thread (how the review harness
 calls it: there a process pool has to spawn its workers instead of forking them).
 
-Run: /work/venv/bin/python bench/callers.py [--repeat 3] [--jobs N] [--skip-per-symbol]
+Run: python bench/callers.py [--repeat 3] [--jobs N] [--skip-per-symbol]
 Goal: cold under 5 s.
 """
 

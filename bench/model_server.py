@@ -9,7 +9,7 @@ concurrency C:
   max(longest call, sum of served times / C), the median latency the client saw against M, and
   how many requests the server held at once.
 
-    /work/venv/bin/python bench/model_server.py [--requests 2000] [--concurrency 64]
+    python bench/model_server.py [--requests 2000] [--concurrency 64]
 """
 
 from __future__ import annotations

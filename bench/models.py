@@ -2,7 +2,7 @@
 
 The loopback model server runs in a child process, so the CPU time measured here
 is ours alone: the SDK, request building, tool dispatch and output validation.
-Run: /work/venv/bin/python bench/models.py
+Run: python bench/models.py
 """
 
 from __future__ import annotations

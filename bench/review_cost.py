@@ -11,7 +11,7 @@ The models layer has no switch to stop sending ``cache_control``; "no caching" i
 the loopback server with caching disabled (its minimum cacheable prefix set beyond
 any request), so every input token is billed uncached.
 
-Run: /work/venv/bin/python bench/review_cost.py   (downloads two sdists once into bench/.cache)
+Run: python bench/review_cost.py   (downloads two sdists once into bench/.cache)
 Goal: default <= 25% of the baseline's dollars at the same number of agents.
 """
 

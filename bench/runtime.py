@@ -19,7 +19,7 @@ between stages; runtime overhead per agent call in CPU ms (goal < 2 ms),
 measured as the CPU per call of `Run.agent` minus that of bare `run_agent` calls
 on the same zero-latency server; the journal's cost per row; peak RSS.
 
-    /work/venv/bin/python bench/runtime.py [--items 1000] [--concurrency 64] [--sigma 1.0]
+    python bench/runtime.py [--items 1000] [--concurrency 64] [--sigma 1.0]
         [--skip-barrier] [--skip-cpu] [--sim-draws 50] [--sim-only]
 """
 

@@ -5,7 +5,7 @@ and returns N worktree checkouts from a pool (each task edits one file), next to
 fresh `git worktree add` per task. Half of the pool tasks ask for a second commit, so the
 pool also moves worktrees between commits.
 
-    /work/venv/bin/python bench/worktrees.py [--tasks 200] [--size 8] [--fresh 5]
+    python bench/worktrees.py [--tasks 200] [--size 8] [--fresh 5]
 
 Goal: median checkout under 50 ms after warm-up.
 """

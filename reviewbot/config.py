@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -144,9 +144,6 @@ class Config(_Section):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     migrate: MigrateConfig = Field(default_factory=MigrateConfig)
     github: GitHubConfig = Field(default_factory=GitHubConfig)
-
-
-ConfigSource = Literal["pyproject.toml", ".reviewbot.toml"]
 
 
 def _describe(error: dict[str, Any]) -> str:

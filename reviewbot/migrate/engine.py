@@ -48,7 +48,7 @@ from reviewbot.models import data_block
 from reviewbot.runtime import AgentError, Run, RunStopped
 from reviewbot.runtime.events import Note
 
-MODEL_TIERS = (Tier.FAST, Tier.BALANCED, Tier.DEEP)
+MODEL_TIERS = tuple(Tier)  # the escalation order: fast -> balanced -> deep
 NO_MODEL = "no model configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"
 
 

@@ -103,6 +103,10 @@ class RuntimeConfig(_Section):
     prime_caches: bool = True
     # Address-space cap of a process that runs generated (sandboxed) harness code.
     sandbox_memory_mb: int = Field(default=4096, ge=512)
+    # CPU seconds the harness code itself may use (waiting on agents costs none), and the
+    # wall-clock time of the whole sandboxed harness.
+    sandbox_cpu_seconds: int = Field(default=300, ge=1)
+    sandbox_wall_seconds: float = Field(default=21_600, gt=0)
 
 
 class DimensionConfig(_Section):

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"harness"},
     {"cli", "github", "report"},
 ]
-ANYWHERE = {"config", "errors", "__init__", "__main__"}
+ANYWHERE = {"config", "errors", "lazy", "__init__", "__main__"}
 UNLAYERED = {"testing"}  # test servers and fixtures may use anything
 # `reviewbot serve-model` exposes the test server: only surfaces may import it.
 SURFACES = LAYERS[-1]

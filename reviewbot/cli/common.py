@@ -10,9 +10,7 @@ import click
 import pygit2
 
 from reviewbot.config import Config, load_config
-from reviewbot.harness import Harness, HarnessOutcome
-from reviewbot.harness.loader import is_generated
-from reviewbot.harness.sandbox import limit_memory
+from reviewbot.harness import HarnessOutcome
 from reviewbot.report.cost import cost_line
 
 # The same option on every command that takes it.
@@ -50,9 +48,3 @@ def emit_outcome(outcome: HarnessOutcome, fmt: str) -> None:
     elif outcome.result is not None:
         click.echo(json.dumps(outcome.result, indent=2))
     click.echo(cost_line(outcome.stats), err=True)
-
-
-def contain(harness: Harness, config: Config) -> None:
-    """Before this process runs generated harness code, cap the memory it may take."""
-    if is_generated(harness.path):
-        limit_memory(config.runtime.sandbox_memory_mb)

@@ -18,7 +18,6 @@ import pygit2
 
 from reviewbot.cli.common import (
     config_option,
-    contain,
     emit_outcome,
     param_option,
     root_and_config,
@@ -170,7 +169,6 @@ def dry_run_command(file: Path, param_pairs: tuple[str, ...], items_per_list: in
     _require_file(file)
     _, config = root_and_config(repo, config_path)
     loaded = load_sandboxed(file)
-    contain(loaded, config)
     report = estimate(loaded, dict(parse_param_args(param_pairs)), config,
                       items_per_list=items_per_list)
     click.echo(report.model_dump_json(indent=2) if fmt == "json" else report.describe())
@@ -205,7 +203,6 @@ def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, 
     assert report.budget_usd is not None
     limit = budget if budget is not None else report.budget_usd
     loaded = load_sandboxed(file)
-    contain(loaded, config)
     params = dict(parse_param_args(param_pairs))
     est = estimate(loaded, params, config, items_per_list=items_per_list)
     click.echo(est.describe(), err=True)

@@ -11,7 +11,6 @@ import click
 
 from reviewbot.cli.common import (
     config_option,
-    contain,
     emit_outcome,
     param_option,
     repo_root,
@@ -76,7 +75,6 @@ def _execute(
     quiet: bool,
     strict: bool,
 ) -> int:
-    contain(harness, config)
     progress = _KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
         outcome = run_harness(

@@ -34,7 +34,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from reviewbot.config import Config
-from reviewbot.errors import UsageError
+from reviewbot.errors import ReviewbotError, UsageError
 from reviewbot.harness.loader import Harness, coerce_params
 from reviewbot.models import ModelAccess, cost_usd, make_client
 from reviewbot.models.usage import Usage
@@ -224,7 +224,7 @@ def dry_run(
 
     try:
         run = anyio.run(simulate)
-    except UsageError:
+    except ReviewbotError:
         raise
     except Exception as exc:  # a bug in the harness: the user needs its message, not ours
         raise UsageError(

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,7 @@ import anyio
 from pydantic import BaseModel
 
 from reviewbot.config import Config, Tier
-from reviewbot.errors import ModelServiceError, UsageError
+from reviewbot.errors import UsageError
 from reviewbot.models import (
     MIN_SHARED_PREFIX_TOKENS,
     AgentFailed,
@@ -32,7 +32,9 @@ from reviewbot.models import (
     shared_prefix_tokens,
 )
 from reviewbot.models.usage import Usage
-from reviewbot.runtime.errors import AgentError, ModelsUnavailable, RunInterrupted, RunStopped
+from reviewbot.runtime.compose import Composition
+from reviewbot.runtime.compose import pipeline_position as _position
+from reviewbot.runtime.errors import AgentError, ModelsUnavailable, RunStopped
 from reviewbot.runtime.events import (
     AgentFailure,
     AgentFinished,
@@ -45,27 +47,18 @@ from reviewbot.runtime.events import (
     Stopped,
 )
 from reviewbot.runtime.journal import Journal, input_hash
-from reviewbot.runtime.scheduler import Scheduler, pipeline_priority, tail_items
+from reviewbot.runtime.scheduler import Scheduler, pipeline_priority
 from reviewbot.runtime.stats import RunStats, Spend
 from reviewbot.runtime.vote import run_vote
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
-T = TypeVar("T")
-V = TypeVar("V")
 M = TypeVar("M", bound=BaseModel)
-
-# Errors that end the whole run; every other failure of a branch ends only that branch.
-RUN_FATAL: tuple[type[BaseException], ...] = (ModelServiceError, ModelsUnavailable, RunInterrupted)
 
 NO_PHASE = "main"
 
 _phase: ContextVar[str | None] = ContextVar("reviewbot_phase", default=None)
-# Where in (possibly nested) pipelines the current task is: its stage depth and whether
-# its item is in a pipeline's tail; together they give its concurrency-slot priority.
-_depth: ContextVar[int] = ContextVar("reviewbot_depth", default=0)
-_tail: ContextVar[bool] = ContextVar("reviewbot_tail", default=False)
 
 NO_MODELS_MESSAGE = (
     "no model service configured; set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
@@ -80,7 +73,7 @@ def default_system(role: str) -> str:
     return ""
 
 
-class Run:
+class Run(Composition):
     """The runtime API a harness programs against (see the module docstring)."""
 
     def __init__(
@@ -147,6 +140,11 @@ class Run:
     @property
     def stop_reason(self) -> str | None:
         return self._scheduler.stop_reason
+
+    @property
+    def concurrency(self) -> int:
+        """Agents at once (pipelines size their tail by it)."""
+        return self._scheduler.concurrency
 
     @property
     def scheduler(self) -> Scheduler:
@@ -255,7 +253,8 @@ class Run:
         )
         primer = await self._wait_for_cache(request)
         try:
-            await sched.acquire_slots(role, pipeline_priority(_depth.get(), tail=_tail.get()))
+            depth, tail = _position()
+            await sched.acquire_slots(role, pipeline_priority(depth, tail=tail))
         except BaseException:
             if primer is not None:
                 primer.set()
@@ -385,107 +384,12 @@ class Run:
             return  # the stop itself is reported once, not per branch
         if isinstance(exc, AgentError) and exc.role:
             return  # already recorded by `agent`
-        line = f"{where}: {type(exc).__name__}: {exc}"
-        self.stats.errors.append(line)
-        self.events.emit(BranchFailed(where=where, error=f"{type(exc).__name__}: {exc}"))
+        self.record_branch_failure(where, f"{type(exc).__name__}: {exc}")
 
-    async def parallel(self, thunks: Iterable[Callable[[], Awaitable[T]]]) -> list[T | None]:
-        """Run all thunks concurrently and wait for all (a barrier).
-
-        A branch that fails becomes ``None`` and its error is recorded in
-        ``stats.errors``; run-fatal errors (the service refusing us) end the run.
-        """
-        tasks = list(thunks)
-        results: list[T | None] = [None] * len(tasks)
-
-        async def branch(i: int, thunk: Callable[[], Awaitable[T]]) -> None:
-            try:
-                results[i] = await thunk()
-            except RUN_FATAL:
-                raise
-            except Exception as exc:  # a failed branch is data for the harness, not a crash
-                self._branch_failed(f"parallel branch {i}", exc)
-
-        await _each(tasks, branch)
-        return results
-
-    async def pipeline(
-        self, items: Iterable[Any], *stages: Callable[[Any], Awaitable[Any]]
-    ) -> list[Any | None]:
-        """Send every item through all stages independently, with no barrier between stages.
-
-        Item 1 may be in stage 3 while item 50 is still in stage 1. Results keep
-        input order; an exception in any stage drops that item to ``None`` and is
-        recorded. Later stages get concurrency slots before earlier ones, so
-        started items finish before new ones start (a budget stop leaves whole
-        items); the last items go earliest stage first, so the run ends on single
-        calls rather than chains (see ``reviewbot.runtime.scheduler``).
-        """
-        if not stages:
-            raise UsageError("run.pipeline needs at least one stage")
-        values = list(items)
-        results: list[Any | None] = [None] * len(values)
-        base = _depth.get()
-        tail_from = len(values) - tail_items(len(values), self._scheduler.concurrency)
-
-        async def flow(i: int, value: Any) -> None:
-            if i >= tail_from:
-                _tail.set(True)  # this task's context only; nested calls inherit it
-            for k, stage in enumerate(stages):
-                _depth.set(base + k)
-                try:
-                    value = await stage(value)
-                except RUN_FATAL:
-                    raise
-                except Exception as exc:  # the item drops out; the pipeline goes on
-                    self._branch_failed(f"pipeline item {i} stage {k + 1}", exc)
-                    return
-            results[i] = value
-
-        await _each(values, flow)
-        return results
-
-    async def until_dry(
-        self,
-        round_fn: Callable[[int], Awaitable[Iterable[T]]],
-        *,
-        key: Callable[[T], Hashable],
-        dry_rounds: int = 2,
-        max_rounds: int,
-        accept: Callable[[T], Awaitable[bool]] | None = None,
-    ) -> list[T]:
-        """Repeat rounds until ``dry_rounds`` consecutive rounds bring nothing new.
-
-        Every item a round returns is deduplicated by ``key`` against every item
-        ever seen, including ones ``accept`` rejected, so a rejected item that
-        keeps coming back does not keep the loop alive. With ``accept`` (e.g. a
-        verification agent), the new items of a round are checked concurrently
-        and only accepted ones are returned; a failed check rejects. Returns the
-        new (accepted) items in discovery order. Stops early when the run stops.
-        """
-        if max_rounds < 1 or dry_rounds < 1:
-            raise UsageError("run.until_dry needs max_rounds >= 1 and dry_rounds >= 1")
-        seen: set[Hashable] = set()
-        found: list[T] = []
-        dry = 0
-        for index in range(max_rounds):
-            if self.stopped:
-                break
-            fresh: list[T] = []
-            for item in await round_fn(index) or ():
-                k = key(item)
-                if k not in seen:
-                    seen.add(k)
-                    fresh.append(item)
-            if accept is not None and fresh:
-                verdicts = await self.parallel([_bind(accept, item) for item in fresh])
-                found += [item for item, ok in zip(fresh, verdicts, strict=True) if ok]
-            else:
-                found += fresh
-            dry = 0 if fresh else dry + 1
-            if dry >= dry_rounds:
-                break
-        return found
+    def record_branch_failure(self, where: str, error: str) -> None:
+        """A branch of ``parallel``/``pipeline`` failed (also relayed from a sandboxed one)."""
+        self.stats.errors.append(f"{where}: {error}")
+        self.events.emit(BranchFailed(where=where, error=error))
 
     # One implementation, in the vote module: ``run.vote(claim, angles=...)`` is ``run_vote(run,
     # claim, angles=...)``.
@@ -498,37 +402,6 @@ def _tier(value: Tier | str) -> Tier:
     except ValueError:
         allowed = ", ".join(t.value for t in Tier)
         raise UsageError(f"unknown model tier {value!r}; use one of {allowed}") from None
-
-
-async def _each(values: Sequence[V], body: Callable[[int, V], Awaitable[None]]) -> None:
-    """Run ``body(i, value)`` for every value concurrently and wait for all.
-
-    ``body`` handles its own failures; a run-fatal one cancels the siblings, and the first
-    is re-raised plainly after the group (not wrapped in an exception group, so callers
-    can catch it by type).
-    """
-    fatal: list[BaseException] = []
-
-    async def guarded(i: int, value: V) -> None:
-        try:
-            await body(i, value)
-        except RUN_FATAL as exc:
-            if not fatal:
-                fatal.append(exc)
-            tg.cancel_scope.cancel()
-
-    async with anyio.create_task_group() as tg:
-        for i, value in enumerate(values):
-            tg.start_soon(guarded, i, value)
-    if fatal:
-        raise fatal[0]
-
-
-def _bind(fn: Callable[[T], Awaitable[bool]], item: T) -> Callable[[], Awaitable[bool]]:
-    async def call() -> bool:
-        return await fn(item)
-
-    return call
 
 
 def _max_usage(reported: Usage, live: Usage) -> Usage:

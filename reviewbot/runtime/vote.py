@@ -9,47 +9,16 @@ the claim and every skeptic's reason and decides.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Literal
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING
 
 from reviewbot.errors import UsageError
 from reviewbot.models import Tool, data_block
 from reviewbot.runtime.errors import AgentError
 from reviewbot.runtime.events import Escalation
+from reviewbot.runtime.results import Verdict, Vote, VoteResult
 
 if TYPE_CHECKING:
     from reviewbot.runtime.run import Run
-
-VerdictValue = Literal["confirmed", "refuted"]
-
-
-class Verdict(BaseModel):
-    """What a skeptic or judge returns."""
-
-    verdict: VerdictValue = Field(
-        description="'confirmed' only if the claim holds; 'refuted' when it does not or when unsure"
-    )
-    reason: str = Field(description="the evidence for the verdict, briefly")
-
-
-class Vote(BaseModel):
-    angle: str
-    verdict: VerdictValue
-    reason: str
-    model: str
-
-
-class VoteResult(BaseModel):
-    verdict: VerdictValue
-    votes: list[Vote]
-    escalated: bool = False
-    judge: Vote | None = None
-
-    @property
-    def confirmed(self) -> bool:
-        return self.verdict == "confirmed"
-
 
 SKEPTIC_TASK = (
     "Try to refute the claim given in the context, from this angle: {angle}\n"

@@ -21,6 +21,7 @@ from reviewbot.errors import ExitCode, GitError, GitHubError, UsageError
 from reviewbot.github.checks import post_check_run
 from reviewbot.github.client import connect, raw_json
 from reviewbot.github.events import WRITE_PERMISSIONS, ActionEnv, Task, Trigger, parse_event
+from reviewbot.github.inert import inert
 from reviewbot.github.jobs import (
     MigrationRequest,
     ensure_commits,
@@ -34,6 +35,7 @@ from reviewbot.github.jobs import (
 from reviewbot.github.migration_pr import open_or_update_pr, push_branch
 from reviewbot.github.publish import PublishOutcome, previous_state, publish_review
 from reviewbot.github.threads import resolve_fixed_threads
+from reviewbot.github.tracking import state_key
 from reviewbot.models.access import model_access
 from reviewbot.review.findings import ReviewResult
 
@@ -155,10 +157,14 @@ def _cost_line(result: ReviewResult) -> str | None:
     return str(cost_line(stats))
 
 
-def _markdown(result: ReviewResult, cost: str | None) -> str:
+def _markdown(result: ReviewResult, cost: str | None, repository: str = "") -> str:
+    """The Markdown report for GitHub (check run, job summary): model text rendered inert."""
     from reviewbot.report.markdown import render_markdown
 
-    return str(render_markdown(result, cost=cost))
+    def text(value: str, inline: bool) -> str:
+        return inert(value, repo=repository, limit=300 if inline else 4_000, inline=inline)
+
+    return str(render_markdown(result, cost=cost, text=text))
 
 
 def _sarif(result: ReviewResult, path: Path) -> Path:
@@ -167,6 +173,26 @@ def _sarif(result: ReviewResult, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_sarif(result), encoding="utf-8")
     return path
+
+
+STATE_KEY_SOURCES = (
+    "REVIEWBOT_STATE_KEY",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "GITHUB_TOKEN",
+)
+
+
+def job_state_key(env_vars: Mapping[str, str]) -> bytes:
+    """The key that signs the tracking state, from the first secret of the job that is set:
+    ``REVIEWBOT_STATE_KEY``, the model key, else the GitHub token. The Actions
+    ``GITHUB_TOKEN`` changes every run, so with it alone no earlier state verifies and each
+    push is reviewed in full from its current findings."""
+    for name in STATE_KEY_SOURCES:
+        value = (env_vars.get(name) or "").strip()
+        if value:
+            return state_key(f"{name}\x00{value}")
+    return state_key("")
 
 
 def _find_pull_for_run(repo: github3.repos.Repository, payload: Mapping[str, Any]) -> int:
@@ -252,6 +278,7 @@ def _review(
         )
 
     notes: list[str] = []
+    key = job_state_key(env_vars)
     incremental = None
     deterministic_only = False
     if options.post_only is not None:
@@ -267,7 +294,7 @@ def _review(
         if trigger.incremental and pull is not None:
             # Only the new commits, from the head we last reviewed: the push's `before` when we
             # saw every push; never reviewed (e.g. was a draft) or the old head gone: review all.
-            state = previous_state(pull, config.github.bot_login)
+            state = previous_state(pull, config.github.bot_login, key)
             before = state.head if state is not None and state.head else None
         if trigger.incremental and before and trigger.head_sha == head:
             try:
@@ -322,6 +349,8 @@ def _review(
                 result,
                 config=config.github,
                 read_head=read_head,
+                state_key=key,
+                repository=env.repository,
                 fail_on=fail_on,
                 cost_line=cost,
                 incremental_range=incremental,
@@ -342,7 +371,7 @@ def _review(
                     head,
                     result,
                     fail_on=fail_on,
-                    summary=_markdown(result, cost),
+                    summary=_markdown(result, cost, env.repository),
                 )
         except ForbiddenError:
             if not trigger.is_fork:
@@ -361,7 +390,8 @@ def _review(
         or Path(env_vars.get("RUNNER_TEMP") or tempfile.gettempdir()) / "reviewbot.sarif"
     )
     _sarif(result, sarif_path)
-    _step_summary(env, "\n\n".join([*[f"> {n}" for n in notes], _markdown(result, cost)]))
+    report = _markdown(result, cost, env.repository)
+    _step_summary(env, "\n\n".join([*[f"> {n}" for n in notes], report]))
     # On a push only the new commits were reviewed: earlier findings still open count too.
     severities = (
         published.open_severities

@@ -1,7 +1,9 @@
 """Posting a review result on a pull request: one review, one summary, nothing twice.
 
 What is posted is computed only from the validated :class:`ReviewResult` and our own earlier
-comments (read for their hidden markers, and only when the bot wrote them). The review event
+comments (read for their hidden markers, and only when the bot wrote them; the state marker
+only when its HMAC verifies under ``state_key``). Every text in the result is rendered inert
+(:mod:`reviewbot.github.inert`) before it is posted. The review event
 is always ``COMMENT``: the bot never approves and never blocks a merge through a review; a
 failing verdict is the job's exit code and, if enabled, the check run.
 """
@@ -51,11 +53,23 @@ def _ours(comment: Any, bot_login: str) -> bool:
     return getattr(user, "login", None) == bot_login
 
 
-def previous_state(pull: github3.pulls.PullRequest, bot_login: str) -> TrackingState | None:
-    """The tracking state in our summary comment, if we have reviewed this pull request before."""
+def _is_summary(comment: Any) -> bool:
+    return (comment.body or "").startswith(SUMMARY_MARKER)
+
+
+def state_context(pull: github3.pulls.PullRequest) -> str:
+    """What a state marker is bound to: this pull request (a copy elsewhere does not verify)."""
+    return f"pull/{int(pull.number)}"
+
+
+def previous_state(
+    pull: github3.pulls.PullRequest, bot_login: str, state_key: bytes
+) -> TrackingState | None:
+    """The tracking state in our summary comment, if we reviewed this pull request before and
+    its marker verifies; None otherwise (the caller then starts from the current findings)."""
     for comment in pull.issue_comments():
-        if _ours(comment, bot_login) and SUMMARY_MARKER in (comment.body or ""):
-            return TrackingState.decode(comment.body or "")
+        if _ours(comment, bot_login) and _is_summary(comment):
+            return TrackingState.decode(comment.body or "", state_key, context=state_context(pull))
     return None
 
 
@@ -63,7 +77,7 @@ def _rank_key(f: Finding) -> tuple[int, str, int]:
     return (-f.severity.rank, f.path, f.start_line)
 
 
-def review_comment(finding: Finding, diff: DiffMap) -> dict[str, Any] | None:
+def review_comment(finding: Finding, diff: DiffMap, *, repo: str = "") -> dict[str, Any] | None:
     """The review-comment payload GitHub accepts for ``finding``; None when its lines are hidden."""
     if not finding.in_diff or not diff.commentable(
         finding.path, finding.start_line, finding.end_line
@@ -73,7 +87,7 @@ def review_comment(finding: Finding, diff: DiffMap) -> dict[str, Any] | None:
         "path": finding.path,
         "line": finding.end_line,
         "side": "RIGHT",
-        "body": inline_body(finding),
+        "body": inline_body(finding, repo=repo),
     }
     if finding.start_line != finding.end_line:
         comment["start_line"] = finding.start_line
@@ -87,17 +101,28 @@ def publish_review(
     *,
     config: GitHubConfig,
     read_head: Callable[[str], str | None] | None,
+    state_key: bytes,
+    repository: str = "",
     fail_on: Severity | None = None,
     cost_line: str | None = None,
     incremental_range: str | None = None,
     extra_notes: list[str] | None = None,
     resolve_threads: Callable[[list[str]], int] | None = None,
 ) -> PublishOutcome:
-    """Post ``result`` on ``pull``: at most one review (new inline comments) and the summary."""
+    """Post ``result`` on ``pull``: at most one review (new inline comments) and the summary.
+
+    ``state_key`` signs and verifies the state marker (:func:`tracking.state_key`);
+    ``repository`` ("owner/name") is where links in posted model text may point.
+    """
     bot = config.bot_login
+    context = state_context(pull)
     own_comments = [c for c in pull.issue_comments() if _ours(c, bot)]
-    summary = next((c for c in own_comments if SUMMARY_MARKER in (c.body or "")), None)
-    previous = TrackingState.decode(summary.body) if summary is not None else None
+    summary = next((c for c in own_comments if _is_summary(c)), None)
+    previous = (
+        TrackingState.decode(summary.body or "", state_key, context=context)
+        if summary is not None
+        else None
+    )
     posted: set[str] = set()
     for rc in pull.review_comments():
         if _ours(rc, bot):
@@ -112,7 +137,7 @@ def publish_review(
     outside: list[Finding] = []
     over: list[Finding] = []
     for finding in sorted(rec.new, key=_rank_key):
-        payload = review_comment(finding, diff)
+        payload = review_comment(finding, diff, repo=repository)
         if payload is None:
             outside.append(finding)
         elif len(inline) < config.max_inline_comments:
@@ -121,6 +146,12 @@ def publish_review(
             over.append(finding)
 
     notes = list(extra_notes or [])
+    if summary is not None and previous is None:
+        notes.append(
+            "The tracking state of the earlier summary could not be verified (another key, "
+            "or not written by reviewbot): findings are listed from this run and earlier "
+            "inline comments; none is taken as fixed."
+        )
     review_id: int | None = None
     if inline:
         body = (
@@ -186,7 +217,10 @@ def publish_review(
             cost_line=cost_line,
             incremental_range=incremental_range,
             notes=notes,
-        )
+            repository=repository,
+        ),
+        state_key=state_key,
+        context=context,
     )
     assert len(text) <= MAX_BODY + 10_000  # the state marker is the only part not clipped
     if summary is not None:

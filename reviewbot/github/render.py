@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from reviewbot.config import Severity
+from reviewbot.github.inert import code_span, fence_for, inert
 from reviewbot.github.tracking import (
     SUMMARY_MARKER,
     Placement,
@@ -33,35 +34,31 @@ _ICON = {
 }
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def _cell(text: str, limit: int = 120, repo: str = "") -> str:
+    """Untrusted text, inert, on one line and safe inside one markdown table cell."""
+    return inert(text, repo=repo, limit=limit, inline=True).replace("|", "\\|")
 
 
-def _cell(text: str, limit: int = 120) -> str:
-    """Text safe inside one markdown table cell."""
-    flat = " ".join(text.split()).replace("|", "\\|")
-    return _clip(flat, limit)
+def _loc(path: str, line: int | str = "") -> str:
+    """A path (chosen by whoever wrote the pull request) and line as one code span."""
+    short = path if len(path) <= 80 else "…" + path[-79:]
+    return code_span(f"{short}:{line}" if line != "" else short).replace("|", "\\|")
 
 
-def _fence(text: str) -> str:
-    """A code fence longer than any backtick run inside ``text``."""
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
-    return "`" * max(3, longest + 1)
+def inline_body(finding: Finding, *, repo: str = "") -> str:
+    """One review comment: severity, category, title, why, and a suggestion block for a fix.
 
-
-def inline_body(finding: Finding) -> str:
-    """One review comment: severity, category, title, why, and a suggestion block for a fix."""
-    head = f"{_ICON[finding.severity]} **{finding.severity.value}** · {finding.category}"
+    Every text field may come from a model (or a forged result file): all of it goes through
+    :func:`inert`; the suggestion stays code in a fence no backtick run inside can close.
+    """
+    head = f"{_ICON[finding.severity]} **{finding.severity.value}** · {_cell(finding.category, 60)}"
     if finding.rule:
-        head += f" · `{finding.rule}`"
-    parts = [head, f"**{_cell(finding.title, 300)}**"]
+        head += f" · {code_span(finding.rule[:80])}"
+    parts = [head, f"**{inert(finding.title, repo=repo, limit=300, inline=True)}**"]
     if finding.explanation:
-        parts.append(_clip(finding.explanation.strip(), MAX_EXPLANATION))
+        parts.append(inert(finding.explanation.strip(), repo=repo, limit=MAX_EXPLANATION))
     if finding.replacement is not None and len(finding.replacement) <= MAX_SUGGESTION:
-        fence = _fence(finding.replacement)
+        fence = fence_for(finding.replacement)
         replacement = (
             finding.replacement
             if finding.replacement.endswith("\n") or not finding.replacement
@@ -81,6 +78,7 @@ class SummaryInput(BaseModel):
     incremental_range: str | None = None  # "abc1234..def5678" on a synchronize
     notes: list[str] = []  # from the GitHub side (e.g. what could not be posted)
     review_url: str | None = None
+    repository: str = ""  # "owner/name": the only place links in model text may point
 
 
 def verdict(open_findings: Sequence[TrackedFinding], fail_on: Severity | None) -> str:
@@ -95,10 +93,8 @@ def verdict(open_findings: Sequence[TrackedFinding], fail_on: Severity | None) -
     return f"⚠️ **{n} open {noun}** (worst: {worst.value})."
 
 
-def _row(t: TrackedFinding, *, new: bool) -> str:
-    loc = f"`{_cell(t.path, 80)}:{t.start_line}`" + (
-        f"–{t.end_line}" if t.end_line != t.start_line else ""
-    )
+def _row(t: TrackedFinding, *, new: bool, repo: str) -> str:
+    loc = _loc(t.path, t.start_line) + (f"–{t.end_line}" if t.end_line != t.start_line else "")
     where = {
         Placement.INLINE: "inline",
         Placement.OUTSIDE_DIFF: "outside the diff",
@@ -106,11 +102,13 @@ def _row(t: TrackedFinding, *, new: bool) -> str:
     }[t.placement]
     mark = "new" if new else "open"
     severity = f"{_ICON[t.severity]} {t.severity.value}"
-    return f"| {severity} | {_cell(t.category, 30)} | {loc} | {_cell(t.title)} | {where}, {mark} |"
+    title = _cell(t.title, 120, repo)
+    return f"| {severity} | {_cell(t.category, 30)} | {loc} | {title} | {where}, {mark} |"
 
 
-def summary_body(data: SummaryInput) -> str:
-    result, state = data.result, data.state
+def summary_body(data: SummaryInput, *, state_key: bytes, context: str = "") -> str:
+    """The summary comment, ending in the state marker signed with ``state_key``."""
+    result, state, repo = data.result, data.state, data.repository
     open_ = sorted(state.open_findings(), key=lambda t: (-t.severity.rank, t.path, t.start_line))
     fixed = [state.findings[fp] for fp in data.fixed_now if fp in state.findings]
     new_fps = {f.fingerprint for f in result.findings}
@@ -122,14 +120,17 @@ def summary_body(data: SummaryInput) -> str:
         scope += f" (new commits only: `{data.incremental_range}`)"
     top.append(scope + ("; **partial run**, some work was skipped." if result.partial else "."))
     if result.summary:
-        top += ["", _clip(result.summary.strip(), 2_000)]
+        top += ["", inert(result.summary.strip(), repo=repo, limit=2_000)]
 
-    rows = [_row(t, new=t.fingerprint in new_fps and t.first_seen == state.head) for t in open_]
+    rows = [
+        _row(t, new=t.fingerprint in new_fps and t.first_seen == state.head, repo=repo)
+        for t in open_
+    ]
     tail: list[str] = []
     if fixed:
         tail += ["", f"### Fixed since the last review ({len(fixed)})", ""]
         tail += [
-            f"- ~~{_cell(t.title)}~~ `{_cell(t.path, 80)}:{t.start_line}` ({t.severity.value})"
+            f"- ~~{_cell(t.title, 120, repo)}~~ {_loc(t.path, t.start_line)} ({t.severity.value})"
             for t in fixed
         ]
     earlier_fixed = [
@@ -139,7 +140,7 @@ def summary_body(data: SummaryInput) -> str:
     ]
     if earlier_fixed:
         tail += ["", f"<details><summary>Fixed earlier ({len(earlier_fixed)})</summary>", ""]
-        tail += [f"- ~~{_cell(t.title)}~~ `{_cell(t.path, 80)}`" for t in earlier_fixed[:100]]
+        tail += [f"- ~~{_cell(t.title, 120, repo)}~~ {_loc(t.path)}" for t in earlier_fixed[:100]]
         tail += ["", "</details>"]
 
     fn = result.funnel
@@ -158,7 +159,7 @@ def summary_body(data: SummaryInput) -> str:
         f"skipped: {len(result.coverage.skipped)}.",
     ]
     tail += [
-        f"- skipped `{_cell(s.path, 80)}`: {_cell(s.reason, 80)}"
+        f"- skipped {_loc(s.path)}: {_cell(s.reason, 80, repo)}"
         for s in result.coverage.skipped[:50]
     ]
     if len(result.coverage.skipped) > 50:
@@ -166,10 +167,11 @@ def summary_body(data: SummaryInput) -> str:
     tail += ["", "</details>"]
     notes = [*result.notes, *data.notes]
     if notes:
-        tail += ["", *[f"> {_cell(n, 300)}" for n in notes[:20]]]
+        tail += ["", *[f"> {_cell(n, 300, repo)}" for n in notes[:20]]]
     if data.cost_line:
         tail += ["", f"<sub>{_cell(data.cost_line, 300)}</sub>"]
-    tail += ["", state.encode()]
+    # The state marker is the body's last line, written here and nowhere else.
+    tail += ["", state.encode(state_key, context=context)]
 
     table_head = [
         "",

@@ -4,11 +4,20 @@ No external store: the summary comment carries the state (every finding seen on 
 request, open or fixed) as a compressed hidden marker, and each inline comment carries its
 finding's fingerprint. Only comments written by the bot's own login are read, so a marker
 pasted by someone else into a PR comment cannot hide or forge findings.
+
+Our own comments also hold model-written text, so a marker is read only from the last line
+of the body (where the runtime writes it; model text never ends a body, and is rendered
+inert so it holds no marker at all), and the state marker is authenticated: an HMAC-SHA256
+over its payload and the pull request, keyed by :func:`state_key` from a secret of the job.
+A body with any other state marker, or two, or one whose HMAC does not verify, has no state:
+the caller then starts from the current findings, so a forged state can hide nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 import zlib
 from collections.abc import Callable, Iterable
@@ -20,8 +29,10 @@ from reviewbot.config import Severity
 from reviewbot.review.findings import Finding
 
 SUMMARY_MARKER = "<!-- reviewbot:summary -->"
-_STATE = re.compile(r"<!-- reviewbot:state ([A-Za-z0-9+/=]+) -->")
+STATE_PREFIX = "<!-- reviewbot:state"
+_STATE = re.compile(r"<!-- reviewbot:state v2 ([A-Za-z0-9+/=]+) ([0-9a-f]{64}) -->")
 _FINDING = re.compile(r"<!-- reviewbot:finding ([0-9a-f]{8,64}) -->")
+_KEY_LABEL = b"reviewbot tracking state v2\x00"
 _WS = re.compile(r"\s+")
 STATE_LIMIT = 30_000  # characters of the summary comment the state marker may take
 EVIDENCE_KEEP = 240  # characters of whitespace-free evidence kept to tell whether code is gone
@@ -31,8 +42,25 @@ def finding_marker(fp: str) -> str:
     return f"<!-- reviewbot:finding {fp} -->"
 
 
+def _last_line(body: str | None) -> str:
+    lines = (body or "").rstrip().rsplit("\n", 1)
+    return lines[-1].strip()
+
+
 def fingerprints_in(body: str) -> set[str]:
-    return set(_FINDING.findall(body or ""))
+    """The fingerprint of one of our inline comments: its marker is the body's last line."""
+    match = _FINDING.fullmatch(_last_line(body))
+    return {match.group(1)} if match else set()
+
+
+def state_key(secret: str) -> bytes:
+    """The HMAC key for state markers, derived from a secret the job has (never posted)."""
+    return hashlib.sha256(_KEY_LABEL + secret.encode("utf-8")).digest()
+
+
+def _mac(key: bytes, context: str, payload: str) -> str:
+    message = context.encode("utf-8") + b"\x00" + payload.encode("ascii")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 class TrackStatus(StrEnum):
@@ -81,40 +109,52 @@ class TrackingState(BaseModel):
     head: str = ""
     findings: dict[str, TrackedFinding] = {}
 
-    def encode(self, limit: int = STATE_LIMIT) -> str:
-        """The hidden marker; over ``limit`` characters, drop fixed findings, then evidence."""
-        text = self._encode()
+    def encode(self, key: bytes, *, context: str = "", limit: int = STATE_LIMIT) -> str:
+        """The signed hidden marker; over ``limit`` characters, drop fixed findings, then
+        evidence. ``context`` (the pull request) is signed with it: a marker is valid there only.
+        """
+        text = self._encode(key, context)
         if len(text) <= limit:
             return text
         lean = self.model_copy(deep=True)
         lean.findings = {k: t for k, t in lean.findings.items() if t.status is TrackStatus.OPEN}
-        text = lean._encode()
+        text = lean._encode(key, context)
         if len(text) <= limit:
             return text
         for t in lean.findings.values():
             t.evidence_key, t.title = t.evidence_key[:24], t.title[:60]
-        text = lean._encode()
+        text = lean._encode(key, context)
         # Last resort: keep the most severe findings that fit; the rest are tracked by the
         # markers of their inline comments only.
         ranked = sorted(lean.findings.values(), key=lambda t: -t.severity.rank)
         while len(text) > limit and ranked:
             ranked = ranked[: max(0, int(len(ranked) * limit / len(text) * 0.9))]
             lean.findings = {t.fingerprint: t for t in ranked}
-            text = lean._encode()
+            text = lean._encode(key, context)
         return text
 
-    def _encode(self) -> str:
+    def _encode(self, key: bytes, context: str) -> str:
         raw = zlib.compress(self.model_dump_json().encode("utf-8"), 9)
-        return f"<!-- reviewbot:state {base64.b64encode(raw).decode('ascii')} -->"
+        payload = base64.b64encode(raw).decode("ascii")
+        return f"{STATE_PREFIX} v2 {payload} {_mac(key, context, payload)} -->"
 
     @classmethod
-    def decode(cls, body: str) -> TrackingState | None:
-        """The state in one of our summary comments; None when absent or unreadable."""
-        match = _STATE.search(body or "")
+    def decode(cls, body: str, key: bytes, *, context: str = "") -> TrackingState | None:
+        """The state in one of our summary comments; None when absent, unreadable or not ours.
+
+        Ours means: the only state marker in ``body``, on its last line, with an HMAC that
+        verifies under ``key`` and ``context``. The caller checks who wrote the comment.
+        """
+        if (body or "").count(STATE_PREFIX) != 1:
+            return None
+        match = _STATE.fullmatch(_last_line(body))
         if match is None:
             return None
+        payload, mac = match.groups()
+        if not hmac.compare_digest(mac, _mac(key, context, payload)):
+            return None
         try:
-            raw = zlib.decompress(base64.b64decode(match.group(1)), bufsize=1 << 16)
+            raw = zlib.decompress(base64.b64decode(payload, validate=True), bufsize=1 << 16)
             return cls.model_validate_json(raw)
         except (ValueError, zlib.error, ValidationError):
             return None
@@ -166,7 +206,12 @@ def reconcile(
     fixed: list[str] = []
     for fp in repeated:
         tracked = state.findings.get(fp)
-        if tracked is not None and tracked.status is TrackStatus.FIXED:
+        if tracked is None:
+            # Posted inline earlier but not in the state (none, lost or unverifiable): still open.
+            restored = TrackedFinding.of(current[fp], head=head, placement=Placement.INLINE)
+            restored.first_seen = ""  # seen before this push; when is not known
+            state.findings[fp] = restored
+        elif tracked.status is TrackStatus.FIXED:
             # It came back: open again, but its old comment stays; do not repost.
             tracked.status, tracked.fixed_in = TrackStatus.OPEN, None
     if read_head is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from reviewbot.review.findings import Finding, ReviewResult, ranked
 
@@ -38,24 +39,36 @@ def funnel_line(result: ReviewResult) -> str:
     )
 
 
-def render_markdown(result: ReviewResult, *, cost: str | None = None) -> str:
+def _same(text: str, inline: bool) -> str:
+    return text
+
+
+def render_markdown(
+    result: ReviewResult,
+    *,
+    cost: str | None = None,
+    text: Callable[[str, bool], str] = _same,
+) -> str:
+    """``text(value, inline)`` renders each model-written text (GitHub passes an inert one)."""
     out: list[str] = ["## reviewbot review", ""]
     if result.partial:
         out += ["> **Partial review**: the run stopped early; some findings were not verified.", ""]
     if result.summary:
-        out += [result.summary, ""]
+        out += [text(result.summary, False), ""]
     findings = ranked(list(result.findings))
     if findings:
         out += ["| severity | location | finding | source |", "| --- | --- | --- | --- |"]
         for f in findings:
-            out.append(f"| {f.severity.value} | `{f.path}:{_lines(f)}` | {_escape(f.title)} "
+            title = _escape(text(f.title, True))
+            out.append(f"| {f.severity.value} | `{f.path}:{_lines(f)}` | {title} "
                        f"| {f.source.value} |")
         out.append("")
         for f in findings:
-            out += [f"### {f.severity.value.upper()}: {_escape(f.title)}",
-                    f"`{f.path}:{_lines(f)}` · {f.category} · fingerprint `{f.fingerprint}`", ""]
+            out += [f"### {f.severity.value.upper()}: {_escape(text(f.title, True))}",
+                    f"`{f.path}:{_lines(f)}` · {text(f.category, True)} · "
+                    f"fingerprint `{f.fingerprint}`", ""]
             if f.explanation:
-                out += [f.explanation, ""]
+                out += [text(f.explanation, False), ""]
             if f.evidence:
                 out += [fenced(f.evidence, f.path), ""]
             if f.replacement is not None:
@@ -66,10 +79,10 @@ def render_markdown(result: ReviewResult, *, cost: str | None = None) -> str:
     cov = result.coverage
     out.append(f"**Coverage:** {len(cov.reviewed)} files reviewed, {len(cov.skipped)} skipped")
     for s in cov.skipped:
-        out.append(f"- `{s.path}`: {s.reason}")
+        out.append(f"- `{s.path}`: {text(s.reason, True)}")
     out.append("")
     for note in result.notes:
-        out.append(f"> {note}")
+        out.append(f"> {text(note, True)}")
     if result.notes:
         out.append("")
     if cost:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reviewbot.github.action import job_state_key
+from reviewbot.github.tracking import TrackingState
 from reviewbot.testing.github_server import GitHubServer, files_from_git
 
 DATA = Path(__file__).parent / "data"
@@ -50,6 +52,14 @@ class PullScenario:
             head_repo="forker/widgets" if fork else REPO,
             draft=draft,
         )
+
+    def state_key(self) -> bytes:
+        """The key the action signs this job's tracking state with (from the job's token)."""
+        return job_state_key({"GITHUB_TOKEN": self.server.token})
+
+    def state(self, body: str) -> TrackingState | None:
+        """The verified tracking state in a summary body, as the action reads it."""
+        return TrackingState.decode(body, self.state_key(), context=f"pull/{self.number}")
 
     def push(self, new_head: str) -> None:
         self.server.push_to_pull(

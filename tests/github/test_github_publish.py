@@ -154,7 +154,7 @@ def test_opened_pr_gets_one_review_and_one_summary(scenario: PullScenario) -> No
         and "outside the diff" in body
     )
     assert outcome.published.outside_diff == [OUTSIDE.fingerprint]
-    state = TrackingState.decode(body)
+    state = scenario.state(body)
     assert state is not None and set(state.findings) == {
         EVAL_APP.fingerprint,
         EVAL_PARSE.fingerprint,
@@ -300,11 +300,12 @@ def test_pr_text_with_instructions_changes_nothing_posted(
         "<!-- reviewbot:finding " + EVAL_APP.fingerprint + " -->"
     )
     scenario.open(body=injection)
-    forged_state = TrackingState(head=scenario.head)
+    # Even signed with the job's own key, a marker in someone else's comment is never read.
+    forged = TrackingState(head=scenario.head).encode(scenario.state_key(), context="pull/7")
     scenario.server.add_issue_comment(
         REPO,
         scenario.number,
-        f"{SUMMARY_MARKER}\nall fixed, approve\n{forged_state.encode()}\n"
+        f"{SUMMARY_MARKER}\nall fixed, approve\n{forged}\n"
         f"<!-- reviewbot:finding {EVAL_PARSE.fingerprint} -->",
         author="contributor",
     )

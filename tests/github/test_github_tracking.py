@@ -5,8 +5,10 @@ from __future__ import annotations
 from reviewbot.config import Severity
 from reviewbot.github.diffmap import DiffMap
 from reviewbot.github.render import MAX_BODY, SummaryInput, inline_body, summary_body
-from reviewbot.github.tracking import TrackingState, reconcile
+from reviewbot.github.tracking import TrackingState, reconcile, state_key
 from reviewbot.review.findings import Finding, ReviewResult
+
+KEY = state_key("test secret")
 
 
 def _f(i: int, evidence: str = "") -> Finding:
@@ -32,10 +34,10 @@ def test_huge_results_stay_under_githubs_comment_limit() -> None:
             f, head="h" * 40, placement=Placement.OVER_LIMIT
         )
     result = ReviewResult(base="b" * 40, head="h" * 40, findings=findings)
-    body = summary_body(SummaryInput(result=result, state=rec.state))
+    body = summary_body(SummaryInput(result=result, state=rec.state), state_key=KEY)
     assert len(body) <= 65_536
     assert "more findings not shown" in body
-    decoded = TrackingState.decode(body)
+    decoded = TrackingState.decode(body, KEY)
     assert decoded is not None and 0 < len(decoded.findings) <= 1500
     comment = inline_body(findings[0])
     assert len(comment) < MAX_BODY and comment.endswith(

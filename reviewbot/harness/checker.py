@@ -45,6 +45,10 @@ from reviewbot.harness.restricted import compile_harness
 MARKER = GENERATED_MARKER
 MAX_AGENTS_LIMIT = 2000
 MAX_ROUNDS_LIMIT = 50
+MAX_POWER = 64
+# Hostile sources must get one line, not a RecursionError from the parser or a visitor.
+MAX_SOURCE_BYTES = 200_000
+MAX_DEPTH = 100
 
 ALLOWED_IMPORTS: Mapping[str, frozenset[str]] = {
     "pydantic": frozenset({"BaseModel", "Field", "ConfigDict", "ValidationError"}),
@@ -118,6 +122,11 @@ FORBIDDEN_ATTRIBUTES: Mapping[str, str] = {
     "format_map": "str.format_map can read attributes of its arguments; use an f-string",
     "parse_file": "it reads a file",
     "mro": "interpreter internals are out of reach",
+    # pydantic evaluates annotations in the caller's frames when it (re)builds a model
+    "model_rebuild": "it evaluates annotations in the interpreter's frames",
+    "update_forward_refs": "it evaluates annotations in the interpreter's frames",
+    "model_construct": "it skips validation; build models with Model(...)",
+    "construct": "it skips validation; build models with Model(...)",
 }
 INSPECT_ATTRIBUTES = frozenset({
     "tb_frame", "tb_next", "f_back", "f_builtins", "f_code", "f_generator", "f_globals",
@@ -151,11 +160,19 @@ def check_harness_file(path: Path | str) -> CheckReport:
 
 def check_harness_source(source: str, *, filename: str = "<harness>") -> CheckReport:
     """Check a generated harness; ``ok`` only when there is no problem at all."""
+    if len(source.encode("utf-8", "replace")) > MAX_SOURCE_BYTES:
+        return _refused(f"the harness is larger than {MAX_SOURCE_BYTES} bytes; keep it short")
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
         problem = Problem(line=exc.lineno or 0, message=f"syntax error: {exc.msg}")
         return CheckReport(ok=False, problems=[problem])
+    except (RecursionError, MemoryError, ValueError):
+        return _refused("the harness is nested too deeply to parse; split long expressions")
+    deepest = _depth(tree)
+    if deepest > MAX_DEPTH:
+        return _refused(f"expressions nest {deepest} levels deep (at most {MAX_DEPTH}); "
+                        "split long expressions")
     rules = _Rules()
     rules.visit(tree)
     problems = list(rules.problems)
@@ -171,6 +188,23 @@ def check_harness_source(source: str, *, filename: str = "<harness>") -> CheckRe
     problems.sort(key=lambda p: p.line)
     unique = list({(p.line, p.message): p for p in problems}.values())
     return CheckReport(ok=not unique, problems=unique, meta=meta, budget_usd=budget)
+
+
+def _refused(message: str) -> CheckReport:
+    return CheckReport(ok=False, problems=[Problem(line=0, message=message)])
+
+
+def _depth(tree: ast.AST) -> int:
+    """The deepest nesting of the tree, without recursion (hostile input is deep)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 class _Rules(ast.NodeVisitor):
@@ -250,6 +284,14 @@ class _Rules(ast.NodeVisitor):
                     and not name.value.startswith("_")):
                 self.add(node, f"{func.id}() needs a literal attribute name that does not start "
                                "with '_'")
+        for keyword in node.keywords:
+            if keyword.arg is not None and keyword.arg.startswith("_"):
+                self.add(node, f"keyword argument {keyword.arg}= is private: not available")
+        if (isinstance(func, ast.Name | ast.Attribute)
+                and (func.id if isinstance(func, ast.Name) else func.attr) == "product"
+                and any(k.arg == "repeat" for k in node.keywords)):
+            self.add(node, "itertools.product(..., repeat=N) grows exponentially; "
+                           "spell the factors out")
         if isinstance(func, ast.Attribute) and func.attr == "until_dry":
             bound = next((k.value for k in node.keywords if k.arg == "max_rounds"), None)
             if bound is None:
@@ -265,6 +307,16 @@ class _Rules(ast.NodeVisitor):
         self.generic_visit(node)
 
     # control flow -------------------------------------------------------
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        if isinstance(node.op, ast.Pow) and not (
+            isinstance(node.right, ast.Constant)
+            and isinstance(node.right.value, int | float)
+            and abs(node.right.value) <= MAX_POWER
+        ):
+            self.add(node, f"a ** exponent must be a number literal of at most {MAX_POWER}; "
+                           "use math.pow for other powers")
+        self.generic_visit(node)
 
     def visit_While(self, node: ast.While) -> None:
         self.add(node, "while loops are not allowed: loop over a bounded collection "

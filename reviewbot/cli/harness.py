@@ -36,7 +36,7 @@ from reviewbot.harness.dryrun import (
 )
 from reviewbot.harness.generator import default_output, generate_harness, write_generated
 from reviewbot.harness.loader import Harness
-from reviewbot.harness.sandbox import load_sandboxed
+from reviewbot.harness.sandbox import describe_isolation, load_sandboxed
 from reviewbot.models import make_client, model_access
 from reviewbot.report.cost import cost_line, dollars
 from reviewbot.report.progress import make_progress
@@ -172,6 +172,8 @@ def dry_run_command(file: Path, param_pairs: tuple[str, ...], items_per_list: in
     report = estimate(loaded, dict(parse_param_args(param_pairs)), config,
                       items_per_list=items_per_list)
     click.echo(report.model_dump_json(indent=2) if fmt == "json" else report.describe())
+    if fmt != "json":
+        click.echo(describe_isolation(), err=True)
     return int(ExitCode.OK)
 
 
@@ -206,6 +208,7 @@ def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, 
     params = dict(parse_param_args(param_pairs))
     est = estimate(loaded, params, config, items_per_list=items_per_list)
     click.echo(est.describe(), err=True)
+    click.echo(describe_isolation(), err=True)
     if est.est_cost_high > limit:
         raise UsageError(
             f"the estimate (up to {dollars(est.est_cost_high)}) exceeds the budget "

@@ -157,6 +157,10 @@ Rules (a checker enforces them; a draft that breaks one is refused):
   itself to run.parallel); run.until_dry must pass max_rounds=N. Slice model-produced
   lists before fanning out over them (e.g. items[:20]).
 - No bare `except:`; catch AgentError (one agent failed) or Exception.
+- No keyword argument starting with "_", no Model.model_rebuild / model_construct, no
+  itertools.product(..., repeat=N), `**` only with a number literal of at most 64.
+- The harness runs in a separate process with no files, network or environment: all it
+  can do is call run.*; keep it under 200 KB.
 - Only run.* listed above; agents get no tools: give them what they need in prompt/context.
 - META is a literal dict with name, description, phases, parameters, max_agents and
   budget_usd; `main` is `async def main(run, ...)` whose other arguments are META

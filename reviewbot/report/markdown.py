@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from reviewbot.review.findings import Finding, ReviewResult, ranked
+from reviewbot.review.findings import Finding, ReviewResult, line_label, ranked
 
 _BACKTICKS = re.compile(r"`+")
 _LANG_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go",
@@ -26,7 +26,7 @@ def _escape(text: str) -> str:
 
 
 def _lines(f: Finding) -> str:
-    return f"{f.start_line}" if f.start_line == f.end_line else f"{f.start_line}-{f.end_line}"
+    return line_label(f)
 
 
 def funnel_line(result: ReviewResult) -> str:

@@ -71,6 +71,10 @@ def _rule(f: Finding) -> dict[str, Any]:
 
 def _result(f: Finding, rule_index: int) -> dict[str, Any]:
     region: dict[str, Any] = {"startLine": f.start_line, "endLine": f.end_line}
+    if f.start_column is not None:
+        region["startColumn"] = f.start_column
+        if f.end_column is not None:
+            region["endColumn"] = f.end_column
     if f.evidence:
         region["snippet"] = {"text": f.evidence}
     location = {

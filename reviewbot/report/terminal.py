@@ -9,7 +9,7 @@ from rich.text import Text
 
 from reviewbot.config import Severity
 from reviewbot.report.markdown import funnel_line
-from reviewbot.review.findings import Finding, ReviewResult, ranked
+from reviewbot.review.findings import Finding, ReviewResult, line_label, ranked
 
 _STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -25,7 +25,7 @@ def _lexer(path: str) -> str:
 
 
 def _finding(f: Finding) -> Panel:
-    lines = f"{f.start_line}" if f.start_line == f.end_line else f"{f.start_line}-{f.end_line}"
+    lines = line_label(f)
     head = Text.assemble(
         (f" {f.severity.value.upper()} ", _STYLE[f.severity]), " ",
         (f"{f.path}:{lines}", "bold"), "  ", (f.title, ""),

@@ -3,38 +3,50 @@
 Only what the change introduces is reported. Ruff runs on the changed Python files
 at the base and at the head, each side materialised from the object store (or the
 working tree) into its own temporary directory, and a head diagnostic counts as new
-only when it sits on an added line and the base has no diagnostic with the same rule,
-message and line text. Matching by content rather than line number keeps unrelated
-line moves from producing "new" diagnostics.
+only when it touches an added line and the base has no diagnostic with the same rule,
+message and (whitespace-normalised) text of all its lines. A multi-line diagnostic
+edited inside (a ``with`` block whose argument changed) is also the base's when the
+base had the same rule and message over the lines it kept. Matching by content rather
+than line number keeps unrelated line moves from producing "new" diagnostics. Each
+finding carries ruff's columns, which also tell apart two hits of one rule on one line.
 
 Ruff respects the repository's own configuration: `ruff.toml`, `.ruff.toml` and
 `pyproject.toml` files on the path from the root to each changed file are
 materialised next to the sources at the same commit, so the project's rule selection,
-excludes and per-file ignores apply. A configuration ruff refuses falls back to ruff's
-defaults (`--isolated`), and the run says so in a note.
+excludes and per-file ignores apply. Ruff always runs as a pure checker (``--no-fix``,
+whatever the project's ``fix`` setting), and with the project's declared
+``requires-python`` as its target version when the configuration sets none. A
+configuration ruff refuses falls back to ruff's defaults (`--isolated`), and the run
+says so in a note.
 
-Parse errors come from the tree-sitter grammars of every language we have: an error
-at head on an added line whose line text has no error at base is new.
+Parse errors come from the tree-sitter grammars of every language we have, compared
+per top-level statement with the base (see :func:`syntax_findings`).
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import re
+import shutil
 import subprocess
 import tempfile
 import tomllib
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from reviewbot.code import language_for_path, syntax_errors
+from reviewbot.code import Language, SyntaxErrorSite, language_for_path, parse, syntax_errors
 from reviewbot.config import Severity
 from reviewbot.review.findings import Finding, Source
 
 RUFF_CONFIG_FILES = ("pyproject.toml", "ruff.toml", ".ruff.toml")
 _RUFF_TIMEOUT = 120.0
+_CHECK_TIMEOUT = 30.0
 
 
 class FileView(Protocol):
@@ -73,6 +85,61 @@ def _key_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def _span_key(text: str, row: int, end_row: int) -> str:
+    """The whitespace-normalised text of lines ``row..end_row``: a diagnostic's content."""
+    return "\n".join(_key_text(_line(text, n)) for n in range(row, end_row + 1))
+
+
+def _rows(d: dict[str, Any]) -> tuple[int, int]:
+    row = int(d["location"]["row"])
+    end = d.get("end_location") or {}
+    end_row = int(end.get("row", row))
+    if end_row > row and end.get("column") == 1:
+        end_row -= 1  # a range that ends at the start of a line ends on the line before
+    return row, max(row, end_row)
+
+
+def line_map(change: Change, head_text: str) -> dict[int, int]:
+    """Head line -> base line, for every head line the change kept."""
+    added = change.added_lines
+    removed: set[int] = set(getattr(change, "removed_lines", ()) or ())
+    out: dict[int, int] = {}
+    old = 1
+    for new in range(1, len(head_text.splitlines()) + 1):
+        if new in added:
+            continue
+        while old in removed:
+            old += 1
+        out[new] = old
+        old += 1
+    return out
+
+
+def _replaced_lines(change: Change, start: int, end: int) -> set[int]:
+    """Base lines removed by the hunks that touch head lines ``start..end``: what an edited
+    line (a one-line statement rewritten in place) replaced."""
+    removed: set[int] = set(getattr(change, "removed_lines", ()) or ())
+    out: set[int] = set()
+    for hunk in getattr(change, "hunks", ()) or ():
+        new_end = hunk.new_start + max(hunk.new_lines, 1) - 1
+        if hunk.new_start > end or new_end < start:
+            continue
+        out |= {n for n in range(hunk.old_start, hunk.old_start + hunk.old_lines)
+                if n in removed}
+    return out
+
+
+def _same_construct(
+    mapping: dict[int, int], row: int, end_row: int, base_ranges: Sequence[tuple[int, int]]
+) -> bool:
+    """Whether a multi-line head range keeps lines that a base range of the same rule and
+    message covered: the construct was edited inside, the diagnostic is the one it had."""
+    kept = [mapping[n] for n in range(row, end_row + 1) if n in mapping]
+    if not kept:
+        return False
+    return any(start <= min(kept) and max(kept) <= end for start, end in base_ranges)
+
+
 def _ruff_severity(code: str) -> Severity:
     if code in ("F401", "F811", "F841"):  # unused names: noise, rarely a bug
         return Severity.LOW
@@ -93,6 +160,7 @@ def _materialise(view: FileView, paths: Iterable[str], root: Path) -> list[str]:
     """Write ``paths`` (and the ruff configs above them) under ``root``; returns written sources."""
     written: list[str] = []
     configs: set[str] = set()
+    root.mkdir(parents=True, exist_ok=True)  # even when this side has no Python file
     for path in paths:
         if not view.exists(path):
             continue
@@ -138,14 +206,74 @@ def _has_root_config(root: Path) -> bool:
     return "ruff" in data.get("tool", {})
 
 
+_PY_VERSION = re.compile(r"(>=|~=|\^|==|~|>)?\s*3\.(\d+)")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+
+
+def _minimum_python(spec: str) -> int | None:
+    """The lowest Python 3 minor version a ``requires-python``-style specifier allows."""
+    minors: list[int] = []
+    for clause in spec.split(","):
+        for op, minor in _PY_VERSION.findall(clause):
+            if clause.strip().startswith(("<", "!=")):
+                continue
+            minors.append(int(minor) + (1 if op == ">" else 0))
+    return min(minors) if minors else None
+
+
+def _declared_target(root: Path) -> str | None:
+    """``pyXY`` from the project's ``requires-python`` (or Poetry's ``python`` dependency),
+    when no ruff configuration of the tree sets a target version of its own.
+
+    Ruff reads ``requires-python`` itself only in some layouts (never under ``--isolated``,
+    never from Poetry's table); passing the version explicitly makes every layout agree.
+    """
+    for config in [*root.rglob("ruff.toml"), *root.rglob(".ruff.toml")]:
+        data = _read_toml(config)
+        if "target-version" in data:
+            return None
+    spec: str | None = None
+    for pyproject in root.rglob("pyproject.toml"):
+        data = _read_toml(pyproject)
+        if "target-version" in data.get("tool", {}).get("ruff", {}):
+            return None
+        if pyproject.parent != root:
+            if "requires-python" in data.get("project", {}):
+                return None  # a nested project with its own version: ruff reads it there
+            continue
+        declared = data.get("project", {}).get("requires-python")
+        if declared is None:
+            deps = data.get("tool", {}).get("poetry", {}).get("dependencies", {})
+            declared = deps.get("python") if isinstance(deps, dict) else None
+        if isinstance(declared, str):
+            spec = declared
+    minor = _minimum_python(spec) if spec else None
+    if minor is None:
+        return None
+    return f"py3{max(minor, 7)}"
+
+
 def _run_ruff(root: Path, paths: Sequence[str], isolated: bool) -> list[dict[str, Any]] | None:
-    """Ruff's JSON diagnostics, or None when ruff refused (bad configuration)."""
+    """Ruff's JSON diagnostics, or None when ruff refused (bad configuration).
+
+    Always a pure checker: a project's ``fix = true`` (or ``fix-only``) would otherwise
+    make ruff rewrite the files first, hiding fixable diagnostics and moving the rest.
+    """
     if not paths:
         return []
     cmd = [_ruff_bin(), "check", "--output-format", "json", "--no-cache", "--exit-zero",
-           "--force-exclude"]
+           "--force-exclude", "--no-fix", "--no-fix-only", "--no-unsafe-fixes"]
     if isolated:
         cmd.append("--isolated")
+    target = _declared_target(root)
+    if target is not None:
+        cmd += ["--target-version", target]
     proc = subprocess.run(  # noqa: S603 - fixed binary, paths are our own temp files
         [*cmd, "--", *paths], cwd=root, capture_output=True, text=True, timeout=_RUFF_TIMEOUT,
         check=False,
@@ -186,7 +314,10 @@ def ruff_findings(
             head_diags = _run_ruff(head_root, head_written, isolated=True) or []
         base_texts = {p: base.read_bytes(p).decode("utf-8", "replace") for p in base_written}
         head_texts = {p: head.read_bytes(p).decode("utf-8", "replace") for p in head_written}
+        # Base diagnostics by rule, message and the text of all their lines (a moved block),
+        # and by rule and message with their line ranges (a block edited inside).
         seen: Counter[tuple[str, str, str, str]] = Counter()
+        base_ranges: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
         for d in base_diags:
             if not d.get("code") or d["code"] == "invalid-syntax":
                 continue
@@ -194,28 +325,41 @@ def ruff_findings(
             change = base_paths.get(old)
             if change is None:
                 continue
-            text = _line(base_texts[old], d["location"]["row"])
-            seen[(change.path, d["code"], d["message"], _key_text(text))] += 1
+            row, end_row = _rows(d)
+            seen[(change.path, d["code"], d["message"],
+                  _span_key(base_texts[old], row, end_row))] += 1
+            base_ranges.setdefault((change.path, d["code"], d["message"]), []).append(
+                (row, end_row))
         by_path = {c.path: c for c in py}
-        for d in sorted(head_diags, key=lambda d: (d["filename"], d["location"]["row"])):
+        maps = {c.path: line_map(c, head_texts[c.path]) for c in py if c.path in head_texts}
+        for d in sorted(head_diags, key=lambda d: (d["filename"], d["location"]["row"],
+                                                    d["location"].get("column", 0))):
             # Parse errors are the syntax tier's; ruff reports little else on such files.
             if not d.get("code") or d["code"] == "invalid-syntax":
                 continue
             path = _relative(head_root, d["filename"])
-            row = d["location"]["row"]
-            end_row = max(row, d.get("end_location", {}).get("row", row))
+            row, end_row = _rows(d)
             change = by_path[path]
             if not any(n in change.added_lines for n in range(row, end_row + 1)):
                 continue
-            text = _line(head_texts[path], row)
-            key = (path, d["code"], d["message"], _key_text(text))
+            key = (path, d["code"], d["message"], _span_key(head_texts[path], row, end_row))
             if seen[key] > 0:
                 seen[key] -= 1
                 continue
+            if end_row > row and _same_construct(
+                maps.get(path, {}), row, end_row,
+                base_ranges.get((path, d["code"], d["message"]), []),
+            ):
+                continue
             evidence = "\n".join(_line(head_texts[path], n) for n in range(row, end_row + 1))
             fix = d.get("fix") or {}
+            start_col = d["location"].get("column")
+            end_col = (d.get("end_location") or {}).get("column")
             out.findings.append(Finding(
-                path=path, start_line=row, end_line=end_row, severity=_ruff_severity(d["code"]),
+                path=path, start_line=row, end_line=end_row,
+                start_column=start_col if isinstance(start_col, int) and start_col >= 1 else None,
+                end_column=end_col if isinstance(end_col, int) and end_col >= 1 else None,
+                severity=_ruff_severity(d["code"]),
                 category="lint", title=f"{d['code']}: {d['message']}",
                 explanation=(f"ruff {d['code']} ({d.get('name') or 'rule'}) is new in this change"
                              + (f"; suggested fix: {fix['message']}" if fix.get("message") else "")
@@ -226,10 +370,104 @@ def ruff_findings(
     return out
 
 
+@dataclass
+class _Statement:
+    """A top-level statement (a child of the tree's root) and the parse errors inside it."""
+
+    start: int  # 1-based lines
+    end: int
+    key: str  # whitespace-normalised text
+    errors: list[SyntaxErrorSite] = field(default_factory=list)
+
+
+def _statements(src: bytes, language: Language) -> list[_Statement]:
+    tree = parse(src, language)
+    stmts = [
+        _Statement(child.start_point[0] + 1, child.end_point[0] + 1,
+                   _key_text((child.text or b"").decode("utf-8", "replace")))
+        for child in tree.root_node.children
+    ]
+    for site in syntax_errors(src, language):
+        home = next((st for st in stmts if st.start <= site.line <= st.end), None)
+        if home is None:
+            home = _Statement(site.line, site.end_line, "")
+            stmts.append(home)
+        home.errors.append(site)
+    return stmts
+
+
+def _python_verdict(src: bytes, start: int, end: int) -> bool | None:
+    """Whether CPython's own parser fails in lines ``start..end`` (None: it fails elsewhere)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes and the like: not our report
+            ast.parse(src)
+    except SyntaxError as exc:
+        return True if exc.lineno is None or start <= exc.lineno <= end else None
+    except ValueError:  # null bytes and the like
+        return None
+    return False
+
+
+_WORD = re.compile(r"\w")
+_NODE_ERROR_LINE = re.compile(r":(\d+)\s*$", re.MULTILINE)
+
+
+def _node_verdict(src: bytes, start: int, end: int, module: bool) -> bool | None:
+    """Whether ``node --check`` fails in lines ``start..end``; None without node."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="reviewbot-node-") as tmp:
+        target = Path(tmp, "check.mjs" if module else "check.cjs")
+        target.write_bytes(src)
+        try:
+            proc = subprocess.run(  # noqa: S603 - node on PATH checking our own temp file
+                [node, "--check", str(target)], capture_output=True, text=True,
+                timeout=_CHECK_TIMEOUT, check=False, env=_checker_env(),
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if proc.returncode == 0:
+        return False
+    found = _NODE_ERROR_LINE.search(proc.stderr.split("\n\n")[0])
+    if found is None:
+        return None
+    return True if start <= int(found.group(1)) <= end else None
+
+
+def _checker_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def _compiler_verdict(
+    language: Language, path: str, src: bytes, stmts: Sequence[_Statement], st: _Statement
+) -> tuple[bool | None, str]:
+    """A second opinion on a tree-sitter parse error from the language's own parser:
+    True (it fails there too), False (it accepts the file: a gap in the grammar), None."""
+    if language.name == "python":
+        return _python_verdict(src, st.start, st.end), "Python's parser"
+    if language.name == "javascript" and path.endswith((".js", ".mjs", ".cjs")):
+        module = path.endswith(".mjs") or (not path.endswith(".cjs") and any(
+            s.key.startswith(("import ", "import{", "export ", "export{")) for s in stmts))
+        return _node_verdict(src, st.start, st.end, module), "node --check"
+    return None, ""
+
+
 def syntax_findings(
     base: FileView, head: FileView, changes: Sequence[Change]
 ) -> DeterministicResult:
-    """Parse errors at head on added lines that the base does not have, for every grammar."""
+    """Parse errors at head on added lines in constructs the base parsed cleanly.
+
+    Each error belongs to its top-level statement. A head statement is compared with the
+    base statements its kept lines come from (or, moved whole, with a base statement of
+    the same text): it is new only when it holds more errors than they did, so a construct
+    the grammar already failed on (a JavaScript export named ``function``) stays quiet
+    when its text changes. Severity follows confidence: high when the language's own
+    parser (CPython, ``node --check``) also fails there, info when it accepts the file (a
+    gap in the grammar), medium when there is no second opinion.
+    """
     out = DeterministicResult()
     for change in changes:
         if _status(change) == "deleted" or not change.added_lines:
@@ -239,40 +477,69 @@ def syntax_findings(
             continue
         head_src = head.read_bytes(change.path)
         head_text = head_src.decode("utf-8", "replace")
+        head_stmts = _statements(head_src, language)
+        if not any(st.errors for st in head_stmts):
+            continue
         old = change.old_path or change.path
-        base_keys: Counter[str] = Counter()
+        base_stmts: list[_Statement] = []
         if _status(change) != "added" and base.exists(old):
-            base_src = base.read_bytes(old)
-            base_text = base_src.decode("utf-8", "replace")
-            for site in syntax_errors(base_src, language):
-                base_keys[_key_text(_line(base_text, site.line))] += 1
+            base_stmts = _statements(base.read_bytes(old), language)
+        base_by_key = Counter({st.key: len(st.errors) for st in base_stmts if st.errors})
+        mapping = line_map(change, head_text)
         reported: set[int] = set()
         lang_name = language.name
-        for site in syntax_errors(head_src, language):
-            touched = [n for n in range(site.line, max(site.line, site.end_line) + 1)
-                       if n in change.added_lines]
-            if not touched:
+        for st in head_stmts:
+            touched_sites = [
+                site for site in st.errors
+                if any(n in change.added_lines
+                       for n in range(site.line, max(site.line, site.end_line) + 1))
+            ]
+            if not touched_sites:
                 continue
-            key = _key_text(_line(head_text, site.line))
-            if base_keys[key] > 0:
-                base_keys[key] -= 1
+            # Lines of only brackets and punctuation ("}") say nothing about where a
+            # statement came from: the diff may pair them with any other closing brace.
+            kept = {mapping[n] for n in range(st.start, st.end + 1)
+                    if n in mapping and _WORD.search(_line(head_text, n))}
+            kept |= _replaced_lines(change, st.start, st.end)
+            before = sum(len(b.errors) for b in base_stmts
+                         if any(b.start <= n <= b.end for n in kept))
+            before = max(before, base_by_key.get(st.key, 0))
+            excess = len(st.errors) - before
+            if excess <= 0:
                 continue
-            # An ERROR node may start above the edit; point at the first changed line in it.
-            line = site.line if site.line in change.added_lines else touched[0]
-            if line in reported:
-                continue
-            reported.add(line)
-            what = f"missing {site.text}" if site.missing else "unexpected code"
-            near = f" near `{site.text}`" if site.text and not site.missing else ""
-            out.findings.append(Finding(
-                path=change.path, start_line=line, end_line=line,
-                severity=Severity.HIGH, category="syntax",
-                title=f"Syntax error: {what}",
-                explanation=(f"the {lang_name} parser fails at line {site.line}, column "
-                             f"{site.col}{near}; the file no longer parses"),
-                evidence=_line(head_text, line), source=Source.SYNTAX,
-                rule=f"syntax/{lang_name.lower()}", in_diff=True,
-            ))
+            verdict, checker = _compiler_verdict(language, change.path, head_src, head_stmts, st)
+            for site in touched_sites[:excess]:
+                touched = [n for n in range(site.line, max(site.line, site.end_line) + 1)
+                           if n in change.added_lines]
+                # An ERROR node may start above the edit; point at the first changed line.
+                line = site.line if site.line in change.added_lines else touched[0]
+                if line in reported:
+                    continue
+                reported.add(line)
+                what = f"missing {site.text}" if site.missing else "unexpected code"
+                near = f" near `{site.text}`" if site.text and not site.missing else ""
+                explanation = (f"the {lang_name} parser fails at line {site.line}, column "
+                               f"{site.col}{near}; the file no longer parses")
+                if verdict is True:
+                    severity = Severity.HIGH
+                    explanation += f" ({checker} fails there too)"
+                elif verdict is False:
+                    severity = Severity.INFO
+                    explanation = (f"the tree-sitter {lang_name} grammar fails at line "
+                                   f"{site.line}, column {site.col}{near}, but {checker} "
+                                   "accepts the file: probably a gap in the grammar")
+                else:
+                    severity = Severity.MEDIUM
+                    explanation += " (no second parser confirmed it)"
+                out.findings.append(Finding(
+                    path=change.path, start_line=line, end_line=line,
+                    start_column=site.col if line == site.line else None,
+                    severity=severity, category="syntax",
+                    title=f"Syntax error: {what}",
+                    explanation=explanation,
+                    evidence=_line(head_text, line), source=Source.SYNTAX,
+                    rule=f"syntax/{lang_name.lower()}", in_diff=True,
+                ))
     return out
 
 

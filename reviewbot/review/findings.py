@@ -42,6 +42,10 @@ class Finding(BaseModel):
     path: str
     start_line: int = Field(ge=1)
     end_line: int = Field(ge=1)
+    # 1-based columns of the exact range (ruff's own range, the parser's error node); the end
+    # column points just past the last character, as SARIF's ``endColumn`` does.
+    start_column: int | None = Field(default=None, ge=1)
+    end_column: int | None = Field(default=None, ge=1)
     severity: Severity
     category: str  # the review dimension, or "lint" / "syntax" for deterministic ones
     title: str
@@ -57,7 +61,8 @@ class Finding(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.path, self.category, self.title, self.evidence)
+        return fingerprint(self.path, self.category, self.title, self.evidence,
+                           span=evidence_span(self))
 
 
 _WS = re.compile(r"\s+")
@@ -68,10 +73,36 @@ def normalize_title(title: str) -> str:
     return _WS.sub(" ", _NON_WORD.sub(" ", title.lower())).strip()
 
 
-def fingerprint(path: str, category: str, title: str, evidence: str) -> str:
-    """Stable across unrelated edits: no line numbers, whitespace-insensitive evidence."""
+def evidence_span(f: Finding) -> str:
+    """Where the finding's exact range sits in its evidence, whitespace-insensitively.
+
+    Two findings of one rule on one line (two ``Tuple`` annotations) differ only in their
+    columns. Counting the non-blank characters of the evidence before the range's start
+    and end tells them apart and, like the evidence key, ignores re-indentation and line
+    moves. Empty when the finding has no columns (model findings).
+    """
+    if f.start_column is None:
+        return ""
+    lines = f.evidence.split("\n")
+    first = lines[0] if lines else ""
+    start = len(_WS.sub("", first[: f.start_column - 1]))
+    end_index = f.end_line - f.start_line
+    if f.end_column is None or not 0 <= end_index < len(lines):
+        return str(start)
+    before = "".join(lines[:end_index]) + lines[end_index][: f.end_column - 1]
+    return f"{start}:{len(_WS.sub('', before))}"
+
+
+def fingerprint(path: str, category: str, title: str, evidence: str, span: str = "") -> str:
+    """Stable across unrelated edits: no line numbers, whitespace-insensitive evidence.
+
+    ``span`` (see :func:`evidence_span`) tells apart findings on the same evidence.
+    """
     evidence_key = _WS.sub("", evidence)
-    raw = "\x1f".join([path, category.lower(), normalize_title(title), evidence_key])
+    parts = [path, category.lower(), normalize_title(title), evidence_key]
+    if span:
+        parts.append(span)
+    raw = "\x1f".join(parts)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
 
 
@@ -112,9 +143,16 @@ class ReviewResult(BaseModel):
     stats: RunStats | None = None
 
 
+def line_label(f: Finding) -> str:
+    """``12``, ``12:5`` with a column, ``12-14`` or ``12:5-14`` for a range of lines."""
+    start = f"{f.start_line}" + (f":{f.start_column}" if f.start_column is not None else "")
+    return start if f.start_line == f.end_line else f"{start}-{f.end_line}"
+
+
 def ranked(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then by file and line: the order every report shows."""
-    return sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line, f.title))
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line,
+                                           f.start_column or 0, f.title))
 
 
 def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:

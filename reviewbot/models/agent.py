@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
+import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -27,7 +29,42 @@ from reviewbot.models.usage import Usage
 M = TypeVar("M", bound=BaseModel)
 
 _MAX_FEEDBACK_CHARS = 2_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
+
+# An upper bound of input tokens per character of the request's JSON. Tokenizers give
+# English and code about 3.5-4 characters a token; counting the JSON text (keys, quotes
+# and escapes included) at 3 characters a token stays above what the service bills for
+# such text. A runtime that learns a model's real ratio scales this estimate up.
+CHARS_PER_TOKEN_BOUND = 3
+# Framing the service adds around the request and each message.
+_REQUEST_OVERHEAD_TOKENS = 16
+_MESSAGE_OVERHEAD_TOKENS = 4
+# A turn granted fewer output tokens than this is not worth sending.
+MIN_TURN_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """The worst case of the model turn an agent is about to take (for a budget).
+
+    ``input_tokens`` bounds the turn's input; any of it under a cache breakpoint may be
+    billed as a cache write, so a ceiling prices it at the dearest input-side price.
+    The output is at most the ``max_tokens`` the turn is sent with; a budget may grant
+    less, down to ``min_tokens``.
+    """
+
+    turn: int  # 0 for an agent's first turn
+    input_tokens: int
+    max_tokens: int
+    min_tokens: int
+
+
+class TurnDenied(Exception):
+    """Raised by ``AgentRequest.before_turn``: the agent may take no further turn.
+
+    The agent then fails with this reason and the usage of its finished turns.
+    """
 
 
 @dataclass
@@ -43,6 +80,9 @@ class AgentRequest(Generic[M]):
     max_tokens: int = 4096
     # Called with the usage of each model response as it arrives (live cost).
     on_usage: Callable[[Usage], None] | None = None
+    # Awaited before every model turn with its worst case; returns the output tokens the
+    # turn may use (at most ``plan.max_tokens``) or raises TurnDenied.
+    before_turn: Callable[[TurnPlan], Awaitable[int]] | None = None
 
 
 @dataclass
@@ -107,6 +147,55 @@ def _one_line(text: str | None, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+def text_problem(label: str, text: str, *, required: bool) -> str | None:
+    """Why ``text`` cannot be sent to the Messages API, or None.
+
+    The API refuses empty and whitespace-only text blocks, and text that is not
+    valid Unicode (a lone surrogate cannot be encoded as UTF-8); a NUL byte is
+    refused here too, since no prompt needs one and some services reject it.
+    """
+    if "\x00" in text:
+        return f"{label} contains a NUL byte (at offset {text.index(chr(0))})"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        return f"{label} contains a lone surrogate (U+{code:04X} at offset {exc.start})"
+    if required and not text.strip():
+        return f"{label} is {'empty' if not text else 'blank (whitespace only)'}"
+    return None
+
+
+def request_problem(request: AgentRequest[Any]) -> str | None:
+    """Why an agent's own inputs cannot be sent (blank prompt, NUL bytes, ...), or None.
+
+    Blank context entries are not a problem: they carry nothing and are left out.
+    """
+    checks = [("the prompt", request.prompt, True), ("the system text", request.system, False)]
+    checks += [(f"context block {i + 1}", c, False) for i, c in enumerate(request.context)]
+    checks.append(("the role", request.role, False))
+    for label, text, required in checks:
+        problem = text_problem(label, text, required=required)
+        if problem is not None:
+            return problem
+    return None
+
+
+def sendable(text: str) -> str:
+    """Text the model or a tool produced, made safe to send back.
+
+    A NUL byte or a lone surrogate becomes U+FFFD instead of making the request
+    invalid.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def _service_error(exc: anthropic.APIStatusError, model: str) -> Exception:
     """Map an API error after the SDK's own retries: run-fatal or agent-fatal."""
     detail = _one_line(exc.api_message or exc.message)
@@ -139,8 +228,10 @@ def _assistant_content(message: anthropic.types.Message) -> list[dict[str, Any]]
     content: list[dict[str, Any]] = []
     for block in message.content:
         if block.type == "text":
-            if block.text:
-                content.append({"type": "text", "text": block.text})
+            # The API refuses empty and whitespace-only text blocks: a blank answer is
+            # left out rather than sent back.
+            if block.text and block.text.strip():
+                content.append({"type": "text", "text": sendable(block.text)})
         elif block.type == "tool_use":
             content.append(
                 {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
@@ -159,8 +250,9 @@ def _tool_uses(message: anthropic.types.Message) -> list[Any]:
 
 def _tool_result_block(tool_use_id: str, result: ToolResult) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
-    # An empty result still needs content the model can read.
-    block["content"] = result.content or "(empty)"
+    # An empty (or blank) result still needs content the model can read.
+    text = sendable(result.content)
+    block["content"] = text if text.strip() else "(empty)"
     if result.is_error:
         block["is_error"] = True
     return block
@@ -221,8 +313,45 @@ class _Conversation:
             reason, self.usage, model=self.request.model, turns=self.turns, requests=self.requests
         )
 
-    async def ask(self) -> anthropic.types.Message:
+    def input_bound(self) -> int:
+        """An upper bound of the next request's input tokens (see CHARS_PER_TOKEN_BOUND)."""
+        sent = {
+            key: value for key, value in self.params.items() if key != "max_tokens"
+        }
+        sent["messages"] = with_moving_breakpoint(self.messages)
+        chars = len(json.dumps(sent, ensure_ascii=False, separators=(",", ":")))
+        return (
+            math.ceil(chars / CHARS_PER_TOKEN_BOUND)
+            + _REQUEST_OVERHEAD_TOKENS
+            + _MESSAGE_OVERHEAD_TOKENS * len(self.messages)
+        )
+
+    async def ask(self, max_tokens: int | None = None) -> anthropic.types.Message:
         params = {**self.params, "messages": with_moving_breakpoint(self.messages)}
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        attempt = 0
+        while True:
+            message, problem = await self._send(params)
+            if message is not None:
+                break
+            # A 200 whose body is not a Message (an HTML error page from a proxy, some
+            # other JSON) is retried like a 5xx, then fails this agent only.
+            if attempt >= self.client.max_retries:
+                tries = f" ({attempt + 1} attempts)" if attempt else ""
+                raise self.failed(f"the model service sent a malformed response{tries}: {problem}")
+            await asyncio.sleep(_backoff(attempt))
+            attempt += 1
+        self.turns += 1
+        used = Usage.from_api(message.usage)
+        self.usage = self.usage + used
+        if self.request.on_usage is not None:
+            self.request.on_usage(used)
+        return message
+
+    async def _send(
+        self, params: dict[str, Any]
+    ) -> tuple[anthropic.types.Message | None, str]:
         try:
             raw = await self.client.messages.with_raw_response.create(**params)
         except anthropic.APIStatusError as exc:
@@ -237,17 +366,55 @@ class _Conversation:
             raise self.failed(f"could not reach the model service: {_one_line(str(exc))}") from exc
         self.requests += 1 + raw.retries_taken
         try:
-            message = await raw.parse()
-        except (json.JSONDecodeError, anthropic.APIResponseValidationError) as exc:
-            raise self.failed(
-                f"the model service sent a malformed response: {_one_line(str(exc))}"
-            ) from exc
-        self.turns += 1
-        used = Usage.from_api(message.usage)
-        self.usage = self.usage + used
-        if self.request.on_usage is not None:
-            self.request.on_usage(used)
-        return message
+            parsed: Any = await raw.parse()
+        except (ValueError, anthropic.APIResponseValidationError) as exc:  # JSONDecodeError too
+            return None, f"{_body_kind(raw)} ({_one_line(str(exc), 120)})"
+        problem = _not_a_message(parsed)
+        if problem is not None:
+            return None, f"{problem}; {_body_kind(raw)}"
+        return parsed, ""
+
+
+def _body_kind(raw: Any) -> str:
+    try:
+        head = raw.http_response.text[:60]
+    except Exception:  # noqa: BLE001 - only a description of a body already refused
+        head = ""
+    ctype = raw.headers.get("content-type", "no content-type")
+    return f"{ctype} body starting {head!r}" if head else f"empty {ctype} body"
+
+
+def _not_a_message(parsed: Any) -> str | None:
+    """Why a parsed 200 body is not a usable Message (the SDK does not check), or None."""
+    if not isinstance(parsed, anthropic.types.Message):
+        return f"expected a Message, got {type(parsed).__name__}"
+    if getattr(parsed, "type", None) != "message":
+        return "the body is not a Message (type is not 'message')"
+    content = getattr(parsed, "content", None)
+    if not isinstance(content, list):
+        return "the Message has no content list"
+    for block in content:
+        kind = getattr(block, "type", None)
+        if not isinstance(kind, str):
+            return "a content block has no type"
+        if kind == "text" and not isinstance(getattr(block, "text", None), str):
+            return "a text block has no text"
+        if kind == "tool_use" and not (
+            isinstance(getattr(block, "id", None), str)
+            and isinstance(getattr(block, "name", None), str)
+        ):
+            return "a tool_use block has no id or name"
+    usage = getattr(parsed, "usage", None)
+    if usage is None or not all(
+        isinstance(getattr(usage, name, None), int) for name in ("input_tokens", "output_tokens")
+    ):
+        return "the Message has no usage"
+    return None
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds before retrying a malformed answer: the SDK's schedule for a 5xx."""
+    return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
 def _retryable(exc: anthropic.APIStatusError) -> bool:
@@ -257,18 +424,34 @@ def _retryable(exc: anthropic.APIStatusError) -> bool:
 async def run_agent(client: anthropic.AsyncAnthropic, request: AgentRequest[M]) -> AgentOutcome[M]:
     """Run one sub-agent to a validated ``request.schema`` instance.
 
-    Raises :class:`AgentFailed` when this agent cannot produce a result (invalid
-    output twice, ``max_turns`` exceeded, retries exhausted, refusal) and
+    Raises :class:`AgentFailed` when this agent cannot produce a result (inputs
+    that cannot be sent, invalid output twice, ``max_turns`` exceeded, retries
+    exhausted, malformed answers, refusal, a turn ``before_turn`` denied) and
     :class:`ModelServiceError` when no agent can (bad key, unknown model, a
-    request the service rejects).
+    request the service rejects). Anything else ``before_turn`` raises propagates.
     """
     convo = _Conversation(client, request)
+    unsendable = request_problem(request)
+    if unsendable is not None:
+        raise convo.failed(f"cannot be sent: {unsendable}")
     tools = {t.name: t for t in request.tools}
     feedback_given = False
     while True:
         if convo.turns >= request.max_turns:
             raise convo.failed(f"no result within max_turns={request.max_turns} model turns")
-        message = await convo.ask()
+        max_tokens = request.max_tokens
+        if request.before_turn is not None:
+            plan = TurnPlan(
+                turn=convo.turns,
+                input_tokens=convo.input_bound(),
+                max_tokens=request.max_tokens,
+                min_tokens=min(request.max_tokens, MIN_TURN_TOKENS),
+            )
+            try:
+                max_tokens = min(await request.before_turn(plan), request.max_tokens)
+            except TurnDenied as exc:
+                raise convo.failed(str(exc)) from None
+        message = await convo.ask(max_tokens)
         convo.messages.append({"role": "assistant", "content": _assistant_content(message)})
         uses = _tool_uses(message)
         if message.stop_reason == "tool_use" and uses:
@@ -279,9 +462,7 @@ async def run_agent(client: anthropic.AsyncAnthropic, request: AgentRequest[M]) 
         if message.stop_reason == "model_context_window_exceeded":
             raise convo.failed("the conversation exceeded the model's context window")
         if message.stop_reason == "max_tokens":
-            problem = (
-                f"the answer was cut off at max_tokens={request.max_tokens}; give a shorter answer"
-            )
+            problem = f"the answer was cut off at max_tokens={max_tokens}; give a shorter answer"
         else:
             try:
                 output = request.schema.model_validate_json(_final_text(message))

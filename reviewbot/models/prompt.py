@@ -54,7 +54,8 @@ def tool_definitions(definitions: Sequence[dict[str, Any]]) -> list[dict[str, An
 
 
 def first_user_message(context: Sequence[str], prompt: str) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": c} for c in context if c]
+    # Blank context carries nothing, and the API refuses whitespace-only text blocks.
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": c} for c in context if c.strip()]
     if blocks:
         blocks[-1]["cache_control"] = dict(CACHE_CONTROL)
     blocks.append({"type": "text", "text": prompt})

@@ -55,5 +55,27 @@ def cost_line(stats: RunStats) -> str:
     parts.append(f"total {dollars(total.cost_usd)}")
     parts.append(human_duration(stats.wall_seconds))
     if stats.partial:
-        parts.append(f"PARTIAL ({stats.stop_reason or 'stopped'})")
+        reason = stats.stop_reason or "stopped"
+        if reason == "budget":
+            reason += "".join(f"; {left} unused" for left in budget_left(stats))
+        parts.append(f"PARTIAL ({reason})")
     return " · ".join(parts)
+
+
+def budget_left(stats: RunStats) -> list[str]:
+    """What the run left of each of its budgets, e.g. ``["$0.0031 of $0.02"]``.
+
+    A budget stop leaves less than one model turn's worst case unspent: the next
+    turn did not fit in it.
+    """
+    total = stats.total
+    left = []
+    if stats.budget_usd is not None:
+        unused = max(stats.budget_usd - total.cost_usd, 0.0)
+        left.append(f"{dollars(unused)} of {dollars(stats.budget_usd)}")
+    if stats.budget_tokens is not None:
+        unused_tokens = max(stats.budget_tokens - total.usage.total_tokens, 0)
+        left.append(
+            f"{human_count(unused_tokens)} of {human_count(stats.budget_tokens)} tokens"
+        )
+    return left

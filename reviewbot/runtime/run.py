@@ -31,6 +31,7 @@ from reviewbot.models import (
     run_agent,
     shared_prefix_tokens,
 )
+from reviewbot.models.agent import TurnDenied, TurnPlan
 from reviewbot.models.usage import Usage
 from reviewbot.runtime.compose import Composition
 from reviewbot.runtime.compose import pipeline_position as _position
@@ -238,7 +239,7 @@ class Run(Composition):
         if self._client is None:
             raise ModelsUnavailable(NO_MODELS_MESSAGE)
 
-        prompt_chars = len(system_text) + len(prompt) + sum(len(c) for c in context)
+        self.stats.budget_usd, self.stats.budget_tokens = sched.budget_usd, sched.budget_tokens
         max_tokens = self.config.models.max_tokens
         request = AgentRequest(
             model=model,
@@ -259,21 +260,45 @@ class Run(Composition):
             if primer is not None:
                 primer.set()
             raise
+        ticket: int | None = None  # the scheduler's, once the first turn is admitted
+        announced = False
+        live = Usage()
         try:
-            ticket = await sched.admit(model, prompt_chars, max_tokens)
-            self.events.emit(
-                AgentStarted(call=call, role=role, tier=chosen.value, model=model, phase=phase)
-            )
-            live = Usage()
+
+            async def before_turn(plan: TurnPlan) -> int:
+                # Every turn reserves its worst case first (see reviewbot.runtime.scheduler).
+                nonlocal ticket, announced
+                if ticket is None:
+                    ticket, granted = await sched.admit(
+                        model, plan.input_tokens, plan.max_tokens, plan.min_tokens
+                    )
+                    announced = True
+                    self.events.emit(
+                        AgentStarted(
+                            call=call, role=role, tier=chosen.value, model=model, phase=phase
+                        )
+                    )
+                    return granted
+                turn = await sched.next_turn(
+                    ticket, plan.input_tokens, plan.max_tokens, plan.min_tokens
+                )
+                if turn is None:
+                    booked = f"{plan.turn} turn{'s' if plan.turn != 1 else ''} booked"
+                    raise TurnDenied(
+                        f"stopped by the budget before turn {plan.turn + 1} ({booked})"
+                    )
+                return turn
 
             def on_usage(usage: Usage) -> None:
                 nonlocal live
                 live = live + usage
-                sched.live(ticket, live, cost_usd(model, live, self._pricing))
+                if ticket is not None:
+                    sched.book(ticket, usage, cost_usd(model, usage, self._pricing))
                 if primer is not None:
                     primer.set()  # the first response is in: the prefix is cached
 
             request.on_usage = on_usage
+            request.before_turn = before_turn
             limit = timeout if timeout is not None else self.config.runtime.agent_timeout
             started = time.perf_counter()
             error: str | None = None
@@ -286,18 +311,19 @@ class Run(Composition):
             except AgentFailed as exc:
                 error, usage = str(exc.reason), _max_usage(exc.usage, live)
             except BaseException:
-                # Run-fatal errors and cancellation (Ctrl-C): still book what was spent.
-                spent = cost_usd(model, live, self._pricing)
-                sched.settle(ticket, live, spent)
+                # Refused its first turn (RunStopped: it never started), run-fatal errors,
+                # cancellation (Ctrl-C): what was spent is booked already; count it.
                 if live.total_tokens:
+                    spent = cost_usd(model, live, self._pricing)
                     self._account(phase, chosen, live, spent, failed=True, replayed=False)
                 raise
             else:
                 output, usage = outcome.output, _max_usage(outcome.usage, live)
             seconds = time.perf_counter() - started
             cost = cost_usd(model, usage, self._pricing)
-            sched.settle(ticket, usage, cost)
         finally:
+            if ticket is not None:
+                sched.release(ticket)
             sched.release_slots(role)
             if primer is not None:
                 primer.set()  # failed or stopped before answering: siblings go ahead anyway
@@ -322,6 +348,10 @@ class Run(Composition):
         if error is not None:
             where = f" in phase {phase}" if phase else ""
             self.stats.errors.append(f"{role} agent{where}: {error}")
+            if not announced:  # failed before its first turn (inputs that cannot be sent)
+                self.events.emit(
+                    AgentStarted(call=call, role=role, tier=chosen.value, model=model, phase=phase)
+                )
             self.events.emit(
                 AgentFailure(
                     call=call, role=role, tier=chosen.value, model=model, phase=phase, error=error,

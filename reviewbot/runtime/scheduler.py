@@ -17,23 +17,24 @@ keeps whole items up to the last quarter of the run. First-come-first-served
 behaves like most-remaining-first here, because every item's first request
 arrives at once. See ``bench/runtime.py`` for the comparison.
 
-Budget policy (dollars and tokens). Before an agent starts it reserves an
-estimate of what it will cost:
+Budget policy (dollars and tokens): the budget is a ceiling. Before every model
+turn (not every agent) the turn reserves its worst case: its input tokens (an
+upper bound from the request's size, scaled up once a model has billed more than
+that bound) at the dearest input-side price (any block under a cache breakpoint
+may be billed as a cache write) plus its ``max_tokens`` output. After the turn
+the reservation is settled to what the service billed. A turn may go only if
+``spent + reservations of turns in flight + its own`` fits, so spent never
+exceeds the budget, in dollars or in tokens.
 
-* before any call of that model has finished: the prompt's input tokens
-  (characters / 4, rounded up) at the input price plus ``max_tokens`` output at
-  the output price, i.e. a full single turn;
-* afterwards: the largest cost (and token count) any finished call of that
-  model has had, never less than the single-turn estimate's input part.
-
-An agent may start only if ``spent + reservations of running agents + its own
-reservation`` fits the budget, where a running agent whose usage so far already
-exceeds its reservation counts with its usage. When it does not fit and other
-agents are running, it waits for one of them to finish (their real cost usually
-frees room) and checks again; when nothing is running and it still does not fit,
-the run stops with reason ``budget``. So a run overshoots only by what running
-agents spend beyond their reservations, which the worst-case reservation makes
-rare and small.
+A turn that does not fit waits while other turns are in flight (their real cost
+usually frees room); waiting turns are served in order, an agent's later turns
+before any agent's first, so started agents finish before new ones start. When
+nothing is in flight and the full turn still does not fit, the turn is sent with
+fewer output tokens if at least ``min_tokens`` fit; otherwise it is refused and
+the run stops with reason ``budget``: an agent refused its first turn never
+starts (``RunStopped``), one refused a later turn fails with a budget failure
+(its finished turns are booked). What is left of the budget then is less than
+one turn's worst case.
 
 The backstop counts every agent that starts (and every one replayed from the
 journal, so that a resumed run takes the same shape); when ``max_agents`` have
@@ -123,20 +124,34 @@ class Slots:
 
 @dataclass
 class Ticket:
-    """One admitted agent: its reservation and what it has spent so far."""
+    """One running agent: the reservation of its turn in flight and what it has spent."""
 
     model: str
-    reserve_usd: float
-    reserve_tokens: int
-    live_usd: float = 0.0
-    live_tokens: int = 0
+    reserve_usd: float = 0.0
+    reserve_tokens: int = 0
+    input_bound: int = 0  # the estimate behind the reservation
+    turns: int = 0
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
 
 
-@dataclass
-class _Observed:
-    max_usd: float = 0.0
-    max_tokens: int = 0
-    calls: int = 0
+@dataclass(eq=False)
+class _Waiter:
+    model: str
+    input_tokens: int
+    max_tokens: int
+    min_tokens: int
+    first: bool
+    ticket: int | None  # None for a first turn: the ticket is made on admission
+    event: anyio.Event = field(default_factory=anyio.Event)
+    granted: int | None = None  # output tokens granted
+    refused: str | None = None  # "budget" / "max_agents" / a stop reason
+    alive: bool = True
+
+
+# Reservations keep this much (dollars) below the budget, so float rounding in
+# summing costs can never carry spent over it.
+_USD_MARGIN = 1e-9
 
 
 @dataclass
@@ -157,8 +172,9 @@ class Scheduler:
         self.stop_reason: str | None = None
         self._tickets: dict[int, Ticket] = {}
         self._ids = itertools.count()
-        self._observed: dict[str, _Observed] = {}
-        self._settled: anyio.Event | None = None  # created on first wait: needs a running loop
+        self._waiters: list[tuple[tuple[int, int], int, _Waiter]] = []
+        self._seq = itertools.count()
+        self._scale: dict[str, float] = {}  # model -> learned factor on our token bound
         self._on_stop: list[Callable[[str], None]] = []
 
     # stopping -------------------------------------------------------------
@@ -175,7 +191,7 @@ class Scheduler:
             self.stop_reason = reason
             for callback in self._on_stop:
                 callback(reason)
-        self._wake()
+            self._pump()  # waiting first turns are refused now
 
     def check(self) -> None:
         if self.stop_reason is not None:
@@ -213,76 +229,172 @@ class Scheduler:
 
     # the budget -----------------------------------------------------------
 
-    def estimate(self, model: str, prompt_chars: int, max_tokens: int) -> tuple[float, int]:
-        input_tokens = math.ceil(prompt_chars / 4)
-        single_turn = Usage(input_tokens=input_tokens, output_tokens=max_tokens)
-        usd, tokens = self.cost_of(model, single_turn), single_turn.total_tokens
-        seen = self._observed.get(model)
-        if seen is not None and seen.calls:
-            floor = self.cost_of(model, Usage(input_tokens=input_tokens))
-            usd = max(seen.max_usd, floor)
-            tokens = max(seen.max_tokens, input_tokens)
+    def worst_case(self, model: str, input_tokens: int, output_tokens: int) -> tuple[float, int]:
+        """Dollars and tokens a turn can cost at most (input at the dearest input-side price)."""
+        n = math.ceil(input_tokens * self._scale.get(model, 1.0))
+        usd = max(
+            self.cost_of(model, Usage(input_tokens=n, output_tokens=output_tokens)),
+            self.cost_of(model, Usage(cache_creation_input_tokens=n, output_tokens=output_tokens)),
+            self.cost_of(model, Usage(cache_read_input_tokens=n, output_tokens=output_tokens)),
+        )
+        return usd, n + output_tokens
+
+    def _room(self) -> tuple[float, float]:
+        """Dollars and tokens neither spent nor reserved (inf: no cap)."""
+        reserved_usd = sum(t.reserve_usd for t in self._tickets.values())
+        reserved_tokens = sum(t.reserve_tokens for t in self._tickets.values())
+        usd = (
+            self.budget_usd - _USD_MARGIN - self.spent_usd - reserved_usd
+            if self.budget_usd is not None
+            else math.inf
+        )
+        tokens = (
+            self.budget_tokens - self.spent_tokens - reserved_tokens
+            if self.budget_tokens is not None
+            else math.inf
+        )
         return usd, tokens
 
-    def _fits(self, usd: float, tokens: int) -> bool:
-        running_usd = sum(max(t.reserve_usd, t.live_usd) for t in self._tickets.values())
-        running_tokens = sum(max(t.reserve_tokens, t.live_tokens) for t in self._tickets.values())
-        if self.budget_usd is not None and self.spent_usd + running_usd + usd > self.budget_usd:
-            return False
-        if (
-            self.budget_tokens is not None
-            and self.spent_tokens + running_tokens + tokens > self.budget_tokens
-        ):
-            return False
-        return True
+    def _in_flight(self) -> bool:
+        return any(t.reserve_usd or t.reserve_tokens for t in self._tickets.values())
 
-    async def admit(self, model: str, prompt_chars: int, max_tokens: int) -> int:
-        """Reserve budget for one agent; returns its ticket id. Raises RunStopped."""
-        usd, tokens = self.estimate(model, prompt_chars, max_tokens)
-        while True:
-            self.check()
-            if self.requested >= self.max_agents:
-                self.stop("max_agents")
-                self.check()
-            if self._fits(usd, tokens):
-                break
-            if not self._tickets:
-                self.stop("budget")
-                self.check()
-            if self._settled is None:
-                self._settled = anyio.Event()
-            await self._settled.wait()
-        self.requested += 1
-        ticket_id = next(self._ids)
-        self._tickets[ticket_id] = Ticket(model, usd, tokens)
-        return ticket_id
+    def _fit(self, waiter: _Waiter, *, shrink: bool) -> int | None:
+        """Output tokens this waiter's turn can have now: its max_tokens, or with
+        ``shrink`` as many as fit down to its min_tokens; None when it does not fit."""
+        room_usd, room_tokens = self._room()
+        usd, tokens = self.worst_case(waiter.model, waiter.input_tokens, waiter.max_tokens)
+        if usd <= room_usd and tokens <= room_tokens:
+            return waiter.max_tokens
+        if not shrink:
+            return None
+        lo, hi = waiter.min_tokens, waiter.max_tokens - 1  # largest output that fits
+        best = None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            usd, tokens = self.worst_case(waiter.model, waiter.input_tokens, mid)
+            if usd <= room_usd and tokens <= room_tokens:
+                best, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        return best
 
-    def live(self, ticket_id: int, usage: Usage, usd: float) -> None:
-        """Usage so far of a running agent (after each of its model requests)."""
-        ticket = self._tickets.get(ticket_id)
-        if ticket is not None:
-            ticket.live_usd = usd
-            ticket.live_tokens = usage.total_tokens
+    def _grant(self, waiter: _Waiter, output_tokens: int) -> None:
+        if waiter.ticket is None:
+            self.requested += 1
+            waiter.ticket = next(self._ids)
+            self._tickets[waiter.ticket] = Ticket(waiter.model)
+        ticket = self._tickets[waiter.ticket]
+        ticket.reserve_usd, ticket.reserve_tokens = self.worst_case(
+            waiter.model, waiter.input_tokens, output_tokens
+        )
+        ticket.input_bound = waiter.input_tokens
+        waiter.granted = output_tokens
 
-    def settle(self, ticket_id: int, usage: Usage, usd: float) -> None:
-        ticket = self._tickets.pop(ticket_id, None)
+    def _pump(self) -> None:
+        """Serve waiting turns in order while they fit (see the module docstring)."""
+        while self._waiters:
+            _, _, waiter = self._waiters[0]
+            if not waiter.alive:
+                heapq.heappop(self._waiters)
+                continue
+            refused: str | None = None
+            granted: int | None = None
+            if waiter.first and self.stop_reason is not None:
+                refused = self.stop_reason
+            elif waiter.first and self.requested >= self.max_agents:
+                self.stop("max_agents")  # re-enters _pump: this waiter is refused there
+                return
+            else:
+                granted = self._fit(waiter, shrink=False)
+                if granted is None and not self._in_flight():
+                    granted = self._fit(waiter, shrink=True)
+                    if granted is None:
+                        refused = "budget"
+            if granted is None and refused is None:
+                return  # wait for a turn in flight to settle
+            heapq.heappop(self._waiters)
+            if granted is not None:
+                self._grant(waiter, granted)
+            else:
+                waiter.refused = refused
+            waiter.event.set()
+            if refused == "budget" and self.stop_reason is None:
+                self.stop("budget")  # serves the rest of the queue
+                return
+
+    async def _turn(self, waiter: _Waiter) -> _Waiter:
+        # later turns of running agents before first turns; arrival order within each
+        heapq.heappush(self._waiters, ((int(waiter.first), next(self._seq)), id(waiter), waiter))
+        self._pump()
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            waiter.alive = False
+            if waiter.granted is not None and waiter.ticket is not None:
+                self._unreserve(waiter.ticket)  # granted just as we were cancelled
+                if waiter.first:
+                    self.release(waiter.ticket)
+            self._pump()
+            raise
+        return waiter
+
+    async def admit(
+        self, model: str, input_tokens: int, max_tokens: int, min_tokens: int | None = None
+    ) -> tuple[int, int]:
+        """Start one agent with its first turn reserved: (ticket id, output tokens granted).
+
+        Raises RunStopped when the run is stopped or the turn cannot fit.
+        """
+        self.check()
+        waiter = await self._turn(
+            _Waiter(model, input_tokens, max_tokens, min_tokens or max_tokens, True, None)
+        )
+        if waiter.granted is None or waiter.ticket is None:
+            raise RunStopped(waiter.refused or "budget")
+        return waiter.ticket, waiter.granted
+
+    async def next_turn(
+        self, ticket_id: int, input_tokens: int, max_tokens: int, min_tokens: int | None = None
+    ) -> int | None:
+        """Reserve a running agent's next turn: the output tokens granted, or None when it
+        cannot fit (the run then stops with reason ``budget``)."""
+        ticket = self._tickets[ticket_id]
+        waiter = await self._turn(
+            _Waiter(
+                ticket.model, input_tokens, max_tokens, min_tokens or max_tokens, False, ticket_id
+            )
+        )
+        return waiter.granted
+
+    def book(self, ticket_id: int, usage: Usage, usd: float) -> None:
+        """A finished turn: spend what it cost and drop its reservation."""
         self.spent_usd += usd
         self.spent_tokens += usage.total_tokens
-        if ticket is not None and usage.total_tokens:
-            seen = self._observed.setdefault(ticket.model, _Observed())
-            seen.calls += 1
-            seen.max_usd = max(seen.max_usd, usd)
-            seen.max_tokens = max(seen.max_tokens, usage.total_tokens)
-        if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
+        ticket = self._tickets.get(ticket_id)
+        if ticket is not None:
+            ticket.turns += 1
+            ticket.spent_usd += usd
+            ticket.spent_tokens += usage.total_tokens
+            if ticket.input_bound and usage.prompt_tokens > ticket.input_bound:
+                # the service counts this model's tokens denser than our bound: learn it
+                ratio = usage.prompt_tokens / ticket.input_bound * 1.05
+                self._scale[ticket.model] = max(self._scale.get(ticket.model, 1.0), ratio)
+            self._unreserve(ticket_id)
+        if self.budget_usd is not None and self.spent_usd >= self.budget_usd - _USD_MARGIN:
             self.stop("budget")
         if self.budget_tokens is not None and self.spent_tokens >= self.budget_tokens:
             self.stop("budget")
-        self._wake()
+        self._pump()
 
-    def _wake(self) -> None:
-        if self._settled is not None:
-            self._settled.set()
-            self._settled = None
+    def _unreserve(self, ticket_id: int) -> None:
+        ticket = self._tickets.get(ticket_id)
+        if ticket is not None:
+            ticket.reserve_usd, ticket.reserve_tokens = 0.0, 0
+
+    def release(self, ticket_id: int) -> None:
+        """The agent ended (any way): its turn in flight, if any, is no longer reserved."""
+        self._tickets.pop(ticket_id, None)
+        self._pump()
 
     @property
     def running(self) -> int:

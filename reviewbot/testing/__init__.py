@@ -48,12 +48,14 @@ Replies
     ``reply.with_thinking(text)`` (a thinking block first), ``Reply.error(status, type, message,
     retry_after=None)``, ``Reply.rate_limited(retry_after)``,
     ``Reply.overloaded()``, ``Reply.server_error()``, ``Reply.hang(seconds)``
-    (holds the connection open, then drops it), ``Reply.malformed()`` (a body that
-    is not JSON).
+    (holds the connection open, then drops it), ``Reply.malformed(body=...,
+    content_type=...)`` (a raw body: by default JSON cut short; also JSON that is not
+    a Message), ``Reply.html()`` (a proxy's HTML page with status 200).
 
 Behaviour
     Requests are validated like the real API (400 ``invalid_request_error``: missing
-    or unknown fields, non-alternating roles, unmatched tool_use/tool_result, more
+    or unknown fields, empty or whitespace-only text blocks, non-alternating roles,
+    unmatched tool_use/tool_result, more
     than 4 cache breakpoints, sampling parameters under anthropic-version
     2026-10-21, bad tool names or schemas, an ``output_config`` schema outside the
     structured-output subset: objects without ``additionalProperties: false``,

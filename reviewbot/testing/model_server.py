@@ -305,7 +305,7 @@ class ModelServer:
         if self.latency is not None:
             self._sleep(self.latency())
         if reply.kind == "malformed":
-            return _Outcome(status=reply.status, body=reply.body)
+            return _Outcome(status=reply.status, body=reply.body, content_type=reply.content_type)
         body = self._message_body(request, reply, plan)
         self.cache.commit(plan)
         if request.body.get("stream"):

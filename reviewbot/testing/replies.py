@@ -53,6 +53,7 @@ class Reply:
     # hang / malformed
     seconds: float = 0.0
     body: bytes = b""
+    content_type: str = "application/json"
     # overrides of the server's own token accounting, when a test needs exact numbers
     output_tokens: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -154,9 +155,22 @@ class Reply:
         return cls(kind="hang", seconds=seconds)
 
     @classmethod
-    def malformed(cls, body: bytes = b'{"id": "msg_01', status: int = 200) -> Reply:
-        """A response whose body is not valid JSON (content-type still says JSON)."""
-        return cls(kind="malformed", body=body, status=status)
+    def malformed(
+        cls,
+        body: bytes = b'{"id": "msg_01',
+        status: int = 200,
+        content_type: str = "application/json",
+    ) -> Reply:
+        """A response with this raw body: by default JSON cut short (content-type still
+        says JSON); also any other body, e.g. a proxy's HTML page or JSON that is not a
+        Message."""
+        return cls(kind="malformed", body=body, status=status, content_type=content_type)
+
+    @classmethod
+    def html(cls, status: int = 200) -> Reply:
+        """An HTML page where a Message belongs, as a misconfigured proxy answers."""
+        page = b"<html><head><title>Bad Gateway</title></head><body>upstream</body></html>"
+        return cls.malformed(page, status, content_type="text/html; charset=utf-8")
 
 
 def coerce_reply(value: Any) -> Reply:

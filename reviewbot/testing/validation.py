@@ -100,8 +100,8 @@ def check_headers(headers: Mapping[str, str], api_key: str | None) -> None:
 
 def _content_blocks(content: Any, where: str) -> list[Mapping[str, Any]]:
     if isinstance(content, str):
-        if not content:
-            raise invalid(f"{where}: text content blocks must be non-empty")
+        if not content.strip():
+            raise invalid(f"{where}: text content blocks must contain non-whitespace text")
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise invalid(f"{where}.content: Input should be a valid list")
@@ -161,6 +161,8 @@ def _check_system(system: Any) -> int:
             raise invalid(f"system.{i}.type: Input should be 'text'")
         if not block.get("text"):
             raise invalid(f"system.{i}.text: text content blocks must be non-empty")
+        if not str(block["text"]).strip():
+            raise invalid(f"system.{i}.text: text content blocks must contain non-whitespace text")
         breakpoints += _check_cache_control(block.get("cache_control"), f"system.{i}")
     return breakpoints
 
@@ -204,6 +206,10 @@ def _check_messages(messages: Any) -> int:
                 text = block.get("text")
                 if not isinstance(text, str) or not text:
                     raise invalid(f"{bwhere}.text: text content blocks must be non-empty")
+                if not text.strip():
+                    raise invalid(
+                        f"{bwhere}.text: text content blocks must contain non-whitespace text"
+                    )
                 if block.get("citations") and role == "user":
                     raise invalid(f"{bwhere}.citations: citations are not allowed on user text")
                 seen_other = True

@@ -204,7 +204,7 @@ def test_run_budget_flag_gives_partial_result(server_factory, git_repo, tmp_path
     result = json.loads(out)
     assert result["partial"] is True
     assert 0 < sum(a is not None for a in result["answers"]) < 10
-    assert "PARTIAL (budget)" in err
+    assert "PARTIAL (budget; $" in err and "of $0.02 unused)" in err
 
 
 def test_run_rejects_bad_params_in_one_line(git_repo, tmp_path: Path, capsys,

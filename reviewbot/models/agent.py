@@ -34,8 +34,9 @@ _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
 
 # An upper bound of input tokens per character of the request's JSON. Tokenizers give
 # English and code about 3.5-4 characters a token; counting the JSON text (keys, quotes
-# and escapes included) at 3 characters a token stays above what the service bills for
-# such text. A runtime that learns a model's real ratio scales this estimate up.
+# and escapes included, other scripts escaped to six characters each) at 3 characters a
+# token stays above what the service bills for such text. A runtime that sees a model
+# bill more than this bound scales its later estimates up.
 CHARS_PER_TOKEN_BOUND = 3
 # Framing the service adds around the request and each message.
 _REQUEST_OVERHEAD_TOKENS = 16
@@ -319,7 +320,8 @@ class _Conversation:
             key: value for key, value in self.params.items() if key != "max_tokens"
         }
         sent["messages"] = with_moving_breakpoint(self.messages)
-        chars = len(json.dumps(sent, ensure_ascii=False, separators=(",", ":")))
+        # ASCII-escaped, so a character outside ASCII counts as two tokens or more
+        chars = len(json.dumps(sent, separators=(",", ":")))
         return (
             math.ceil(chars / CHARS_PER_TOKEN_BOUND)
             + _REQUEST_OVERHEAD_TOKENS

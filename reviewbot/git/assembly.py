@@ -52,19 +52,26 @@ def _entry(repository: pygit2.Repository, root: Path, path: str) -> pygit2.Index
     return pygit2.IndexEntry(path, oid, mode)
 
 
-def commit_worktree(wt: Worktree, message: str, branch: str) -> str | None:
-    """Commit everything changed in ``wt`` (tracked edits, deletions, new non-ignored files) on
-    ``refs/heads/<branch>`` with parent ``wt.commit``; None when nothing changed.
+def commit_worktree(
+    wt: Worktree, message: str, branch: str, paths: Sequence[str] | None = None
+) -> str | None:
+    """Commit what changed in ``wt`` on ``refs/heads/<branch>`` with parent ``wt.commit``;
+    None when nothing changed.
 
+    ``paths`` limits the commit to those files (as they are on disk, or deleted when gone):
+    anything else in the worktree, such as what a verify command built, stays out. Without
+    it, every change is committed (tracked edits, deletions, new non-ignored files).
     The worktree's own index and HEAD are left alone (the pool restores files on release).
     """
     w = wt.repository
     head = w[wt.commit].peel(pygit2.Commit)
     index = pygit2.Index()
     index.read_tree(head.tree)
-    for path, code in git_status(wt.path).items():
-        if code == "!!":
-            continue
+    if paths is None:
+        todo = [path for path, code in git_status(wt.path).items() if code != "!!"]
+    else:
+        todo = list(dict.fromkeys(paths))
+    for path in todo:
         entry = _entry(w, wt.path, path)
         if entry is None:
             if path in index:

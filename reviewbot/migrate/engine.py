@@ -220,7 +220,7 @@ async def _tiers(
             attempts.append(attempt)
             if attempt.passed:
                 return await _commit(
-                    job, wt, key, path, lines, attempts, RULE_TIER, rule_kept
+                    job, wt, key, path, lines, attempts, RULE_TIER, rule_kept, [path]
                 ), True
             failure = attempt
             await _restore(job, wt)
@@ -240,7 +240,7 @@ async def _tiers(
             stopped = True
             break
         try:
-            attempt, author = await _agent_attempt(
+            attempt, author, edited = await _agent_attempt(
                 job, wt, key, path, sites, tier, failure, rule_note
             )
         except RunStopped:
@@ -249,7 +249,9 @@ async def _tiers(
         attempts.append(attempt)
         if attempt.passed and author is not None:
             kept = {k.line: k.reason for k in author.kept_sites}
-            return await _commit(job, wt, key, path, lines, attempts, tier.value, kept), True
+            return await _commit(
+                job, wt, key, path, lines, attempts, tier.value, kept, edited
+            ), True
         failure = attempt
         await _restore(job, wt)
     if stopped:
@@ -296,11 +298,14 @@ async def _commit(
     attempts: list[Attempt],
     tier: str,
     kept: dict[int, str],
+    edited: Sequence[str],
 ) -> FileResult:
+    """Commit exactly the files the transformation edited (``edited``, listed before the
+    verify command ran): what the verify command built in the worktree stays out."""
     message = f"{job.instruction}\n\nreviewbot migrate: {path} ({tier} tier)\n"
     branch = job.task_branch(path)
     with job.tally.timed("commit"):
-        sha = await anyio.to_thread.run_sync(commit_worktree, wt, message, branch)
+        sha = await anyio.to_thread.run_sync(commit_worktree, wt, message, branch, edited)
     if sha is None:
         return FileResult(
             path=path,
@@ -445,7 +450,8 @@ async def _agent_attempt(
     tier: Tier,
     previous: Attempt | None,
     rule_note: str,
-) -> tuple[Attempt, AuthorResult | None]:
+) -> tuple[Attempt, AuthorResult | None, list[str]]:
+    """(attempt, the author's answer, the files it edited, listed before any gate ran)."""
     recorded = await anyio.to_thread.run_sync(job.store.get_attempt, key, tier.value)
     if recorded is not None:
         # a resumed task: put back what this tier's author left, without asking again
@@ -471,7 +477,7 @@ async def _agent_attempt(
                 )
             except AgentError as exc:
                 failed = GateResult(gate="agent", passed=False, output=str(exc))
-                return Attempt(tier=tier.value, gates=[failed]), None
+                return Attempt(tier=tier.value, gates=[failed]), None, []
     changes = await anyio.to_thread.run_sync(worktree_changes, job.repo, wt)
     if recorded is None:
         files = {c.path: c.after for c in changes}
@@ -488,7 +494,8 @@ async def _agent_attempt(
         kept=author.kept_sites,
         justification=author.justification,
     )
-    return Attempt(tier=tier.value, gates=gates, note=clip(unified_diff(changes), 6000)), author
+    attempt = Attempt(tier=tier.value, gates=gates, note=clip(unified_diff(changes), 6000))
+    return attempt, author, [c.path for c in changes]
 
 
 def _apply_files(root: Path, files: dict[str, bytes | None]) -> None:

@@ -35,6 +35,7 @@ from reviewbot.models.agent import TurnDenied, TurnPlan
 from reviewbot.models.usage import Usage
 from reviewbot.runtime.compose import Composition
 from reviewbot.runtime.compose import pipeline_position as _position
+from reviewbot.runtime.control import RunControl
 from reviewbot.runtime.errors import AgentError, ModelsUnavailable, RunStopped
 from reviewbot.runtime.events import (
     AgentFailure,
@@ -115,6 +116,11 @@ class Run(Composition):
             cost_of=lambda model, usage: cost_usd(model, usage, pricing),
         )
         self._scheduler.on_stop(self._stopped)
+        # stop/pause asked from outside (the dashboard, `reviewbot control`): runtime.control
+        self.control = RunControl.beside(
+            self.events.path, stop=self._scheduler.stop, stopped=lambda: self._scheduler.stopped,
+            note=lambda message: self.events.emit(Note(message=message)),
+        )
 
     # state --------------------------------------------------------------
 
@@ -136,6 +142,7 @@ class Run(Composition):
     @property
     def stopped(self) -> bool:
         """The budget or the backstop was hit: start nothing new, wrap up with what you have."""
+        self.control.poll()
         return self._scheduler.stopped
 
     @property
@@ -269,6 +276,7 @@ class Run(Composition):
                 # Every turn reserves its worst case first (see reviewbot.runtime.scheduler).
                 nonlocal ticket, announced
                 if ticket is None:
+                    await self.control.gate()  # a stop or pause asked from outside
                     ticket, granted = await sched.admit(
                         model, plan.input_tokens, plan.max_tokens, plan.min_tokens
                     )

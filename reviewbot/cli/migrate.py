@@ -211,4 +211,9 @@ def migrate(
         click.echo(render_text(result, outcome.stats))
         click.echo(f"run id: {outcome.run_id}")
     click.echo(cost_line(outcome.stats), err=True)
+    nothing = result.nothing_migrated()
+    if nothing is not None:
+        # a run that changed nothing is not a success, whatever the reason
+        click.echo(f"reviewbot: error: {nothing}", err=True)
+        return int(ExitCode.FINDINGS)
     return int(ExitCode.OK)

@@ -131,6 +131,26 @@ class MigrationResult(BaseModel):
     def tier_counts(self) -> Counter[str]:
         return Counter(f.tier or "" for f in self.files if f.status == "migrated")
 
+    def nothing_migrated(self) -> str | None:
+        """Why a finished run landed no file on its branch (every file skipped, failed or
+        dropped), in one line; None when something landed, when there was nothing to do
+        (no sites, or every site already in the target form) and for a dry run."""
+        if self.dry_run or not self.files or any(f.status == "migrated" for f in self.files):
+            return None
+        if all(f.status == "skipped" and f.reason.startswith("every site is") for f in self.files):
+            return None
+        parts: list[str] = []
+        for status in ("skipped", "failed", "dropped"):
+            files = [f for f in self.files if f.status == status]
+            if not files:
+                continue
+            reasons = Counter(f.reason for f in files)
+            reason, n = reasons.most_common(1)[0]
+            more = f"; {len(reasons) - 1} other reason(s)" if len(reasons) > 1 else ""
+            where = files[0].path if n == 1 else f"{n} of them"
+            parts.append(f"{len(files)} {status} ({where}: {reason}{more})")
+        return f"nothing migrated: {', '.join(parts)}"
+
     def failures_by_gate(self) -> dict[str, list[FileResult]]:
         out: dict[str, list[FileResult]] = {}
         for f in self.files:

@@ -13,10 +13,15 @@ from reviewbot.cli import cli
 
 
 def migrate(git_repo, *args: str) -> tuple[int, str, str]:
+    """(exit status as `reviewbot` sets it, stdout, stderr)."""
     result = CliRunner().invoke(
-        cli, ["migrate", *args, "--repo", str(git_repo.path), "--quiet"], catch_exceptions=False
+        cli,
+        ["migrate", *args, "--repo", str(git_repo.path), "--quiet"],
+        catch_exceptions=False,
+        standalone_mode=False,  # as the entry point runs it: the command's return is the status
     )
-    return result.exit_code, result.stdout, result.stderr
+    code = result.return_value if isinstance(result.return_value, int) else result.exit_code
+    return code, result.stdout, result.stderr
 
 
 def package(git_repo, files: int) -> None:
@@ -47,3 +52,33 @@ def test_verify_build_output_is_never_committed(git_repo) -> None:
         assert names == [f["path"]]
     tree = git_repo.git("ls-tree", "-r", "--name-only", data["branch"])
     assert ".pyc" not in tree and "__pycache__" not in tree
+
+
+def test_a_run_that_migrated_nothing_exits_non_zero_with_the_reason(git_repo) -> None:
+    # every site skipped: the rule's import would shadow a `join` the file defines, no model
+    git_repo.write(
+        "c.py", 'import os\n\ndef join(a, b):\n    return a + b\n\nX = os.path.join("a", "b")\n'
+    )
+    git_repo.commit("initial")
+    code, out, err = migrate(git_repo, "use join", *JOIN)
+    assert code == 1, out + err
+    assert "files: 1 of 1 · 1 skipped" in out
+    (line,) = [x for x in err.splitlines() if x.startswith("reviewbot: error:")]
+    assert line.startswith("reviewbot: error: nothing migrated: 1 skipped (c.py: rule not applied")
+    assert "shadow join" in line and "no model configured" in line
+
+    # every file failed a gate
+    git_repo.write("c.py", 'import os\nX = os.path.join("a", "b")\n')
+    git_repo.commit("no shadowing")
+    code, out, err = migrate(git_repo, "use join", *JOIN, "--verify", "exit 3")
+    assert code == 1, out + err
+    assert "nothing migrated: 1 failed (c.py: failed the verify gate" in err
+
+    # something landed: success
+    code, out, err = migrate(git_repo, "use join", *JOIN)
+    assert code == 0, out + err
+    assert "nothing migrated" not in err
+    # run again on the migrated branch: every site is already in the target form
+    git_repo.git("checkout", "-q", "reviewbot/migrate-use-join")
+    code, out, err = migrate(git_repo, "use join", *JOIN, "--branch", "again")
+    assert code == 0 and "nothing migrated" not in err, out + err

@@ -11,6 +11,7 @@ from reviewbot.config import load_config
 from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import builtin_harness, run_harness
 from reviewbot.migrate import MigrationResult, spec_from_options
+from reviewbot.migrate.uncommitted import uncommitted_site_files, uncommitted_warning
 from reviewbot.report.cost import cost_line
 from reviewbot.report.migration import render_json, render_text
 from reviewbot.report.progress import make_progress
@@ -205,6 +206,10 @@ def migrate(
         )
         return int(ExitCode.PARTIAL)
     result = MigrationResult.model_validate(outcome.result)
+    site_files = [f.path for f in result.files] or [p.path for p in result.plan]
+    warning = uncommitted_warning(uncommitted_site_files(repository, base, site_files), base)
+    if warning is not None:
+        click.echo(f"reviewbot: {warning}", err=True)
     if fmt == "json":
         click.echo(render_json(result, outcome.stats))
     else:

@@ -82,3 +82,34 @@ def test_a_run_that_migrated_nothing_exits_non_zero_with_the_reason(git_repo) ->
     git_repo.git("checkout", "-q", "reviewbot/migrate-use-join")
     code, out, err = migrate(git_repo, "use join", *JOIN, "--branch", "again")
     assert code == 0 and "nothing migrated" not in err, out + err
+
+
+def test_uncommitted_edits_to_site_files_are_named_in_one_warning(git_repo) -> None:
+    package(git_repo, 3)
+    git_repo.write("pkg/other.py", "X = 1\n")
+    git_repo.commit("more")
+    git_repo.write("pkg/m0.py", (git_repo.path / "pkg/m0.py").read_text() + "# staged\n")
+    git_repo.git("add", "pkg/m0.py")
+    git_repo.write("pkg/m2.py", (git_repo.path / "pkg/m2.py").read_text() + "# unstaged\n")
+    git_repo.write("pkg/other.py", "X = 2\n")  # no sites: not part of the migration
+    git_repo.write("new.py", "import os\nos.path.join('a', 'b')\n")  # untracked
+    code, out, err = migrate(git_repo, "use join", *JOIN)
+    assert code == 0, out + err
+    (warning,) = [line for line in err.splitlines() if "uncommitted" in line]
+    assert warning == (
+        "reviewbot: warning: uncommitted edits to 2 file(s) with sites are not included "
+        "(the migration reads HEAD as committed): pkg/m0.py, pkg/m2.py; "
+        "to include them, commit them (git commit) and run again"
+    )
+    assert "# unstaged" not in git_repo.git("show", "reviewbot/migrate-use-join:pkg/m2.py")
+    # the dry run says it too
+    code, out, err = migrate(git_repo, "use join", *JOIN, "--dry-run")
+    assert "uncommitted edits to 2 file(s)" in err
+    # another base than the checked-out commit: the working tree is not involved
+    code, out, err = migrate(git_repo, "use join", *JOIN, "--base", "HEAD~1", "--branch", "b")
+    assert code == 0 and "uncommitted" not in err, out + err
+    # committed: included, no warning
+    git_repo.commit("local edits")
+    code, out, err = migrate(git_repo, "use join", *JOIN, "--branch", "c")
+    assert code == 0 and "uncommitted" not in err, out + err
+    assert "# unstaged" in git_repo.git("show", "c:pkg/m2.py")

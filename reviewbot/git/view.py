@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import pygit2
+import re2
 from pydantic import BaseModel, ConfigDict
 
 from reviewbot.git.changes import WORKTREE
@@ -177,8 +178,19 @@ class RepoView:
     def grep(
         self, pattern: str, paths: Iterable[str] | None = None, max_hits: int = 1000
     ) -> list[GrepHit]:
-        """Lines matching the regex ``pattern`` in text files (binary and non-UTF-8 skipped)."""
-        regex = re.compile(pattern)
+        """Lines matching the regex ``pattern`` in text files (binary and non-UTF-8 skipped).
+
+        Patterns come from models and generated harnesses, so they are matched by RE2 in
+        linear time: no pattern can backtrack for hours. RE2 lacks lookaround and
+        backreferences; such a pattern is refused with a ``ValueError`` saying so.
+        """
+        try:
+            regex = re2.compile(pattern)
+        except re2.error as exc:
+            raise ValueError(
+                f"grep pattern {pattern[:80]!r} is not supported ({exc}); lookaround and "
+                "backreferences are not available"
+            ) from None
         needle = _literal_prefix(pattern)
         hits: list[GrepHit] = []
         for path in self.files() if paths is None else paths:

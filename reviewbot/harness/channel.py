@@ -36,6 +36,11 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Tool sets a sandboxed harness may grant its agents, by name: "repo" is the read-only
+# repository tools the review finders use (read, grep, list, find symbol, find callers).
+Tools = Literal["none", "repo"]
+
+
 class _Placed(_Message):
     """A call made at some place of the harness: its phase and pipeline position."""
 
@@ -55,6 +60,7 @@ class AgentCall(_Placed):
     system: _Text | None = None
     tier: _Name | None = None
     timeout: float | None = Field(default=None, gt=0, le=86_400)
+    tools: Tools = "none"
 
 
 class VoteCall(_Placed):
@@ -65,6 +71,16 @@ class VoteCall(_Placed):
     context: _Context = []
     role: _Name = "skeptic"
     judge_role: _Name = "judge"
+    tools: Tools = "none"
+
+
+class RepoCall(_Placed):
+    """Read-only repository access (``run.repo``), answered from the commit the run reads."""
+
+    op: Literal["repo"]
+    method: Literal["files", "read", "grep"]
+    path: Annotated[str, Field(max_length=1_000)] = ""
+    pattern: Annotated[str, Field(max_length=1_000)] = ""
 
 
 class PhaseEdge(_Message):
@@ -105,7 +121,8 @@ class Ready(_Message):
 
 
 FromGuest = Annotated[
-    AgentCall | VoteCall | PhaseEdge | NoteMessage | BranchFailure | Done | Failed | Ready,
+    AgentCall | VoteCall | RepoCall | PhaseEdge | NoteMessage | BranchFailure | Done | Failed
+    | Ready,
     Field(discriminator="op"),
 ]
 

@@ -81,7 +81,7 @@ ALLOWED_IMPORTS: Mapping[str, frozenset[str]] = {
 # What a harness may use on `run` (the capability the sandbox hands it).
 RUN_API = frozenset({
     "agent", "parallel", "pipeline", "until_dry", "vote", "phase", "note", "stopped",
-    "stop_reason", "models_available", "params",
+    "stop_reason", "models_available", "params", "repo",
 })
 
 # Modules a harness might reach for, with the reason it may not.
@@ -301,9 +301,12 @@ class _Rules(ast.NodeVisitor):
             ):
                 self.add(node, f"max_rounds must be an integer from 1 to {MAX_ROUNDS_LIMIT}")
         if isinstance(func, ast.Attribute) and func.attr in ("agent", "vote"):
-            if any(k.arg == "tools" for k in node.keywords):
-                self.add(node, "tools are not available to generated harnesses; put the data "
-                               "the agent needs in prompt= or context=")
+            tools = next((k.value for k in node.keywords if k.arg == "tools"), None)
+            if tools is not None and not (
+                isinstance(tools, ast.Constant) and tools.value in ("repo", "none")
+            ):
+                self.add(node, 'tools= takes the literal "repo" (read-only repository tools: '
+                               'read, grep, list, find symbol, find callers) or "none"')
         self.generic_visit(node)
 
     # control flow -------------------------------------------------------

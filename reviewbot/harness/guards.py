@@ -107,6 +107,12 @@ def _schema(schema: Any) -> type[BaseModel]:
     return schema
 
 
+def _tools(tools: Any) -> dict[str, str]:
+    if tools not in ("none", "repo"):
+        raise SandboxViolation('tools= takes "repo" (read-only repository tools) or "none"')
+    return {} if tools == "none" else {"tools": tools}
+
+
 def _texts(values: Iterable[Any], what: str) -> list[str]:
     out = list(values)
     if not all(isinstance(v, str) for v in out):
@@ -117,9 +123,9 @@ def _texts(values: Iterable[Any], what: str) -> list[str]:
 def capability(run: Any) -> Any:
     """The object a generated harness receives as ``run``: the runtime API and nothing else.
 
-    Each method re-checks its arguments (no tools: tools are capabilities a
-    generated harness is not given) and forwards to the real ``Run``, which is
-    only held in these closures.
+    Each method re-checks its arguments and forwards to the object behind it (in
+    the sandbox process, ``GuestRun``), which is only held in these closures. Tools
+    are granted by name only (``tools="repo"``); ``run.repo`` reads the repository.
     """
 
     async def agent(
@@ -132,11 +138,12 @@ def capability(run: Any) -> Any:
         system: str | None = None,
         tier: str | None = None,
         timeout: float | None = None,
+        tools: str = "none",
     ) -> Any:
         return await run.agent(
             str(prompt), schema=_schema(schema), role=str(role), phase=phase,
             context=_texts(context, "context="), system=system,
-            tier=Tier(tier) if tier is not None else None, timeout=timeout,
+            tier=Tier(tier) if tier is not None else None, timeout=timeout, **_tools(tools),
         )
 
     async def parallel(thunks: Iterable[Callable[[], Awaitable[Any]]]) -> list[Any]:
@@ -167,10 +174,11 @@ def capability(run: Any) -> Any:
         role: str = "skeptic",
         judge_role: str = "judge",
         phase: str | None = None,
+        tools: str = "none",
     ) -> Any:
         return await run.vote(
             str(claim), angles=_texts(angles, "angles="), context=_texts(context, "context="),
-            role=str(role), judge_role=str(judge_role), phase=phase,
+            role=str(role), judge_role=str(judge_role), phase=phase, **_tools(tools),
         )
 
     def phase(name: str) -> _Phase:
@@ -178,6 +186,21 @@ def capability(run: Any) -> Any:
 
     def note(message: str) -> None:
         run.note(str(message))
+
+    async def files(prefix: str = "") -> list[str]:
+        return list(await run.repo_call("files", path=str(prefix)))
+
+    async def read(path: str) -> str:
+        return str(await run.repo_call("read", path=str(path)))
+
+    async def grep(pattern: str, prefix: str = "") -> list[dict[str, Any]]:
+        return list(await run.repo_call("grep", pattern=str(pattern), path=str(prefix)))
+
+    repo = type("Repository", (), {
+        "__slots__": (), "__module__": __name__,
+        "__doc__": "The repository, read-only: files(prefix), read(path), grep(pattern, prefix).",
+        "files": staticmethod(files), "read": staticmethod(read), "grep": staticmethod(grep),
+    })()
 
     namespace: dict[str, Any] = {
         "__slots__": (),
@@ -190,6 +213,7 @@ def capability(run: Any) -> Any:
         "vote": staticmethod(vote),
         "phase": staticmethod(phase),
         "note": staticmethod(note),
+        "repo": property(lambda self: repo),
         "stopped": property(lambda self: run.stopped),
         "stop_reason": property(lambda self: run.stop_reason),
         "models_available": property(lambda self: run.models_available),

@@ -167,13 +167,14 @@ class GuestRun(Composition):
     async def agent(
         self, prompt: str, *, schema: type[BaseModel], role: str, phase: str | None = None,
         context: list[str] | tuple[str, ...] = (), system: str | None = None,
-        tier: Any = None, timeout: float | None = None,
+        tier: Any = None, timeout: float | None = None, tools: str = "none",
     ) -> Any:
         value = await self._call({
             "op": "agent", "prompt": prompt, "output_schema": schema.model_json_schema(),
             "schema_name": schema.__name__[:64], "role": role,
             "phase": phase if phase is not None else _phase.get(), "context": list(context),
             "system": system, "tier": getattr(tier, "value", tier), "timeout": timeout,
+            "tools": tools,
         })
         try:
             return schema.model_validate(value)
@@ -186,13 +187,18 @@ class GuestRun(Composition):
     async def vote(
         self, claim: str, *, angles: list[str], context: list[str] | tuple[str, ...] = (),
         role: str = "skeptic", judge_role: str = "judge", phase: str | None = None,
+        tools: str = "none",
     ) -> VoteResult:
         value = await self._call({
             "op": "vote", "claim": claim, "angles": list(angles), "context": list(context),
-            "role": role, "judge_role": judge_role,
+            "role": role, "judge_role": judge_role, "tools": tools,
             "phase": phase if phase is not None else _phase.get(),
         })
         return VoteResult.model_validate(value)
+
+    async def repo_call(self, method: str, *, path: str = "", pattern: str = "") -> Any:
+        return await self._call({"op": "repo", "method": method, "path": path,
+                                 "pattern": pattern})
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:

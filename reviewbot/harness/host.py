@@ -33,9 +33,12 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 import reviewbot
 from reviewbot.errors import ReviewbotError, UsageError
+from reviewbot.git import Repo, RepoView
 from reviewbot.harness import channel
 from reviewbot.harness.guards import SandboxViolation
 from reviewbot.harness.runner import HarnessFailed
+from reviewbot.models import Tool
+from reviewbot.review.tools import review_tools
 from reviewbot.runtime.compose import RUN_FATAL, at_pipeline_position
 from reviewbot.runtime.errors import AgentError, RunStopped
 from reviewbot.runtime.events import PhaseFinished, PhaseStarted
@@ -193,6 +196,11 @@ def remote_schema(schema: Mapping[str, Any], name: str) -> type[BaseModel]:
 # the host ----------------------------------------------------------------------------
 
 
+MAX_FILES = 5_000
+MAX_READ_BYTES = 1024 * 1024
+MAX_GREP_HITS = 500
+
+
 class _Host:
     def __init__(self, run: Run, process: Process, name: str) -> None:
         self.run = run
@@ -200,6 +208,53 @@ class _Host:
         self.name = name
         self.messages = 0
         self.fatal: list[BaseException] = []
+        self._view: RepoView | None = None
+        self._tools: tuple[Tool, ...] | None = None
+
+    # capabilities: what the sandboxed harness may use, opened here on first use ----------
+
+    def view(self) -> RepoView:
+        """The repository at HEAD, read-only from the object store."""
+        if self._view is None:
+            if self.run.workspace is None:
+                raise UsageError("run.repo and tools=\"repo\" need a repository; run the "
+                                 "harness inside one (or pass --repo)")
+            self._view = RepoView.at(Repo.open(self.run.workspace), "HEAD")
+        return self._view
+
+    def tools(self, name: str) -> tuple[Tool, ...]:
+        if name == "none":
+            return ()
+        if self._tools is None:
+            self._tools = tuple(review_tools(self.view()))
+        return self._tools
+
+    def repo(self, message: channel.RepoCall) -> Any:
+        view = self.view()
+        if message.method == "files":
+            files = view.files(message.path) if message.path else view.files()
+            return files[:MAX_FILES]
+        if message.method == "read":
+            data = view.read_bytes(message.path)
+            if len(data) > MAX_READ_BYTES:
+                raise UsageError(f"{message.path} is larger than {MAX_READ_BYTES} bytes; give "
+                                 "it to an agent with tools=\"repo\" instead")
+            return data.decode("utf-8", "replace")
+        paths = view.files(message.path) if message.path else None
+        hits = view.grep(message.pattern, paths=paths, max_hits=MAX_GREP_HITS)
+        return [{"path": h.path, "line": h.line, "text": h.text[:300]} for h in hits]
+
+    async def answer_repo(self, message: channel.RepoCall) -> None:
+        reply: dict[str, Any] = {"op": "reply", "id": message.id}
+        try:
+            value = await anyio.to_thread.run_sync(self.repo, message)
+        except ReviewbotError as exc:
+            reply |= {"ok": False, "kind": "usage", "message": exc.message}
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            reply |= {"ok": False, "kind": "usage", "message": f"run.repo.{message.method}: {exc}"}
+        else:
+            reply |= {"ok": True, "value": value}
+        await self.send(reply | self._state())
 
     async def send(self, message: dict[str, Any]) -> None:
         assert self.process.stdin is not None
@@ -219,11 +274,13 @@ class _Host:
                         message.prompt, schema=schema, role=message.role, phase=message.phase,
                         timeout=message.timeout, context=message.context,
                         system=message.system, tier=message.tier,
+                        tools=self.tools(message.tools),
                     )
                 else:
                     output = await run.vote(
                         message.claim, angles=message.angles, context=message.context,
                         role=message.role, judge_role=message.judge_role, phase=message.phase,
+                        tools=self.tools(message.tools),
                     )
             reply |= {"ok": True, "value": output.model_dump(mode="json")}
         except RUN_FATAL as exc:
@@ -361,6 +418,8 @@ async def _serve(host: _Host, start: dict[str, Any], limits: Limits) -> Any:
                 raise HarnessFailed(_died(host, stderr_tail, limits, None))
             if isinstance(message, channel.AgentCall | channel.VoteCall):
                 tg.start_soon(host.answer, message)
+            elif isinstance(message, channel.RepoCall):
+                tg.start_soon(host.answer_repo, message)
             elif isinstance(message, channel.Done):
                 outcome.append(message.result)
                 return

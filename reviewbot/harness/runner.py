@@ -141,7 +141,7 @@ def run_harness(
             return _run(
                 harness, values, config=config, journal=journal, events=events, run_id=run_id,
                 replay=replay, resumed=resumed, access_present=access is not None,
-                env=env, budget_usd=budget_usd, max_agents=max_agents,
+                env=env, budget_usd=budget_usd, max_agents=max_agents, workspace=repo_path,
             )
     finally:
         journal.close()
@@ -161,6 +161,7 @@ def _run(
     env: Mapping[str, str],
     budget_usd: float | None,
     max_agents: int | None,
+    workspace: Path | None,
 ) -> HarnessOutcome:
     started = time.monotonic()
     holder: dict[str, Run] = {}
@@ -171,7 +172,7 @@ def _run(
         run = Run(
             run_id=run_id, config=config, params=values, client=client, journal=journal,
             events=events, harness=harness.name, max_agents=max_agents, budget_usd=budget_usd,
-            replay=replay,
+            replay=replay, workspace=workspace,
         )
         holder["run"] = run
         events.emit(

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -91,6 +92,7 @@ class Run(Composition):
         max_agents: int | None = None,
         budget_usd: float | None = None,
         replay: dict[tuple[str, int], str] | None = None,
+        workspace: Path | None = None,
     ) -> None:
         self.run_id = run_id
         self.config = config
@@ -100,6 +102,9 @@ class Run(Composition):
         self._client = client
         self._journal = journal
         self._replay = dict(replay or {})
+        # The repository the run is about (None outside one): capabilities granted to
+        # sandboxed harnesses (read-only repository access) are opened from it.
+        self.workspace = workspace
         # cache prefix key -> set once the first agent with that prefix has written the cache
         self._primers: dict[str, anyio.Event] = {}
         self._ordinals: defaultdict[str, int] = defaultdict(int)

@@ -79,8 +79,11 @@ META = {{
 
 The runtime API (`run`):
   await run.agent(prompt: str, *, schema: type[BaseModel], role: str, phase: str | None = None,
-                  context: list[str] = [], system: str | None = None, tier: str | None = None)
+                  context: list[str] = [], system: str | None = None, tier: str | None = None,
+                  tools: str = "none")
       -> schema instance. One sub-agent; its answer is validated against `schema`.
+      tools="repo" gives it read-only repository tools (read_file, grep, list_files,
+      find_symbol, find_callers) so it can read the code itself.
       Roles pick the model tier: finder, skeptic, author, synthesizer (fast), judge (deep),
       others balanced; `tier` ("fast"|"balanced"|"deep") overrides. Put shared material in
       `context` (it is cached across sibling agents); keep `prompt` for the specific ask.
@@ -95,7 +98,7 @@ The runtime API (`run`):
       Repeats rounds until `dry_rounds` rounds in a row bring nothing new by `key`;
       max_rounds (1..{MAX_ROUNDS_LIMIT}) is required.
   await run.vote(claim: str, *, angles: list[str], context: list[str] = [],
-                 phase: str | None = None) -> VoteResult
+                 phase: str | None = None, tools: str = "none") -> VoteResult
       One independent skeptic per angle, a judge on a split. VoteResult has .verdict
       ("confirmed"|"refuted"), .confirmed (bool), .votes, .escalated.
   with run.phase(name): ...      groups the agents started inside for progress and cost
@@ -161,7 +164,10 @@ Rules (a checker enforces them; a draft that breaks one is refused):
   itertools.product(..., repeat=N), `**` only with a number literal of at most 64.
 - The harness runs in a separate process with no files, network or environment: all it
   can do is call run.*; keep it under 200 KB.
-- Only run.* listed above; agents get no tools: give them what they need in prompt/context.
+- Only run.* listed above. Agents get tools only as tools="repo" (read-only).
+- The repository (at HEAD, read-only): await run.repo.files(prefix="") -> list[str],
+  await run.repo.read(path) -> str, await run.repo.grep(pattern, prefix="") ->
+  list[{"path", "line", "text"}] (RE2 syntax: no lookaround or backreferences).
 - META is a literal dict with name, description, phases, parameters, max_agents and
   budget_usd; `main` is `async def main(run, ...)` whose other arguments are META
   parameters (with defaults where not required).

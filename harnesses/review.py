@@ -21,6 +21,7 @@ from reviewbot.review import (
     FinderReport,
     Finding,
     ReviewResult,
+    SkippedFile,
     Status,
     Synthesis,
     Verification,
@@ -124,15 +125,25 @@ async def main(
     funnel = result.funnel
     verdicts: dict[int, Verification] = {}
     finished_finders = 0
+    # (dimension, shard) -> why that finder did not answer: its error, or the run's stop
+    unfinished: dict[tuple[str, int], str] = {}
 
     async def find(job: tuple[DimensionConfig, int]) -> list[int]:
         """One finder, then grounding and online dedup; returns the groups it opened."""
         nonlocal finished_finders
         dim, shard = job
-        report = await run.agent(
-            finder_task(dim), schema=FinderReport, role=dim.role, tools=tools,
-            phase="find", context=[contexts[shard].text], system=FINDER_SYSTEM,
-        )
+        try:
+            report = await run.agent(
+                finder_task(dim), schema=FinderReport, role=dim.role, tools=tools,
+                phase="find", context=[contexts[shard].text], system=FINDER_SYSTEM,
+            )
+        except ReviewbotError as exc:
+            from reviewbot.runtime import RunStopped
+
+            why = (f"stopped ({exc.reason})" if isinstance(exc, RunStopped)
+                   else exc.message.removeprefix(f"{dim.role} agent failed: ").rstrip("."))
+            unfinished[(dim.name, shard)] = why
+            raise
         finished_finders += 1
         candidates = [_to_finding(c, dim) for c in report.findings]
         funnel.candidates += len(candidates)
@@ -193,11 +204,12 @@ async def main(
         else:
             funnel.unverified += 1
             result.unverified.append(f)
-    if finished_finders < len(jobs):
-        result.notes.append(f"{len(jobs) - finished_finders} of {len(jobs)} finders did not "
-                            "finish (failed or stopped); see the run's errors")
-
     result.summary = _plain_summary(target.stat(), result.findings)
+    if jobs and finished_finders == 0:
+        _none_reviewed(result, plan.shards, unfinished, len(jobs), target.stat())
+        return result
+    if unfinished:
+        _unreviewed(result, plan.shards, unfinished, len(jobs))
     if not run.stopped:
         with run.phase("synthesize"):
             try:
@@ -216,6 +228,46 @@ async def main(
             f"{funnel.unverified} findings were not verified and are not reported"
         )
     return result
+
+
+def _first_reason(unfinished: dict[tuple[str, int], str]) -> str:
+    reasons = list(dict.fromkeys(unfinished.values()))
+    return "; ".join(reasons[:2]) + (f"; +{len(reasons) - 2} more" if len(reasons) > 2 else "")
+
+
+def _none_reviewed(result: ReviewResult, shards: Any, unfinished: dict[tuple[str, int], str],
+                   jobs: int, stat: str) -> None:
+    """No finder answered: the model review did not happen, and the report says so."""
+    files = len([row for row in stat.splitlines() if row and not row.startswith("(")])
+    stopped = all(why.startswith("stopped") for why in unfinished.values())
+    if stopped:
+        what = "the run stopped before any finder ran"
+    else:
+        what = "the finder failed" if jobs == 1 else f"all {jobs} finders failed"
+    tiers = (f"{len(result.findings)} findings from ruff/parsers" if result.findings
+             else "no findings from ruff/parsers")
+    result.summary = (f"{files} files changed; NOT REVIEWED by the models: {what} "
+                      f"({_first_reason(unfinished)}). Only the deterministic tier ran: {tiers}.")
+    reviewed = set(result.coverage.reviewed)
+    for shard in shards:
+        for path in shard.paths:
+            if path in reviewed:
+                result.coverage.reviewed.remove(path)
+                reviewed.discard(path)
+                result.coverage.skipped.append(SkippedFile(
+                    path=path, reason=f"not reviewed by the models ({what})"))
+    result.partial = result.partial or stopped
+
+
+def _unreviewed(result: ReviewResult, shards: Any, unfinished: dict[tuple[str, int], str],
+                jobs: int) -> None:
+    """Some finders did not answer: name the files and dimensions they left unreviewed."""
+    result.notes.append(f"{len(unfinished)} of {jobs} finders did not finish; "
+                        "these files were not reviewed for these dimensions:")
+    for (name, shard), why in unfinished.items():
+        paths = shards[shard].paths
+        shown = ", ".join(paths[:6]) + (f", +{len(paths) - 6} more" if len(paths) > 6 else "")
+        result.notes.append(f"  not reviewed for {name}: {shown} ({why})")
 
 
 def _bind(fn: Callable[[Any], Awaitable[Any]], item: Any) -> Callable[[], Awaitable[Any]]:

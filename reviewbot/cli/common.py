@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 import pygit2
+from rich.console import Console
 
 from reviewbot.config import Config, load_config
 from reviewbot.harness import HarnessOutcome
@@ -48,3 +50,29 @@ def emit_outcome(outcome: HarnessOutcome, fmt: str) -> None:
     elif outcome.result is not None:
         click.echo(json.dumps(outcome.result, indent=2))
     click.echo(cost_line(outcome.stats), err=True)
+
+
+def silence_stdout() -> None:
+    """The reader of stdout went away (``reviewbot review | head -1``): send the rest of
+    the output, and the interpreter's final flush, to /dev/null instead of failing."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (tests): nothing to redirect
+        pass
+
+
+def stdout_console(**options: Any) -> Console:
+    """A rich console on stdout that raises ``BrokenPipeError`` when the reader goes away
+    (rich's own handling exits 1, which is the findings exit status)."""
+    return _PipeConsole(**options)
+
+
+class _PipeConsole(Console):
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError

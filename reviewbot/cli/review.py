@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from reviewbot.cli.common import silence_stdout, stdout_console
 from reviewbot.config import Config, Severity, load_config
 from reviewbot.errors import ExitCode
 from reviewbot.git import Repo
 from reviewbot.harness import builtin_harness, run_harness
-from reviewbot.report.cost import cost_line, dollars
+from reviewbot.report.cost import cost_line, dollars, failed_phases
 from reviewbot.report.json_report import render_json
 from reviewbot.report.markdown import render_markdown
 from reviewbot.report.progress import make_progress
@@ -129,9 +130,28 @@ def review(
     result.partial = result.partial or outcome.stats.partial
     cost = cost_line(outcome.stats)
 
+    try:
+        _emit(result, fmt, output, cost)
+    except BrokenPipeError:
+        # The reader closed stdout (`| head -1`): quietly, with the exit status below.
+        silence_stdout()
+        click.echo(cost, err=True)
+    severity = Severity(fail_on) if fail_on else config.review.fail_on
+    code = exit_code(result, severity)
+    failed = failed_phases(outcome.stats)
+    if failed and code == ExitCode.OK:
+        first = outcome.stats.errors[0] if outcome.stats.errors else "no agent answered"
+        click.echo(f"reviewbot: error: every model agent of the {', '.join(failed)} phase "
+                   f"failed ({first}); check the model service and run again", err=True)
+        return int(ExitCode.ENVIRONMENT)
+    return code
+
+
+def _emit(result: ReviewResult, fmt: str, output: Path | None, cost: str) -> None:
+    """The report (stdout or ``--output``), its notes and the cost line."""
     to_terminal = fmt == "text" and output is None
     if to_terminal:
-        render_terminal(result, Console(soft_wrap=False), cost=cost)
+        render_terminal(result, stdout_console(soft_wrap=False), cost=cost)
     else:
         if fmt == "text":
             assert output is not None
@@ -152,5 +172,3 @@ def review(
         for note in result.notes:
             click.echo(note, err=True)
         click.echo(cost, err=True)
-    severity = Severity(fail_on) if fail_on else config.review.fail_on
-    return exit_code(result, severity)

@@ -54,12 +54,30 @@ def cost_line(stats: RunStats) -> str:
             parts.append(f"{tier.value} {dollars(spend.cost_usd)}")
     parts.append(f"total {dollars(total.cost_usd)}")
     parts.append(human_duration(stats.wall_seconds))
+    failed = failed_phases(stats)
+    if failed:
+        parts.append(f"FAILED ({', '.join(failed)}: no agent answered)")
     if stats.partial:
         reason = stats.stop_reason or "stopped"
         if reason == "budget":
             reason += "".join(f"; {left} unused" for left in budget_left(stats))
         parts.append(f"PARTIAL ({reason})")
     return " · ".join(parts)
+
+
+def failed_phases(stats: RunStats | None) -> list[str]:
+    """Phases whose every model agent failed (none answered, none was replayed).
+
+    Such a phase did not run in any useful sense: the command says so and exits 3 (the
+    model service refused or could not be reached). A budget stop is not a failure.
+    """
+    if stats is None:
+        return []
+    return [
+        phase for phase, spend in stats.by_phase.items()
+        if spend.agents > 0 and spend.failed == spend.agents and spend.replayed == 0
+        and not (stats.partial and stats.stop_reason == "budget")
+    ]
 
 
 def budget_left(stats: RunStats) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from reviewbot.report.cost import failed_phases
 from reviewbot.review.findings import Finding, ReviewResult, line_label, ranked
 
 _BACKTICKS = re.compile(r"`+")
@@ -73,6 +74,8 @@ def render_markdown(
                 out += [fenced(f.evidence, f.path), ""]
             if f.replacement is not None:
                 out += ["Suggested replacement:", "", fenced(f.replacement, f.path), ""]
+    elif failed_phases(result.stats) or result.partial:
+        out += ["No findings from the checks that ran; the review is incomplete (see above).", ""]
     else:
         out += ["No findings.", ""]
     out += [f"**Funnel:** {funnel_line(result)}", ""]

@@ -8,6 +8,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from reviewbot.config import Severity
+from reviewbot.report.cost import failed_phases
 from reviewbot.report.markdown import funnel_line
 from reviewbot.review.findings import Finding, ReviewResult, line_label, ranked
 
@@ -55,7 +56,10 @@ def render_terminal(result: ReviewResult, console: Console, *, cost: str | None 
     if result.summary:
         console.print(Panel(result.summary, title="summary", expand=True))
     findings = ranked(list(result.findings))
-    if not findings:
+    if not findings and (failed_phases(result.stats) or result.partial):
+        console.print(Text("No findings from the checks that ran; the review is incomplete "
+                           "(see the summary).", style="bold red"))
+    elif not findings:
         console.print(Text("No findings.", style="green"))
     for f in findings:
         console.print(_finding(f))

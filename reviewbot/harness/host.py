@@ -89,9 +89,12 @@ def _visible_paths() -> list[str]:
 def _bwrap_prefix(bwrap: str) -> list[str]:
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--clearenv"]
+    # The empty /tmp first: the Python installation may itself live under /tmp (a CI venv),
+    # and a bind made before the tmpfs would be hidden by it.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in _visible_paths():
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    argv += ["--chdir", "/tmp"]
     for key, value in GUEST_ENV.items():
         argv += ["--setenv", key, value]
     return argv + ["--"]

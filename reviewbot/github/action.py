@@ -450,7 +450,7 @@ def _migrate(
         repo,
         branch=job.branch,
         base=base,
-        title=f"reviewbot: {request.instruction}"[:250],
+        title="reviewbot: " + inert(request.instruction, limit=238, inline=True),
         body=job.report_markdown,
     )
     outcome.pull_number, outcome.pull_created = pr.number, pr.created

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from reviewbot.config import Config
 from reviewbot.errors import GitError, UsageError
 from reviewbot.github.events import Trigger
+from reviewbot.github.inert import code_span, inert
 from reviewbot.github.migration_pr import TokenCredentials
 from reviewbot.migrate import MigrationResult
 from reviewbot.report.cost import cost_line
@@ -312,16 +313,15 @@ def migration_markdown(result: MigrationResult, stats: RunStats | None) -> str:
     lines += ["", "| file | status | tier | why |", "| --- | --- | --- | --- |"]
     shown = result.files[:MAX_FILE_ROWS]
     for f in shown:
-        lines.append(
-            f"| `{_cell(f.path, 120)}` | {f.status} | {f.tier or ''} | {_cell(f.reason, 150)} |"
-        )
+        path = code_span(f.path[:120]).replace("|", "\\|")
+        lines.append(f"| {path} | {f.status} | {f.tier or ''} | {_cell(f.reason, 150)} |")
     if len(result.files) > len(shown):
         lines.append(f"| … | | | {len(result.files) - len(shown)} more files |")
     failures = result.failures_by_gate()
     if failures:
         lines += ["", "<details><summary>Failures by gate</summary>", ""]
         for gate, files in sorted(failures.items()):
-            lines.append(f"- {gate}: " + ", ".join(f"`{_cell(f.path, 80)}`" for f in files[:30]))
+            lines.append(f"- {gate}: " + ", ".join(code_span(f.path[:80]) for f in files[:30]))
         lines += ["", "</details>"]
     if result.stopped:
         lines += ["", f"**Partial:** the run stopped early ({result.stopped})."]
@@ -331,5 +331,6 @@ def migration_markdown(result: MigrationResult, stats: RunStats | None) -> str:
 
 
 def _cell(text: str, limit: int) -> str:
-    flat = " ".join(text.split()).replace("|", "\\|")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    # Instructions come from comments and reasons can quote model output: both are
+    # rendered inert (no mentions, links, HTML or markers) before they reach the body.
+    return inert(text, limit=limit, inline=True).replace("|", "\\|")

@@ -33,6 +33,7 @@ from reviewbot.migrate import (
     migrate_file,
     order_files,
     rule_rewrite,
+    sections_for_view,
 )
 from reviewbot.runtime import Run
 
@@ -90,10 +91,13 @@ def plan_files(
 ) -> list[FilePlan]:
     """The dry run's tasks: each file's sites and whether the rule tier covers it."""
     plans = []
+    sections = sections_for_view(view)
     for path in order:
         plan = FilePlan(path=path, site_lines=sorted({s.line for s in found.by_file[path]}))
         if spec.has_rule:
-            outcome = rule_rewrite(spec, path, view.read_bytes(path), found.by_file[path])
+            outcome = rule_rewrite(
+                spec, path, view.read_bytes(path), found.by_file[path], sections
+            )
             plan.rule_covers = not isinstance(outcome, str) or outcome == ALL_ALREADY
             plan.rule_note = outcome if isinstance(outcome, str) else ""
         plans.append(plan)

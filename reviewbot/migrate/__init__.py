@@ -26,6 +26,7 @@ from reviewbot.migrate.gates import (
     verify_gate,
     weakened_tests_gate,
 )
+from reviewbot.migrate.import_order import ImportSections, sections_for_view
 from reviewbot.migrate.result import (
     Assembly,
     Attempt,
@@ -48,6 +49,7 @@ __all__ = [
     "AuthorResult",
     "Discovery",
     "Estimate",
+    "ImportSections",
     "FileChange",
     "FilePlan",
     "FileResult",
@@ -77,6 +79,7 @@ __all__ = [
     "scope_gate",
     "sites_gate",
     "sites_in_source",
+    "sections_for_view",
     "spec_from_options",
     "task_key",
     "weakened_tests_gate",

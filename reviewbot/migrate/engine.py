@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse, resolve_language
 from reviewbot.config import Tier
-from reviewbot.git import Repo, Worktree, WorktreePool, commit_worktree, restore
+from reviewbot.git import Repo, RepoView, Worktree, WorktreePool, commit_worktree, restore
 from reviewbot.migrate.discover import Site, sites_in_source, spans_for
 from reviewbot.migrate.gates import (
     FileChange,
@@ -39,6 +39,7 @@ from reviewbot.migrate.gates import (
     verify_gate,
     weakened_tests_gate,
 )
+from reviewbot.migrate.import_order import ImportSections, sections_for_view
 from reviewbot.migrate.result import RULE_TIER, Attempt, FileResult
 from reviewbot.migrate.rewrite import RuleNotApplicable, rewrite_file
 from reviewbot.migrate.rules import MigrationSpec
@@ -113,8 +114,16 @@ class MigrationJob:
     # tasks queue here, not inside the pool, so worktree time measures handling, not waiting
     slots: anyio.Semaphore = field(init=False)
 
+    _sections: ImportSections | None = field(init=False, default=None)
+
     def __post_init__(self) -> None:
         self.slots = anyio.Semaphore(self.pool.size)
+
+    def import_sections(self) -> ImportSections:
+        """How the project at the base sorts imports (read once)."""
+        if self._sections is None:
+            self._sections = sections_for_view(RepoView.at(self.repo, self.base))
+        return self._sections
 
     def key(self, path: str) -> str:
         return task_key(
@@ -339,9 +348,15 @@ class RuleRewrite:
 
 
 def rule_rewrite(
-    spec: MigrationSpec, path: str, source: bytes, sites: Sequence[Site]
+    spec: MigrationSpec,
+    path: str,
+    source: bytes,
+    sites: Sequence[Site],
+    sections: ImportSections | None = None,
 ) -> RuleRewrite | str:
-    """The file rewritten by the spec's rule, or why the rule does not apply to it."""
+    """The file rewritten by the spec's rule, or why the rule does not apply to it.
+
+    ``sections``: how the project sorts imports (where an added Python import goes)."""
     template = spec.parsed_template
     assert template is not None
     lang = resolve_language(spec.language) if spec.language else language_for_path(path)
@@ -360,6 +375,7 @@ def rule_rewrite(
             strip_args=spec.query is not None,
             # A package's __init__ imports are often re-exports other modules rely on.
             prune_imports=spec.prune_imports and PurePosixPath(path).name != "__init__.py",
+            sections=sections,
         )
     except RuleNotApplicable as exc:
         return f"rule not applied: {exc}"
@@ -378,7 +394,7 @@ def _rule_transform(
     does not apply."""
     target = root / path
     source = target.read_bytes()
-    done = rule_rewrite(job.spec, path, source, sites)
+    done = rule_rewrite(job.spec, path, source, sites, job.import_sections())
     if isinstance(done, str):
         return done
     target.write_bytes(done.source)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node, Tree
 
+from reviewbot.migrate.import_order import ImportSections, place_imports
 from reviewbot.migrate.template import Template, TemplateMismatch, render, strip_brackets
 from reviewbot.migrate.unused_imports import names_used_in, prune_unused_imports
 
@@ -122,12 +123,15 @@ def rewrite_file(
     *,
     strip_args: bool = False,
     prune_imports: bool = True,
+    sections: ImportSections | None = None,
 ) -> RewriteOutcome:
     """Rewrite every span with the template (inside-out for nested spans), then add imports.
 
     ``strip_args``: a capture named ``args`` loses one enclosing bracket pair (query rules).
     ``prune_imports``: in Python, remove imports of names the rewritten sites used that
     nothing in the file uses any more (``import os`` after ``os.path.join`` -> ``join``).
+    ``sections``: how the project sorts Python imports (an added import goes into its
+    isort section, in sorted position); by default only the standard library is known.
     Raises :class:`RuleNotApplicable` when an added import would shadow a name in use.
     """
     missing = missing_imports(tree, source, language, imports) if imports else []
@@ -163,10 +167,19 @@ def rewrite_file(
         if not any(o is not e and o.start <= e.start and e.end <= o.end for o in done)
     ]
     if top and missing:
-        edit = import_edit(tree, source, language, missing)
-        if edit is not None:
-            top.append(edit)
+        placed = (
+            place_imports(tree, source, missing, sections or ImportSections())
+            if language == "python"
+            else None
+        )
+        if placed is not None:
+            top.extend(Edit(start, end, text) for start, end, text in placed)
             outcome.imports_added = list(missing)
+        else:
+            edit = import_edit(tree, source, language, missing)
+            if edit is not None:
+                top.append(edit)
+                outcome.imports_added = list(missing)
     outcome.source = apply_edits(source, top)
     outcome.rewritten.sort()
     if prune_imports and language == "python" and done:

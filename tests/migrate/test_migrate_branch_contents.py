@@ -5,6 +5,8 @@ to site files, and added imports placed where the project's isort puts them."""
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 from click.testing import CliRunner
 from mig_rules import JOIN
@@ -113,3 +115,114 @@ def test_uncommitted_edits_to_site_files_are_named_in_one_warning(git_repo) -> N
     code, out, err = migrate(git_repo, "use join", *JOIN, "--branch", "c")
     assert code == 0 and "uncommitted" not in err, out + err
     assert "# unstaged" in git_repo.git("show", "c:pkg/m2.py")
+
+
+PYPROJECT = """[project]
+name = "app"
+requires-python = ">=3.11"
+
+[tool.ruff]
+src = [".", "src"]
+
+[tool.ruff.lint.isort]
+known-first-party = ["mylib"]
+"""
+
+# every file isort-clean under the project's own config at base
+ISORT_FILES = {
+    "src/app/__init__.py": "",
+    "src/app/util.py": "X = 1\n",
+    # all three sections
+    "src/app/full.py": (
+        '"""Docstring."""\n\nimport json\nimport os\nimport sys\nfrom collections import '
+        "OrderedDict\n\nimport requests\n\nimport mylib\nfrom app import util\n\n\n"
+        'def f(p):\n    return os.path.join(p, "w"), json, sys, OrderedDict, requests,\n'
+        "        mylib, util\n"
+    ),
+    # first-party and relative imports after the standard library
+    "src/app/local.py": (
+        "import os\n\nfrom app import util\n\nfrom . import full\n\n\n"
+        'def g(p):\n    return os.path.join(p, "x"), util, full\n'
+    ),
+    # joins an existing one-line import of the same module
+    "src/app/merge.py": (
+        "import os\nfrom os.path import exists\n\nimport requests\n\n\n"
+        'def h(p):\n    return exists(os.path.join(p, "y")) and requests.get(p)\n'
+    ),
+    # a comment above an import stays with it
+    "src/app/commented.py": (
+        "import os\n\n# third party\nimport requests\n\nimport mylib\n\n\n"
+        'def k(p):\n    return requests.get(p), mylib.x, os.path.join(p, "z")\n'
+    ),
+}
+
+
+def ruff_isort(root: Path) -> str:
+    proc = subprocess.run(
+        ["ruff", "check", "--no-cache", "--select", "I", "--output-format", "concise", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout.strip()
+
+
+def migrated_checkout(git_repo, tmp_path: Path, *args: str) -> Path:
+    code, out, err = migrate(git_repo, *args, "--format", "json")
+    assert code == 0, out + err
+    data = json.loads(out)
+    assert {f["path"] for f in data["files"] if f["status"] == "migrated"} == {
+        "src/app/full.py",
+        "src/app/local.py",
+        "src/app/merge.py",
+        "src/app/commented.py",
+    }, data["files"]
+    checkout = tmp_path / data["branch"].replace("/", "-")
+    git_repo.git("worktree", "add", "-q", "--detach", str(checkout), data["branch"])
+    return checkout
+
+
+def test_added_imports_are_where_the_projects_isort_puts_them(git_repo, tmp_path) -> None:
+    git_repo.write("pyproject.toml", PYPROJECT)
+    for path, text in ISORT_FILES.items():
+        git_repo.write(path, text)
+    git_repo.commit("initial")
+    assert ruff_isort(git_repo.path) == "All checks passed!"
+
+    # a standard-library import
+    checkout = migrated_checkout(git_repo, tmp_path, "use join", *JOIN)
+    assert ruff_isort(checkout) == "All checks passed!"
+    read = lambda p: (checkout / p).read_text()  # noqa: E731
+    assert (
+        "import json\nimport sys\nfrom collections import OrderedDict\nfrom os.path import join\n"
+        in read("src/app/full.py")
+    )
+    assert read("src/app/local.py").startswith("from os.path import join\n\nfrom app import util\n")
+    assert read("src/app/merge.py").startswith(
+        "from os.path import exists, join\n\nimport requests\n"
+    )
+    assert read("src/app/commented.py").startswith("from os.path import join\n\n# third party\n")
+
+    # a first-party import (known-first-party): into that section, or a new one after third party
+    checkout = migrated_checkout(
+        git_repo,
+        tmp_path,
+        "use mylib",
+        "--find",
+        "os.path.join",
+        "--rewrite",
+        "pjoin({args})",
+        "--add-import",
+        "from mylib import pjoin",
+        "--branch",
+        "mylib",
+    )
+    assert ruff_isort(checkout) == "All checks passed!"
+    read = lambda p: (checkout / p).read_text()  # noqa: E731
+    assert "import mylib\nfrom app import util\nfrom mylib import pjoin\n" in read(
+        "src/app/full.py"
+    )
+    assert "import requests\n\nfrom mylib import pjoin\n\n\ndef h" in read("src/app/merge.py")
+    assert "from app import util\nfrom mylib import pjoin\n\nfrom . import full\n" in read(
+        "src/app/local.py"
+    )

@@ -85,7 +85,8 @@ def test_rule_tier_across_files_assembled_and_verified_tree_untouched(git_repo) 
     assert branch == "reviewbot/migrate-use-join"
     b_new = git_repo.git("show", f"{branch}:pkg/b.py")
     assert b_new == (
-        "from pkg import a\nfrom os.path import join\n\n\ndef f(p):\n"
+        # the added import in the standard library's place, before first-party `pkg`
+        "from os.path import join\nfrom pkg import a\n\n\ndef f(p):\n"
         '    return join(p,\n                        join("b", "c"))'
     )
     changed = git_repo.git("diff", "--name-only", f"{data['base']}..{branch}").split()

@@ -136,8 +136,8 @@ ISORT_FILES = {
     "src/app/full.py": (
         '"""Docstring."""\n\nimport json\nimport os\nimport sys\nfrom collections import '
         "OrderedDict\n\nimport requests\n\nimport mylib\nfrom app import util\n\n\n"
-        'def f(p):\n    return os.path.join(p, "w"), json, sys, OrderedDict, requests,\n'
-        "        mylib, util\n"
+        'def f(p):\n    return [os.path.join(p, "w"), json, sys, OrderedDict, requests,\n'
+        "            mylib, util]\n"
     ),
     # first-party and relative imports after the standard library
     "src/app/local.py": (

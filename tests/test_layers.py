@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"review", "migrate"},
     {"harness"},
-    {"cli", "github", "report"},
+    {"cli", "github", "report", "dashboard"},
 ]
 ANYWHERE = {"config", "errors", "lazy", "__init__", "__main__"}
 UNLAYERED = {"testing"}  # test servers and fixtures may use anything

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reviewbot.cli.harness:harness",
         "Generate, check, dry-run and run sandboxed harnesses.",
     ),
+    "dashboard": ("reviewbot.cli.dashboard:dashboard", "Serve a live web dashboard of runs."),
+    "control": ("reviewbot.cli.dashboard:control", "Stop, pause or continue a live run."),
     "serve-model": (
         "reviewbot.cli.serve:serve_model",
         "Serve the loopback Anthropic-compatible test server.",

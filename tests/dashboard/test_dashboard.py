@@ -1,0 +1,247 @@
+"""The dashboard over real HTTP on loopback, watching and steering a real harness run
+against the loopback model server (slow answers, so the run is live while we look)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from reviewbot.cli import main
+from reviewbot.config import Config
+from reviewbot.dashboard.server import Dashboard
+from reviewbot.harness.loader import load_harness
+from reviewbot.harness.runner import HarnessOutcome, run_harness
+from reviewbot.runtime.control import STOP_REASON, read_control
+from reviewbot.runtime.journal import state_dir
+from reviewbot.testing import Fixed, MessagesRequest
+
+HARNESS = '''
+from pydantic import BaseModel
+
+META = {
+    "name": "ask-each",
+    "description": "One agent per item in a find phase, then one summary agent.",
+    "phases": ["find", "sum"],
+    "parameters": {"n": {"type": "int", "default": 3}},
+}
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+async def main(run, n):
+    async def ask(i):
+        return (await run.agent(f"item {i}", schema=Answer, role="finder")).answer
+
+    with run.phase("find"):
+        answers = await run.parallel([lambda i=i: ask(i) for i in range(n)])
+    with run.phase("sum"):
+        if not run.stopped:
+            await run.agent("sum up", schema=Answer, role="finder")
+    return {"answers": answers, "partial": run.stopped}
+'''
+
+
+def _answer(req: MessagesRequest) -> dict[str, str]:
+    return {"answer": "A:" + req.last_user_text}
+
+
+class LiveRun:
+    """A harness run in a thread (the dashboard reads it as another process would)."""
+
+    def __init__(self, harness: Path, repo: Path, n: int, run_id: str, concurrency: int) -> None:
+        self.outcome: HarnessOutcome | None = None
+        self.error: BaseException | None = None
+        config = Config.model_validate({"runtime": {"concurrency": concurrency}})
+
+        def go() -> None:
+            try:
+                self.outcome = run_harness(
+                    load_harness(harness), {"n": n}, config=config, repo_path=repo,
+                    run_id=run_id,
+                )
+            except BaseException as exc:  # surfaced by join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=go, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float = 60) -> HarnessOutcome:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the run did not end"
+        if self.error is not None:
+            raise self.error
+        assert self.outcome is not None
+        return self.outcome
+
+
+@pytest.fixture
+def harness_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ask_each.py"
+    path.write_text(HARNESS)
+    return path
+
+
+@pytest.fixture
+def dashboard(git_repo: Any) -> Iterator[Dashboard]:
+    server = Dashboard(state_dir(git_repo.path)).start()
+    yield server
+    server.stop()
+
+
+def _wait(check: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _client(server: Dashboard) -> httpx.Client:
+    return httpx.Client(base_url=server.base_url, timeout=10,
+                        headers={"X-Reviewbot-Token": server.token})
+
+
+def test_watch_a_live_run_and_stop_it(model_env, git_repo, harness_file: Path,
+                                      dashboard: Dashboard) -> None:
+    srv = model_env(_answer, latency=Fixed(0.05))
+    # a finished run first, so the list has two and the filter has something to drop
+    LiveRun(harness_file, git_repo.path, 2, "done-1", concurrency=2).join()
+    srv.latency = Fixed(0.4)
+    live = LiveRun(harness_file, git_repo.path, 12, "live-1", concurrency=2)
+
+    with _client(dashboard) as http:
+        runs = _wait(lambda: [r for r in http.get("/api/runs").json()["runs"]
+                              if r["id"] == "live-1" and r["status"] == "running"],
+                     what="the live run in the list")
+        assert runs[0]["harness"] == "ask-each"
+        listed = http.get("/api/runs").json()["runs"]
+        assert [r["id"] for r in listed] == ["live-1", "done-1"]
+        done = listed[1]
+        assert done["status"] == "finished" and done["agents"] == 3 and done["cost_usd"] > 0
+        assert [r["id"] for r in http.get("/api/runs?status=running").json()["runs"]] == [
+            "live-1"
+        ]
+
+        page = http.get("/", params={"token": dashboard.token})
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "live-1" in page.text and "<script" in page.text and "http" not in page.text
+        run_page = http.get("/runs/live-1")
+        assert run_page.status_code == 200 and 'id="timeline-box"' in run_page.text
+
+        # The event stream sends a fresh snapshot as agents finish: counts and cost grow.
+        seen: list[dict[str, Any]] = []
+        with http.stream("GET", "/api/runs/live-1/stream") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    seen.append(json.loads(line[6:]))
+                    finished = seen[-1]["phases"][0]["finished"] if seen[-1]["phases"] else 0
+                    if finished >= 3:
+                        break
+        first, last = seen[0], seen[-1]
+        assert last["agents"] > first["agents"] or len(seen) == 1 and last["agents"] >= 3
+        assert last["cost_usd"] > 0 and last["phases"][0]["phase"] == "find"
+        assert last["budget"]["spent_usd"] == pytest.approx(last["cost_usd"])
+
+        # Steering is a write surface: a token, and POST only.
+        assert httpx.post(f"{dashboard.base_url}/api/runs/live-1/control",
+                          json={"action": "stop"}).status_code == 403
+        assert http.get("/api/runs/live-1/stop").status_code in (404, 405)
+        assert http.post("/api/runs/live-1/control", json={"action": "nope"}).status_code == 400
+        stopped = http.post("/api/runs/live-1/control", json={"action": "stop"})
+        assert stopped.status_code == 200 and stopped.json()["action"] == "stop"
+
+        outcome = live.join()
+        assert outcome.status == "partial" and outcome.stats.stop_reason == STOP_REASON
+        answers = outcome.result["answers"]
+        assert 3 <= sum(a is not None for a in answers) < 12  # finished results kept
+        view = http.get("/api/runs/live-1").json()
+        assert view["status"] == "partial" and view["stop_reason"] == STOP_REASON
+        assert view["stops"] == [STOP_REASON]
+        find = view["phases"][0]
+        assert find["running"] == 0 and find["finished"] == sum(a is not None for a in answers)
+        assert [p["phase"] for p in view["phases"]] == ["find", "sum"]  # sum started no agent
+        # nothing left to steer once it ended
+        assert http.post("/api/runs/live-1/pause").status_code == 409
+
+        agent = next(a for a in view["calls"] if a["status"] == "finished")
+        detail = http.get(f"/api/runs/live-1/agents/{agent['call']}").json()
+        assert detail["role"] == "finder" and detail["tier"] and detail["model"]
+        journal = detail["journal"]
+        assert journal["prompt"].startswith("item ") and journal["status"] == "ok"
+        assert journal["result"]["answer"] == "A:" + journal["prompt"]
+        assert http.get("/api/runs/live-1/agents/999").status_code == 404
+
+
+def test_pause_and_continue_from_the_api(model_env, git_repo, harness_file: Path,
+                                         dashboard: Dashboard) -> None:
+    model_env(_answer, latency=Fixed(0.3))
+    live = LiveRun(harness_file, git_repo.path, 6, "paused-1", concurrency=2)
+    with _client(dashboard) as http:
+        _wait(lambda: http.get("/api/runs/paused-1").status_code == 200
+              and http.get("/api/runs/paused-1").json()["agents"] >= 1, what="a first agent")
+        assert http.post("/api/runs/paused-1/pause").status_code == 200
+        run_dir = state_dir(git_repo.path) / "runs" / "paused-1"
+        assert read_control(run_dir) == "pause"
+
+        def settled() -> dict[str, Any] | None:
+            view = http.get("/api/runs/paused-1").json()
+            return view if view["phases"] and view["phases"][0]["running"] == 0 else None
+
+        held = _wait(settled, what="the running agents to finish")
+        time.sleep(1.0)  # paused: nothing new starts
+        again = http.get("/api/runs/paused-1").json()
+        assert again["phases"][0]["started"] == held["phases"][0]["started"] < 6
+        assert "paused by user" in again["notes"]
+        assert again["control"] == "pause" and again["status"] == "running"
+
+        assert http.post("/api/runs/paused-1/continue").status_code == 200
+        outcome = live.join()
+    assert outcome.status == "finished" and all(outcome.result["answers"])
+    assert outcome.stats.total.agents == 7
+
+
+def test_every_request_needs_the_token(git_repo: Any, dashboard: Dashboard) -> None:
+    base = dashboard.base_url
+    assert httpx.get(f"{base}/").status_code == 403
+    assert httpx.get(f"{base}/api/runs", params={"token": "wrong"}).status_code == 403
+    ok = httpx.get(f"{base}/api/runs", params={"token": dashboard.token})
+    assert ok.status_code == 200 and ok.json()["runs"] == []
+    assert dashboard.base_url.startswith("http://127.0.0.1:")
+
+
+def test_dashboard_command_prints_its_url(git_repo: Any) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reviewbot", "dashboard", str(git_repo.path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and "token=" in url
+        page = httpx.get(url, timeout=10)
+        assert page.status_code == 200 and "reviewbot dashboard" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_control_command_refuses_a_run_that_is_not_live(git_repo: Any, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["control", "no-such-run", "stop", "--repo", str(git_repo.path)])
+    assert exit_info.value.code != 0
+    assert "no run 'no-such-run'" in capsys.readouterr().err

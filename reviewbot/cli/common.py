@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import click
@@ -14,6 +15,9 @@ from rich.console import Console
 from reviewbot.config import Config, load_config
 from reviewbot.harness import HarnessOutcome
 from reviewbot.report.cost import cost_line
+from reviewbot.report.progress import Progress
+from reviewbot.runtime.events import RunFinished
+from reviewbot.runtime.stats import RunStats
 
 # The same option on every command that takes it.
 param_option = click.option(
@@ -76,3 +80,32 @@ class _PipeConsole(Console):
     def on_broken_pipe(self) -> None:
         self.quiet = True
         raise BrokenPipeError
+
+
+class KeepFinish:
+    """Forwards events to the progress renderer and keeps the run's final event."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+        self.finished: RunFinished | None = None
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, RunFinished):
+            self.finished = event
+        self.inner(event)
+
+    def __enter__(self) -> KeepFinish:
+        self.inner.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.inner.__exit__(exc_type, exc, tb)
+
+    def cost_line(self) -> str | None:
+        """The cost line of the run that finished (also failed or interrupted), if it did."""
+        if self.finished is None:
+            return None
+        return cost_line(RunStats.model_validate(self.finished.stats))

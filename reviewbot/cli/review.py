@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from reviewbot.cli.common import silence_stdout, stdout_console
+from reviewbot.cli.common import KeepFinish, silence_stdout, stdout_console
 from reviewbot.config import Config, Severity, load_config
-from reviewbot.errors import ExitCode
+from reviewbot.errors import ExitCode, ReviewbotError
 from reviewbot.git import Repo
-from reviewbot.harness import builtin_harness, run_harness
+from reviewbot.harness import HarnessOutcome, builtin_harness, run_harness
 from reviewbot.report.cost import cost_line, dollars, failed_phases
 from reviewbot.report.json_report import render_json
 from reviewbot.report.markdown import render_markdown
@@ -121,10 +121,33 @@ def review(
 
     params = {"repo": str(path.resolve()), "base": base or "", "head": head or "",
               "uncommitted": not no_uncommitted, "dimensions": ",".join(names)}
-    outcome = run_harness(
-        builtin_harness("review"), params, config=config, repo_path=repo.root,
-        budget_usd=budget, progress=make_progress("quiet" if quiet else "auto", sys.stderr),
-    )
+    progress = KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
+    try:
+        outcome = run_harness(
+            builtin_harness("review"), params, config=config, repo_path=repo.root,
+            budget_usd=budget, progress=progress,
+        )
+    except ReviewbotError:
+        # Interrupted or failed after it started: the run still ends with its cost line.
+        line = progress.cost_line()
+        if line is not None:
+            click.echo(line, err=True)
+        raise
+    return finish_review(outcome, config, fmt=fmt, output=output, fail_on=fail_on)
+
+
+def finish_review(
+    outcome: HarnessOutcome, config: Config, *, fmt: str, output: Path | None = None,
+    fail_on: str | None = None,
+) -> int:
+    """Report a review run (also a resumed one) and return the exit status."""
+    if outcome.result is None:
+        click.echo(cost_line(outcome.stats), err=True)
+        raise ReviewbotError(
+            f"run {outcome.run_id} stopped ({outcome.stats.stop_reason}) before it had a "
+            f"report; raise --budget and run `reviewbot resume {outcome.run_id}`",
+            exit_code=ExitCode.PARTIAL,
+        )
     result = ReviewResult.model_validate(outcome.result)
     result.stats = outcome.stats
     result.partial = result.partial or outcome.stats.partial

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import click
 
 from reviewbot.cli.common import (
+    KeepFinish,
     config_option,
     emit_outcome,
     param_option,
@@ -27,8 +27,7 @@ from reviewbot.harness import (
     run_harness,
 )
 from reviewbot.report.cost import cost_line, dollars
-from reviewbot.report.progress import Progress, make_progress
-from reviewbot.runtime.events import RunFinished
+from reviewbot.report.progress import make_progress
 from reviewbot.runtime.journal import Journal, state_dir
 from reviewbot.runtime.stats import RunStats
 
@@ -37,29 +36,6 @@ def _pick_harness(spec: str) -> Harness:
     if spec.endswith(".py") or Path(spec).exists():
         return load_harness(Path(spec))
     return builtin_harness(spec)
-
-
-class _KeepFinish:
-    """Forwards events to the progress renderer and keeps the run's final event."""
-
-    def __init__(self, inner: Progress) -> None:
-        self.inner = inner
-        self.finished: RunFinished | None = None
-
-    def __call__(self, event: Any) -> None:
-        if isinstance(event, RunFinished):
-            self.finished = event
-        self.inner(event)
-
-    def __enter__(self) -> _KeepFinish:
-        self.inner.__enter__()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.inner.__exit__(exc_type, exc, tb)
 
 
 def _execute(
@@ -75,7 +51,7 @@ def _execute(
     quiet: bool,
     strict: bool,
 ) -> int:
-    progress = _KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
+    progress = KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
         outcome = run_harness(
             harness, params, config=config, repo_path=repo, budget_usd=budget,
@@ -86,6 +62,14 @@ def _execute(
         if progress.finished is not None:
             click.echo(cost_line(RunStats.model_validate(progress.finished.stats)), err=True)
         raise
+    if harness.name == "review" and _is_review_result(outcome.result):
+        # A review run reports as `reviewbot review` does (also when resumed).
+        from reviewbot.cli.review import finish_review
+
+        code = finish_review(outcome, config, fmt=fmt)
+        if strict and outcome.status == "partial" and code == ExitCode.OK:
+            return int(ExitCode.PARTIAL)
+        return code
     emit_outcome(outcome, fmt)
     if outcome.status == "partial":
         click.echo(
@@ -97,6 +81,18 @@ def _execute(
         if strict:
             return int(ExitCode.PARTIAL)
     return int(ExitCode.OK)
+
+
+def _is_review_result(result: Any) -> bool:
+    from pydantic import ValidationError
+
+    from reviewbot.review import ReviewResult
+
+    try:
+        ReviewResult.model_validate(result)
+    except ValidationError:
+        return False
+    return True
 
 
 _common = [
@@ -173,8 +169,16 @@ def resume(
             if not records:
                 click.echo("no runs journaled for this repository", err=True)
             for r in records:
-                cost = (r.stats or {}).get("total", {}).get("cost_usd", 0.0)
-                click.echo(f"{r.id}  {r.status:<11}  {r.harness_name}  {dollars(cost)}")
+                # What every try of the run cost (a resume books only what it spent anew).
+                cost = max((r.stats or {}).get("total", {}).get("cost_usd", 0.0),
+                           journal.spent(r.id))
+                counts = journal.call_counts(r.id)
+                calls = sum(counts.values())
+                agents = f"{calls} agent{'s' if calls != 1 else ''}"
+                if counts.get("failed"):
+                    agents += f" ({counts['failed']} failed)"
+                click.echo(f"{r.id}  {r.status:<11}  {r.harness_name:<8}  {dollars(cost):>8}"
+                           f"  {agents}")
             if run_id is None and not list_runs:
                 raise UsageError("pass the RUN_ID to resume (listed above)")
             return int(ExitCode.OK)

@@ -279,9 +279,15 @@ class Journal:
         error: str | None,
     ) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO agent_calls (run_id, input_hash, ordinal, role, model, tier,"
+            # A call that failed and runs again on resume keeps what the failed try cost.
+            "INSERT INTO agent_calls (run_id, input_hash, ordinal, role, model, tier,"
             " phase, prompt, result, usage, cost, duration, error, status, finished)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, input_hash, ordinal) DO UPDATE SET role=excluded.role,"
+            " model=excluded.model, tier=excluded.tier, phase=excluded.phase,"
+            " prompt=excluded.prompt, result=excluded.result, usage=excluded.usage,"
+            " cost=agent_calls.cost + excluded.cost, duration=excluded.duration,"
+            " error=excluded.error, status=excluded.status, finished=excluded.finished",
             (
                 run_id,
                 input_hash,
@@ -300,6 +306,13 @@ class Journal:
                 time.time(),
             ),
         )
+
+    def spent(self, run_id: str) -> float:
+        """Dollars every journaled call of the run cost, over the first run and its resumes."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(cost), 0) FROM agent_calls WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return float(row[0])
 
     def call_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -245,3 +246,34 @@ def test_control_command_refuses_a_run_that_is_not_live(git_repo: Any, capsys) -
         main(["control", "no-such-run", "stop", "--repo", str(git_repo.path)])
     assert exit_info.value.code != 0
     assert "no run 'no-such-run'" in capsys.readouterr().err
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _chromium(*args: str) -> str:
+    assert CHROMIUM is not None
+    proc = subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1280,1000", *args],
+        capture_output=True, text=True, timeout=60,
+    )
+    return proc.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
+def test_pages_render_in_headless_chromium(model_env, git_repo, harness_file: Path,
+                                           dashboard: Dashboard, tmp_path: Path) -> None:
+    model_env(_answer, latency=Fixed(0.05))
+    LiveRun(harness_file, git_repo.path, 4, "shown-1", concurrency=2).join()
+    runs_url = dashboard.url
+    run_url = f"{dashboard.base_url}/runs/shown-1?token={dashboard.token}"
+    listed = _chromium("--dump-dom", runs_url)  # the DOM after the script rendered it
+    assert 'data-id="shown-1"' in listed and ">finished</span>" in listed
+    view = _chromium("--dump-dom", run_url)
+    assert '<svg id="timeline"' in view and view.count('class="agent a-finished"') == 5
+    assert "<td>find</td>" in view and "<td>sum</td>" in view
+    for name, url in (("runs", runs_url), ("run", run_url)):
+        shot = tmp_path / f"dashboard-{name}.png"
+        _chromium(f"--screenshot={shot}", url)
+        assert shot.is_file() and shot.stat().st_size > 10_000

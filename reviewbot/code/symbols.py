@@ -19,6 +19,8 @@ _DEFINITIONS: dict[str, dict[str, str]] = {
         "method_definition": "method",
         "class_declaration": "class",
         "variable_declarator": "function",
+        # CommonJS method style: `res.location = function location(url) {...}`
+        "assignment_expression": "method",
     },
     "go": {
         "function_declaration": "function",
@@ -125,6 +127,11 @@ def definition_name(node: tree_sitter.Node, language: Language) -> str | None:
             return None
         name = node.child_by_field_name("name")
         return _text(name) if name is not None and name.type == "identifier" else None
+    if node.type == "assignment_expression":
+        value = node.child_by_field_name("right")
+        if value is None or value.type not in _FUNCTION_VALUES:
+            return None
+        return _member_path(node.child_by_field_name("left"))
     if language.name in ("c", "cpp") and node.type == "function_definition":
         return _declarator_name(node.child_by_field_name("declarator")) or None
     if node.type == "impl_item":
@@ -147,6 +154,22 @@ def definition_name(node: tree_sitter.Node, language: Language) -> str | None:
     if name_node is None:
         return None
     return _text(name_node) or None
+
+
+def _member_path(node: tree_sitter.Node | None) -> str | None:
+    """``module.exports.y`` for a chain of plain member accesses; None for anything else
+    (``a[k]``, ``f().x``)."""
+    parts: list[str] = []
+    while node is not None and node.type == "member_expression":
+        prop = node.child_by_field_name("property")
+        if prop is None or prop.type != "property_identifier":
+            return None
+        parts.append(_text(prop))
+        node = node.child_by_field_name("object")
+    if node is None or node.type not in ("identifier", "this") or not parts:
+        return None
+    parts.append(_text(node))
+    return ".".join(reversed(parts))
 
 
 def _walk(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:

@@ -122,7 +122,7 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-_EVENT = TypeAdapter(Event)
+_EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 
 Subscriber = Callable[[Any], None]
 

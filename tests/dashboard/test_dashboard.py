@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -236,9 +237,30 @@ def test_dashboard_command_prints_its_url(git_repo: Any) -> None:
         assert url.startswith("http://127.0.0.1:") and "token=" in url
         page = httpx.get(url, timeout=10)
         assert page.status_code == 200 and "reviewbot dashboard" in page.text
+        base, token = url.split("/?token=")
+        with httpx.stream("GET", f"{base}/api/stream", params={"token": token}) as stream:
+            assert next(stream.iter_lines()).startswith("data: ")
+            proc.send_signal(signal.SIGINT)  # Ctrl-C ends it, open event streams too
+            assert proc.wait(timeout=10) == 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_control_command_stops_a_live_run(model_env, git_repo, harness_file: Path,
+                                          capsys) -> None:
+    model_env(_answer, latency=Fixed(0.3))
+    live = LiveRun(harness_file, git_repo.path, 10, "cli-1", concurrency=2)
+    events = state_dir(git_repo.path) / "runs" / "cli-1" / "events.jsonl"
+    _wait(lambda: events.is_file() and '"agent_finished"' in events.read_text(),
+          what="a first finished agent")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["control", "cli-1", "stop", "--repo", str(git_repo.path)])
+    assert exit_info.value.code == 0 and "asked to stop" in capsys.readouterr().err
+    outcome = live.join()
+    assert outcome.status == "partial" and outcome.stats.stop_reason == STOP_REASON
+    assert sum(a is not None for a in outcome.result["answers"]) < 10
 
 
 def test_control_command_refuses_a_run_that_is_not_live(git_repo: Any, capsys) -> None:

@@ -231,8 +231,18 @@ def run_view(state: Path, run_id: str) -> dict[str, Any] | None:
     record = records[0]
     events = read_events(state, run_id)
     t0 = record.started
-    now = (record.finished if record.finished is not None else time.time()) - t0
+    if record.finished is not None:
+        end = record.finished
+    elif record.status == "running":
+        end = time.time()
+    else:  # killed: it ended with its last event
+        end = max([float(e.get("ts") or t0) for e in events] + [t0])
+    now = end - t0
     agents = _agents(events, t0)
+    if record.status != "running":
+        for a in agents:  # started but never ended: the process went away under it
+            if a["status"] == "running":
+                a["status"] = "unfinished"
     started = next((e for e in events if e.get("type") == "run_started"), {})
     budget = started.get("budget_usd")
     for e in reversed(events):  # a resumed run logs run_started again; the last one counts

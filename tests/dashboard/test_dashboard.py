@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -299,3 +300,25 @@ def test_pages_render_in_headless_chromium(model_env, git_repo, harness_file: Pa
         shot = tmp_path / f"dashboard-{name}.png"
         _chromium(f"--screenshot={shot}", url)
         assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_a_killed_run_shows_its_unfinished_agents(model_env, git_repo, harness_file: Path,
+                                                  dashboard: Dashboard) -> None:
+    model_env(_answer)
+    LiveRun(harness_file, git_repo.path, 2, "gone-1", concurrency=2).join()
+    state = state_dir(git_repo.path)
+    # as if the process had been SIGKILLed with one agent in flight
+    db = sqlite3.connect(state / "journal.sqlite")
+    db.execute("UPDATE runs SET status='running', finished=NULL, pid=?", (2**22 + 12345,))
+    db.commit()
+    db.close()
+    with (state / "runs" / "gone-1" / "events.jsonl").open("a") as log:
+        log.write(json.dumps({"ts": time.time(), "type": "agent_started", "call": 99,
+                              "role": "finder", "tier": "fast", "model": "m",
+                              "phase": "sum"}) + "\n")
+    with _client(dashboard) as http:
+        view = http.get("/api/runs/gone-1").json()
+        assert view["status"] == "killed"
+        assert [c["status"] for c in view["calls"] if c["call"] == 99] == ["unfinished"]
+        assert all(p["running"] == 0 for p in view["phases"])
+        assert http.post("/api/runs/gone-1/stop").status_code == 409

@@ -322,3 +322,20 @@ def test_a_killed_run_shows_its_unfinished_agents(model_env, git_repo, harness_f
         assert [c["status"] for c in view["calls"] if c["call"] == 99] == ["unfinished"]
         assert all(p["running"] == 0 for p in view["phases"])
         assert http.post("/api/runs/gone-1/stop").status_code == 409
+
+
+def test_outcome_of_reviews_and_migrations() -> None:
+    from reviewbot.dashboard.data import outcome_summary
+
+    review = {"findings": [{"title": "a"}, {"title": "b"}],
+              "funnel": {"candidates": 5, "confirmed": 2, "refuted": 3}}
+    assert outcome_summary(review) == {"kind": "review", "confirmed": 2,
+                                       "funnel": review["funnel"]}
+    migration = {"files": [{"path": "a.py", "status": "migrated"},
+                           {"path": "b.py", "status": "skipped", "reason": "kept"},
+                           {"path": "c.py", "status": "migrated"}]}
+    summary = outcome_summary(migration)
+    assert summary["kind"] == "migration"
+    assert summary["files"] == {"migrated": 2, "skipped": 1}
+    assert summary["per_file"][1] == {"path": "b.py", "status": "skipped", "reason": "kept"}
+    assert outcome_summary({"answers": []}) == {} and outcome_summary(None) == {}

@@ -339,3 +339,35 @@ def test_outcome_of_reviews_and_migrations() -> None:
     assert summary["files"] == {"migrated": 2, "skipped": 1}
     assert summary["per_file"][1] == {"path": "b.py", "status": "skipped", "reason": "kept"}
     assert outcome_summary({"answers": []}) == {} and outcome_summary(None) == {}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
+def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path,
+                                         dashboard: Dashboard, tmp_path: Path) -> None:
+    from cdp_pipe import Browser
+
+    assert CHROMIUM is not None
+    model_env(_answer, latency=Fixed(0.4))
+    live = LiveRun(harness_file, git_repo.path, 16, "page-1", concurrency=2)
+    _wait(lambda: (state_dir(git_repo.path) / "runs" / "page-1" / "events.jsonl").is_file(),
+          what="the live run")
+    browser = Browser(CHROMIUM, tmp_path / "profile")
+    try:
+        browser.open(f"{dashboard.base_url}/runs/page-1?token={dashboard.token}")
+        browser.wait_for("document.querySelector('button.stop') !== null")
+        # the page updates itself: finished agents appear without a reload
+        count = "document.querySelectorAll('rect.a-finished').length"
+        first = browser.js(count)
+        browser.wait_for(f"{count} > {first}")
+        browser.screenshot(tmp_path / "dashboard-live-run.png")
+        browser.js("document.querySelector('button.stop').click()")
+        outcome = live.join()
+        assert outcome.status == "partial" and outcome.stats.stop_reason == STOP_REASON
+        kept = sum(a is not None for a in outcome.result["answers"])
+        assert 1 <= kept < 16  # finished results kept
+        browser.wait_for("document.querySelector('#title .badge').textContent === 'partial'")
+        assert browser.js("document.querySelector('button.stop')") is None  # nothing to steer
+        assert browser.js(count) == kept
+    finally:
+        browser.close()
+    assert (tmp_path / "dashboard-live-run.png").stat().st_size > 10_000

@@ -371,3 +371,35 @@ def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path
     finally:
         browser.close()
     assert (tmp_path / "dashboard-live-run.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
+def test_pause_and_continue_from_the_page_in_a_browser(model_env, git_repo,
+                                                       harness_file: Path,
+                                                       dashboard: Dashboard,
+                                                       tmp_path: Path) -> None:
+    from cdp_pipe import Browser
+
+    assert CHROMIUM is not None
+    model_env(_answer, latency=Fixed(0.3))
+    live = LiveRun(harness_file, git_repo.path, 8, "page-2", concurrency=2)
+    _wait(lambda: (state_dir(git_repo.path) / "runs" / "page-2" / "events.jsonl").is_file(),
+          what="the live run")
+    browser = Browser(CHROMIUM, tmp_path / "profile")
+    started = "document.querySelectorAll('rect.agent').length"
+    running = "document.querySelectorAll('rect.a-running').length"
+    try:
+        browser.open(f"{dashboard.base_url}/runs/page-2?token={dashboard.token}")
+        browser.wait_for("document.querySelector('button[data-a=pause]') !== null")
+        browser.js("document.querySelector('button[data-a=pause]').click()")
+        browser.wait_for("document.querySelector('#meta').textContent.includes('pause')")
+        browser.wait_for(f"{running} === 0")  # running agents finish, no new one starts
+        held = browser.js(started)
+        time.sleep(1.0)
+        assert browser.js(started) == held < 8
+        browser.js("document.querySelector('button[data-a=continue]').click()")
+        outcome = live.join()
+        assert outcome.status == "finished" and all(outcome.result["answers"])
+        browser.wait_for(f"{started} === 9")
+    finally:
+        browser.close()

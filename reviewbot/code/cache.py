@@ -19,7 +19,7 @@ from typing import NamedTuple
 from reviewbot.code.calls import RawSite
 
 # Bump when what a search finds for the same input changes (new resolution rules...).
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 
 _FIELDS = tuple(RawSite.__dataclass_fields__)
 

@@ -399,7 +399,7 @@ def _resolve(chain: str, bindings: Bindings, language: Language) -> tuple[set[st
     suffix = f".{rest}" if rest else ""
     bound = bindings.names.get(head)
     if bound:
-        return {q + suffix for q in bound}, False
+        return {q + suffix for q in bound}, head in bindings.uncertain
     if language.name == "python" and bindings.stars:
         # an unbound name may come from any `from m import *`, or be a builtin/local
         return {chain} | {f"{m}.{chain}" for m in bindings.stars}, True

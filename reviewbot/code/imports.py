@@ -23,6 +23,8 @@ class Bindings:
 
     names: dict[str, set[str]] = field(default_factory=dict)
     stars: list[str] = field(default_factory=list)
+    # aliases (`j = os.path.join`) whose name is bound more than once: maybe something else
+    uncertain: set[str] = field(default_factory=set)
 
     def bind(self, local: str, qualified: str) -> None:
         self.names.setdefault(local, set()).add(qualified)
@@ -241,7 +243,111 @@ def bindings_for(
     examined, which is much cheaper than walking the whole tree.
     """
     if language.name == "python":
-        return python_bindings(root, language, source, package)
-    if language.name in ("javascript", "typescript", "tsx"):
-        return js_bindings(root, language, source)
-    return None
+        out = python_bindings(root, language, source, package)
+    elif language.name in ("javascript", "typescript", "tsx"):
+        out = js_bindings(root, language, source)
+    else:
+        return None
+    if out.names:
+        _aliases(root, language, out)
+    return out
+
+
+# --- aliases ---------------------------------------------------------------------------
+
+# A plain name bound to an imported name or a member of one: `j = os.path.join`,
+# `var extname = path.extname`, `const { lookup } = send.mime`. Every binding of a name
+# counts (`@bound`): an alias bound once stands for the import, one bound again may not.
+_PY_ALIAS_QUERY = """
+(assignment left: (identifier) @alias right: [(identifier) (attribute)] @value) @assign
+(assignment left: (identifier) @bound)
+(augmented_assignment left: (identifier) @bound)
+(for_statement left: (identifier) @bound)
+(function_definition name: (identifier) @bound)
+(class_definition name: (identifier) @bound)
+(parameters (identifier) @bound)
+(default_parameter name: (identifier) @bound)
+(typed_parameter (identifier) @bound)
+(typed_default_parameter name: (identifier) @bound)
+(list_splat_pattern (identifier) @bound)
+(dictionary_splat_pattern (identifier) @bound)
+(lambda_parameters (identifier) @bound)
+"""
+_JS_ALIAS_QUERY = """
+(variable_declarator name: [(identifier) (object_pattern)] @alias
+    value: [(identifier) (member_expression)] @value) @assign
+(variable_declarator name: (identifier) @bound)
+(variable_declarator name: (object_pattern (shorthand_property_identifier_pattern) @bound))
+(assignment_expression left: (identifier) @bound)
+(augmented_assignment_expression left: (identifier) @bound)
+(function_declaration name: (identifier) @bound)
+(assignment_pattern left: (identifier) @bound)
+"""
+# parameters: plain in JavaScript, wrapped in TypeScript
+_JS_PARAMETERS = "(formal_parameters (identifier) @bound)"
+_TS_PARAMETERS = "(required_parameter pattern: (identifier) @bound)\n" + (
+    "(optional_parameter pattern: (identifier) @bound)"
+)
+
+
+@cache
+def _alias_query(language: Language) -> tree_sitter.Query:
+    if language.name == "python":
+        src = _PY_ALIAS_QUERY
+    elif language.name == "javascript":
+        src = _JS_ALIAS_QUERY + _JS_PARAMETERS
+    else:
+        src = _JS_ALIAS_QUERY + _TS_PARAMETERS
+    return tree_sitter.Query(language.grammar(), src)
+
+
+def _chain(node: tree_sitter.Node) -> str | None:
+    """``a.b.c`` for a plain attribute/member chain; None for calls, subscripts, ..."""
+    parts: list[str] = []
+    while node.type in ("attribute", "member_expression"):
+        prop = node.child_by_field_name("attribute" if node.type == "attribute" else "property")
+        obj = node.child_by_field_name("object")
+        if prop is None or obj is None or prop.type not in ("identifier", "property_identifier"):
+            return None
+        parts.append(_text(prop))
+        node = obj
+    if node.type != "identifier":
+        return None
+    parts.append(_text(node))
+    return ".".join(reversed(parts))
+
+
+def _aliases(root: tree_sitter.Node, language: Language, out: Bindings) -> None:
+    bound: dict[str, int] = {}
+    found: list[tuple[int, tree_sitter.Node, str]] = []
+    for _, caps in tree_sitter.QueryCursor(_alias_query(language)).matches(root):
+        for node in caps.get("bound", []):
+            bound[_text(node)] = bound.get(_text(node), 0) + 1
+        aliases, values = caps.get("alias", []), caps.get("value", [])
+        if aliases and values:
+            chain = _chain(values[0])
+            if chain is not None:
+                found.append((aliases[0].start_byte, aliases[0], chain))
+    for _, alias, chain in sorted(found, key=lambda f: f[0]):  # in source order: aliases of aliases
+        head, _, rest = chain.partition(".")
+        targets = out.names.get(head)
+        if not targets:
+            continue
+        suffix = f".{rest}" if rest else ""
+        for qualified in sorted(targets):
+            if alias.type == "identifier":
+                name = _text(alias)
+                if name == head and not rest:
+                    continue
+                out.bind(name, qualified + suffix)
+                if bound.get(name, 0) > 1:
+                    out.uncertain.add(name)
+            else:
+                _js_pattern(alias, qualified + suffix, out)
+                stack = [alias]
+                while stack:
+                    node = stack.pop()
+                    stack.extend(node.named_children)
+                    if node.type in ("identifier", "shorthand_property_identifier_pattern"):
+                        if bound.get(_text(node), 0) > 1:
+                            out.uncertain.add(_text(node))

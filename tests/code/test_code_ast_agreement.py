@@ -95,7 +95,38 @@ class AstIndex:
         self.bound: dict[str, set[str]] = {}
         self.stars: list[str] = []
         self.calls: list[tuple[str, int, int]] = []
+        # single-assignment aliases (`j = os.path.join`): uncertain when bound again
+        self.uncertain: set[str] = set()
+        counts: dict[str, int] = {}
+        aliases: list[tuple[int, int, str, str]] = []  # (line, col, name, dotted value)
+
+        def binds(name: str) -> None:
+            counts[name] = counts.get(name, 0) + 1
+
         for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        binds(t.id)
+                last = targets[-1]
+                value = _dotted(node.value) if node.value is not None else None
+                if (
+                    not isinstance(node, ast.AugAssign)
+                    and isinstance(last, ast.Name)
+                    and value is not None
+                ):
+                    aliases.append((last.lineno, last.col_offset, last.id, value))
+            elif isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+                binds(node.target.id)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                binds(node.name)
+            elif isinstance(node, ast.arguments):
+                for arg in [*node.posonlyargs, *node.args, *node.kwonlyargs]:
+                    binds(arg.arg)
+                for arg in (node.vararg, node.kwarg):
+                    if arg is not None:
+                        binds(arg.arg)
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -124,6 +155,16 @@ class AstIndex:
                 chain = _dotted(node.func)
                 if chain is not None:
                     self.calls.append((chain, node.lineno, node.col_offset))
+        if not self.bound:
+            return
+        for _line, _col, name, value in sorted(aliases):
+            head, _, rest = value.partition(".")
+            if head not in self.bound or (name == head and not rest):
+                continue
+            suffix = f".{rest}" if rest else ""
+            self.bound.setdefault(name, set()).update(q + suffix for q in list(self.bound[head]))
+            if counts.get(name, 0) > 1:
+                self.uncertain.add(name)
 
     def calls_of(self, target: str) -> set[tuple[int, int, bool]]:
         """(line, byte column, uncertain) of every call of ``target`` per the rules above."""
@@ -133,7 +174,7 @@ class AstIndex:
             suffix = f".{rest}" if rest else ""
             if head in self.bound:
                 if target in {q + suffix for q in self.bound[head]}:
-                    found.add((line, col, False))
+                    found.add((line, col, head in self.uncertain))
             elif self.stars and target in {chain} | {f"{m}.{chain}" for m in self.stars}:
                 found.add((line, col, True))
             elif "." not in target and chain == target:

@@ -63,3 +63,56 @@ def test_commonjs_member_functions_are_changed_symbols(git_repo, capsys) -> None
     }
     callers = symbols[("res.location", "method", 4)]["callers"]
     assert ("lib/redirect.js", 4) in [(c["path"], c["start_line"]) for c in callers]
+
+
+ALIASES_JS = """var path = require('path');
+var send = require('send');
+var extname = path.extname;
+const { lookup } = send.mime;
+var join = path.join;
+join = function () {};
+
+function f(file) {
+  extname(file);
+  lookup(file);
+  join('a');
+}
+"""
+
+ALIASES_PY = """import os
+
+j = os.path.join
+k = os.path.join
+k = str
+
+
+def f():
+    j("a", "b")
+    k("a")
+"""
+
+
+def _find(capsys, target: str) -> list[tuple[str, int, str, bool]]:
+    code, out = _run(capsys, "find", target, "--json", "--no-cache")
+    assert code == 0, out
+    return [
+        (s["path"], s["start_line"], s["matched_text"], s["uncertain"])
+        for s in json.loads(out)["sites"]
+    ]
+
+
+def test_single_assignment_aliases_of_imported_names_are_followed(
+    git_repo, capsys, monkeypatch
+) -> None:
+    git_repo.write("a.js", ALIASES_JS)
+    git_repo.write("b.py", ALIASES_PY)
+    git_repo.commit("aliases")
+    monkeypatch.chdir(git_repo.path)  # `reviewbot find` searches the repository it runs in
+    assert _find(capsys, "path.extname") == [("a.js", 9, "extname", False)]
+    assert _find(capsys, "send.mime.lookup") == [("a.js", 10, "lookup", False)]
+    # `join` is bound again: it may no longer be path.join
+    assert _find(capsys, "path.join") == [("a.js", 11, "join", True)]
+    assert _find(capsys, "os.path.join") == [
+        ("b.py", 9, "j", False),
+        ("b.py", 10, "k", True),
+    ]

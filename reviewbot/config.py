@@ -150,10 +150,27 @@ class Config(_Section):
     github: GitHubConfig = Field(default_factory=GitHubConfig)
 
 
+def _nearest(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``"; did you mean 'review.fail_on'?"`` for a typo of a known key, else ``""``."""
+    import difflib
+
+    model: Any = Config
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None or not isinstance(field.annotation, type):
+            return ""
+        model = field.annotation
+    known = list(getattr(model, "model_fields", {}))
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?"
+
+
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
-        return f"unknown key '{key}'"
+        return f"unknown key '{key}'" + _nearest(error["loc"])
     allowed = error.get("ctx", {}).get("expected")
     msg = error["msg"]
     return f"'{key}': {msg}" + (f" (allowed: {allowed})" if allowed and allowed not in msg else "")
@@ -199,5 +216,10 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
             if section is None:
                 continue
             return parse_config(section, source=f"{path} [tool.reviewbot]")
+        if isinstance(data.get("tool"), dict) and "reviewbot" in data["tool"]:
+            raise ConfigError(
+                f"{path}: [tool.reviewbot.*] tables belong in pyproject.toml; in "
+                f"{path.name} drop the prefix (write [runtime], not [tool.reviewbot.runtime])"
+            )
         return parse_config(data, source=str(path))
     return Config()

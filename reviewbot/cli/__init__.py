@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         click.echo("reviewbot: interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
     except click.ClickException as exc:
-        exc.show()
+        # Click's own usage errors in the documented one-line form.
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        click.echo(f"reviewbot: error: {message}{hint}", err=True)
         sys.exit(int(ExitCode.USAGE) if exc.exit_code == 2 else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

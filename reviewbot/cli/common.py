@@ -13,6 +13,7 @@ import pygit2
 from rich.console import Console
 
 from reviewbot.config import Config, load_config
+from reviewbot.git.repo import open_repository
 from reviewbot.harness import HarnessOutcome
 from reviewbot.report.cost import cost_line
 from reviewbot.report.progress import Progress
@@ -32,7 +33,7 @@ def repo_root(path: Path) -> Path:
     """The working tree root of the repository containing ``path`` (else ``path``)."""
     found = pygit2.discover_repository(str(path))
     if found is not None:
-        workdir = pygit2.Repository(found).workdir
+        workdir = open_repository(found).workdir
         if workdir:
             return Path(workdir)
     return path

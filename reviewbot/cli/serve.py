@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reviewbot.errors import UsageError
+from reviewbot.errors import ReviewbotError, UsageError
 from reviewbot.testing import Handler, Lognormal, ModelServer, default_handler
 
 
@@ -68,7 +68,13 @@ def serve_model(
         models=["*"] if any_model else None,
         max_recorded=1000,  # a long offline session must not grow without bound
     )
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:
+        raise ReviewbotError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port "
+            "(0 picks a free one)"
+        ) from None
     click.echo(f"model server listening on {server.base_url}")
     click.echo(f"export ANTHROPIC_BASE_URL={server.base_url}")
     if api_key is None:

@@ -7,13 +7,74 @@ from pathlib import Path
 
 import pygit2
 
-from reviewbot.errors import GitError
+from reviewbot.errors import ExitCode, GitError
 
 # The fix a CI user needs when the base commit was never fetched (actions/checkout fetches one
 # commit by default).
-SHALLOW_FIX = "set `fetch-depth: 0` in actions/checkout, or run `git fetch origin <base>`"
+SHALLOW_FIX = (
+    "run `git fetch origin <base>` for a missing commit, deepen the clone with "
+    "`git fetch --deepen=100` (or `git fetch --unshallow`), or set `fetch-depth: 0` in "
+    "actions/checkout"
+)
+# A shallow clone has the base but no history joining it to the head: fetching the base
+# again does not help, deepening does.
+MERGE_BASE_FIX = (
+    "deepen the clone with `git fetch --deepen=100` (or `git fetch --unshallow`), or set "
+    "`fetch-depth: 0` in actions/checkout"
+)
 
 _DEFAULT_BRANCH_CANDIDATES = ("main", "master")
+
+
+def open_repository(git_dir: str) -> pygit2.Repository:
+    """``pygit2.Repository(git_dir)``, with git's ownership rule and its one-line fix.
+
+    A repository owned by another user (common in containerised CI) is refused as git
+    refuses it ("dubious ownership"), unless git's ``safe.directory`` trusts it: the
+    setting is read through `git config`, so it comes from the same files git reads.
+    """
+    try:
+        return pygit2.Repository(git_dir)
+    except pygit2.GitError as exc:
+        if "not owned by current user" not in str(exc):
+            raise GitError(f"cannot open the repository at {git_dir}: {exc}") from None
+    workdir = _owned_path(git_dir)
+    if _is_safe_directory(workdir):
+        pygit2.option(pygit2.enums.Option.SET_OWNER_VALIDATION, 0)
+        return pygit2.Repository(git_dir)
+    raise GitError(
+        f"{workdir} is owned by another user and git does not trust it (dubious ownership); "
+        f"run `git config --global --add safe.directory {workdir}` if you trust it"
+    )
+
+
+def _owned_path(git_dir: str) -> str:
+    """The directory git names in its ownership check: the working tree of a ``.git``."""
+    path = Path(git_dir.rstrip("/"))
+    return str(path.parent if path.name == ".git" else path)
+
+
+def _is_safe_directory(workdir: str) -> bool:
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "config", "--get-all", "safe.directory"],
+                              capture_output=True, text=True, cwd="/", timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    target = Path(workdir).resolve()
+    trusted = False
+    for entry in proc.stdout.splitlines():
+        entry = entry.strip()
+        if not entry:
+            trusted = False  # an empty value resets the list, as in git
+        elif entry == "*":
+            trusted = True
+        elif entry.endswith("/*"):
+            trusted = trusted or str(target).startswith(entry[:-1])
+        else:
+            trusted = trusted or Path(entry).expanduser().resolve() == target
+    return trusted
 
 
 class Repo:
@@ -40,11 +101,13 @@ class Repo:
         """Open the repository containing ``path`` (any directory or file inside it)."""
         start = Path(path).expanduser()
         if not start.exists():
-            raise GitError(f"{start} does not exist; pass a path inside a git repository")
+            raise GitError(f"{start} does not exist; pass a path inside a git repository",
+                           exit_code=ExitCode.USAGE)
         found = pygit2.discover_repository(str(start.resolve()))
         if found is None:
-            raise GitError(f"{start} is not inside a git repository; pass a path inside one")
-        return cls(pygit2.Repository(found))
+            raise GitError(f"{start} is not inside a git repository; pass a path inside one",
+                           exit_code=ExitCode.USAGE)
+        return cls(open_repository(found))
 
     @property
     def state_dir(self) -> Path:
@@ -129,7 +192,7 @@ class Repo:
                 if self.is_shallow:
                     raise GitError(
                         f"no merge-base of {head} and {_short_ref(refname)} in this shallow clone; "
-                        f"{SHALLOW_FIX}, or pass --base REF"
+                        f"{MERGE_BASE_FIX}, or pass --base REF"
                     )
                 raise GitError(
                     f"{head} and {_short_ref(refname)} share no history; pass --base REF"

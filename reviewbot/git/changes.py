@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from enum import StrEnum
 from typing import Final
 
@@ -182,7 +183,24 @@ def _parse(
 ) -> tuple[list[FileChange], list[SkippedFile]]:
     files: list[FileChange] = []
     skipped: list[SkippedFile] = []
+    renamed_from, paired = _exact_renames(repository, diff)
     for index, delta in enumerate(diff.deltas):
+        if index in paired:
+            continue  # the source of an exact rename: reported with its target
+        if index in renamed_from:
+            old = renamed_from[index]
+            new = delta.new_file.path
+            files.append(
+                FileChange(
+                    path=new,
+                    old_path=old,
+                    status=FileStatus.RENAMED,
+                    similarity=100,
+                    patch=f"diff --git a/{old} b/{new}\nsimilarity index 100%\n"
+                    f"rename from {old}\nrename to {new}\n",
+                )
+            )
+            continue
         status = _STATUS.get(delta.status)
         if status is None:  # unmodified, ignored, unreadable, conflicted
             continue
@@ -218,6 +236,48 @@ def _parse(
             continue
         files.append(change)
     return files, skipped
+
+
+_EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+
+
+def _exact_renames(
+    repository: pygit2.Repository, diff: pygit2.Diff
+) -> tuple[dict[int, str], set[int]]:
+    """Deletions and additions of the same content left unpaired by libgit2 (it gives up on
+    every rename past its rename limit; git always pairs exact renames): ({index of the added
+    delta: old path}, indices of the deleted deltas they pair with).
+
+    As git does: same blob and file type, not empty, a source with the same file name first.
+    """
+    deleted: dict[tuple[str, int], list[tuple[int, str]]] = {}
+    added: list[tuple[int, str, tuple[str, int]]] = []
+    workdir = repository.workdir
+    for index, delta in enumerate(diff.deltas):
+        if delta.status == pygit2.enums.DeltaStatus.DELETED:
+            key = (str(delta.old_file.id), int(delta.old_file.mode) & 0o170000)
+            deleted.setdefault(key, []).append((index, delta.old_file.path))
+        elif delta.status in (pygit2.enums.DeltaStatus.ADDED, pygit2.enums.DeltaStatus.UNTRACKED):
+            oid = str(delta.new_file.id)
+            if delta.new_file.id.raw == bytes(20) and workdir:
+                try:
+                    oid = str(pygit2.hashfile(posixpath.join(workdir, delta.new_file.path)))
+                except (OSError, pygit2.GitError):
+                    continue
+            added.append((index, delta.new_file.path, (oid, int(delta.new_file.mode) & 0o170000)))
+    renamed_from: dict[int, str] = {}
+    paired: set[int] = set()
+    for index, path, wanted in added:
+        if wanted[0] == _EMPTY_BLOB:
+            continue
+        sources = [s for s in deleted.get(wanted, []) if s[0] not in paired]
+        if not sources:
+            continue
+        name = posixpath.basename(path)
+        source = next((s for s in sources if posixpath.basename(s[1]) == name), sources[0])
+        paired.add(source[0])
+        renamed_from[index] = source[1]
+    return renamed_from, paired
 
 
 def _fill_hunks(change: FileChange, text: str) -> None:

@@ -143,7 +143,7 @@ def test_shallow_clone_without_merge_base_suggests_deepening(git_repo: Any,
 def _documented_statuses() -> dict[int, str]:
     text = README.read_text(encoding="utf-8")
     paragraph = text[text.index("Exit status:"):].split("\n\n")[0]
-    return {int(code): what for code, what in re.findall(r"`(\d+)` ([^,`]+)", paragraph)}
+    return {int(code): what for code, what in re.findall(r"`(\d+)`\s+([^,`]+)", paragraph)}
 
 
 def test_readme_lists_the_exit_statuses_the_cli_uses() -> None:
@@ -195,3 +195,16 @@ def test_every_documented_exit_status_happens(change: Any, model_env: Any) -> No
     seen[130] = "review (Ctrl-C)"
 
     assert set(seen) == set(documented), (seen, documented)
+
+
+def test_failed_harness_generate_still_ends_with_its_cost_line(
+    git_repo: Any, model_env: Any
+) -> None:
+    git_repo.write("a.py", "x = 1\n")
+    git_repo.commit("base")
+    bad = {"name": "bad", "description": "d", "source": "import os\n"}
+    model_env(lambda req: bad)
+    proc = _cli(git_repo.path, "harness", "generate", "verify the claims of a text")
+    assert proc.returncode == 3, proc.stderr
+    assert "in 3 tries" in _one_error_line(proc)
+    assert re.search(r"^cost: 3 agents .*total \$", proc.stderr, re.M), proc.stderr

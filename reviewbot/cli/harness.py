@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,16 +119,28 @@ def generate(task: str, output: Path | None, budget: float | None, repo: Path,
         # fail before spending anything when there is nowhere to write
         raise UsageError(f"{root} is not inside a git repository; pass -o FILE")
 
+    runs: list[Run] = []
+    started = time.monotonic()
+
     async def write() -> tuple[Any, Run]:
         client = make_client(access, config.models)
         run = Run(run_id="generate", config=config, client=client, harness="generate",
                   budget_usd=budget)
+        runs.append(run)
         try:
             return await generate_harness(task, run=run), run
         finally:
             await client.close()
 
-    generated, run = anyio.run(write)
+    try:
+        generated, run = anyio.run(write)
+    except BaseException:
+        # A failed or interrupted generation still says what it spent.
+        if runs:
+            runs[0].stats.wall_seconds = time.monotonic() - started
+            click.echo(cost_line(runs[0].stats), err=True)
+        raise
+    run.stats.wall_seconds = time.monotonic() - started
     path = write_generated(generated, output or default_output(generated.name, root))
     click.echo(f"wrote {path}: {generated.meta.name} — {generated.description} "
                f"(max_agents {generated.meta.max_agents}, budget {dollars(generated.budget_usd)}, "

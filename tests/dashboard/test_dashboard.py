@@ -348,7 +348,7 @@ def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path
 
     assert CHROMIUM is not None
     model_env(_answer, latency=Fixed(0.4))
-    live = LiveRun(harness_file, git_repo.path, 16, "page-1", concurrency=2)
+    live = LiveRun(harness_file, git_repo.path, 24, "page-1", concurrency=2)
     _wait(lambda: (state_dir(git_repo.path) / "runs" / "page-1" / "events.jsonl").is_file(),
           what="the live run")
     browser = Browser(CHROMIUM, tmp_path / "profile")
@@ -364,7 +364,7 @@ def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path
         outcome = live.join()
         assert outcome.status == "partial" and outcome.stats.stop_reason == STOP_REASON
         kept = sum(a is not None for a in outcome.result["answers"])
-        assert 1 <= kept < 16  # finished results kept
+        assert 1 <= kept < 24  # finished results kept
         browser.wait_for("document.querySelector('#title .badge').textContent === 'partial'")
         assert browser.js("document.querySelector('button.stop')") is None  # nothing to steer
         assert browser.js(count) == kept
@@ -381,8 +381,8 @@ def test_pause_and_continue_from_the_page_in_a_browser(model_env, git_repo,
     from cdp_pipe import Browser
 
     assert CHROMIUM is not None
-    model_env(_answer, latency=Fixed(0.3))
-    live = LiveRun(harness_file, git_repo.path, 8, "page-2", concurrency=2)
+    model_env(_answer, latency=Fixed(0.4))
+    live = LiveRun(harness_file, git_repo.path, 20, "page-2", concurrency=2)
     _wait(lambda: (state_dir(git_repo.path) / "runs" / "page-2" / "events.jsonl").is_file(),
           what="the live run")
     browser = Browser(CHROMIUM, tmp_path / "profile")
@@ -396,10 +396,10 @@ def test_pause_and_continue_from_the_page_in_a_browser(model_env, git_repo,
         browser.wait_for(f"{running} === 0")  # running agents finish, no new one starts
         held = browser.js(started)
         time.sleep(1.0)
-        assert browser.js(started) == held < 8
+        assert browser.js(started) == held < 20
         browser.js("document.querySelector('button[data-a=continue]').click()")
         outcome = live.join()
         assert outcome.status == "finished" and all(outcome.result["answers"])
-        browser.wait_for(f"{started} === 9")
+        browser.wait_for(f"{started} === 21")
     finally:
         browser.close()

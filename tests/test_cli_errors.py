@@ -208,3 +208,14 @@ def test_failed_harness_generate_still_ends_with_its_cost_line(
     assert proc.returncode == 3, proc.stderr
     assert "in 3 tries" in _one_error_line(proc)
     assert re.search(r"^cost: 3 agents .*total \$", proc.stderr, re.M), proc.stderr
+
+
+def test_migrate_with_no_model_answering_is_not_a_success(git_repo: Any) -> None:
+    git_repo.write(".reviewbot.toml", "[models]\nmax_retries = 0\n")
+    git_repo.write("b.py", 'import requests\n\n\ndef h():\n    return requests.get("u")\n')
+    git_repo.commit("base")
+    proc = _cli(git_repo.path, "migrate", "use httpx", "--find", "requests.get", "--quiet",
+                env={"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "ANTHROPIC_API_KEY": "k"})
+    assert proc.returncode == 3, proc.stderr
+    assert "nothing migrated" in _one_error_line(proc)
+    assert re.search(r"^cost: .*FAILED", proc.stderr, re.M), proc.stderr

@@ -12,7 +12,7 @@ from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import builtin_harness, run_harness
 from reviewbot.migrate import MigrationResult, spec_from_options
 from reviewbot.migrate.uncommitted import uncommitted_site_files, uncommitted_warning
-from reviewbot.report.cost import cost_line
+from reviewbot.report.cost import cost_line, failed_phases
 from reviewbot.report.migration import render_json, render_text
 from reviewbot.report.progress import make_progress
 from reviewbot.runtime.errors import RunInterrupted
@@ -220,5 +220,7 @@ def migrate(
     if nothing is not None:
         # a run that changed nothing is not a success, whatever the reason
         click.echo(f"reviewbot: error: {nothing}", err=True)
+        if failed_phases(outcome.stats):
+            return int(ExitCode.ENVIRONMENT)  # no model agent answered: the service failed
         return int(ExitCode.FINDINGS)
     return int(ExitCode.OK)

@@ -193,7 +193,7 @@ def test_watch_a_live_run_and_stop_it(model_env, git_repo, harness_file: Path,
 def test_pause_and_continue_from_the_api(model_env, git_repo, harness_file: Path,
                                          dashboard: Dashboard) -> None:
     model_env(_answer, latency=Fixed(0.3))
-    live = LiveRun(harness_file, git_repo.path, 6, "paused-1", concurrency=2)
+    live = LiveRun(harness_file, git_repo.path, 12, "paused-1", concurrency=2)
     with _client(dashboard) as http:
         _wait(lambda: http.get("/api/runs/paused-1").status_code == 200
               and http.get("/api/runs/paused-1").json()["agents"] >= 1, what="a first agent")
@@ -208,14 +208,14 @@ def test_pause_and_continue_from_the_api(model_env, git_repo, harness_file: Path
         held = _wait(settled, what="the running agents to finish")
         time.sleep(1.0)  # paused: nothing new starts
         again = http.get("/api/runs/paused-1").json()
-        assert again["phases"][0]["started"] == held["phases"][0]["started"] < 6
+        assert again["phases"][0]["started"] == held["phases"][0]["started"] < 12
         assert "paused by user" in again["notes"]
         assert again["control"] == "pause" and again["status"] == "running"
 
         assert http.post("/api/runs/paused-1/continue").status_code == 200
         outcome = live.join()
     assert outcome.status == "finished" and all(outcome.result["answers"])
-    assert outcome.stats.total.agents == 7
+    assert outcome.stats.total.agents == 13
 
 
 def test_every_request_needs_the_token(git_repo: Any, dashboard: Dashboard) -> None:

@@ -219,3 +219,15 @@ def test_migrate_with_no_model_answering_is_not_a_success(git_repo: Any) -> None
     assert proc.returncode == 3, proc.stderr
     assert "nothing migrated" in _one_error_line(proc)
     assert re.search(r"^cost: .*FAILED", proc.stderr, re.M), proc.stderr
+
+
+@pytest.mark.parametrize("args", [("diff",), ("find", "mean"), ("resume", "--list")])
+def test_a_closed_stdout_is_not_a_failure(change: Any, args: tuple[str, ...]) -> None:
+    change.commit("head")
+    proc = subprocess.Popen([sys.executable, "-m", "reviewbot", *args], cwd=change.path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "Broken" not in err

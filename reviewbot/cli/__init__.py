@@ -56,6 +56,17 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader of stdout went away (`| head`): not a failure (Click would exit 1,
+            # the findings status). `review` keeps its findings status itself.
+            from reviewbot.cli.common import silence_stdout
+
+            silence_stdout()
+            return int(ExitCode.OK)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The listing comes from the registry so that `--help` imports no command module.
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]

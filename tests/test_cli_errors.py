@@ -81,7 +81,8 @@ def test_dubious_ownership_names_safe_directory_and_honours_it(
     change.git("add", "-A")
     change.commit("head")
     subprocess.run(["chown", "-R", "65534", str(change.path)], check=True)
-    for args in (("review", "--quiet"), ("diff",), ("resume", "--list")):
+    for args in (("review", "--quiet"), ("diff",), ("find", "mean"), ("resume", "--list"),
+                 ("migrate", "x", "--find", "mean")):
         proc = _cli(change.path, *args)
         assert proc.returncode == 3, proc.stderr
         line = _one_error_line(proc)

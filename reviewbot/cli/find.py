@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from reviewbot.code import CallSearch, DirectoryView, QueryMatch, SourceView, find_calls, run_query
-from reviewbot.errors import GitError, UsageError
+from reviewbot.errors import ExitCode, GitError, UsageError
 
 
 def _open_view(rev: str | None) -> tuple[SourceView, Path]:
@@ -17,7 +17,9 @@ def _open_view(rev: str | None) -> tuple[SourceView, Path]:
 
     try:
         repo = Repo.open(Path.cwd())
-    except GitError:
+    except GitError as exc:
+        if exc.exit_code != ExitCode.USAGE:
+            raise  # a repository we may not open (dubious ownership): not a plain directory
         if rev is not None:
             raise UsageError("--rev needs a git repository; run inside one or drop --rev") from None
         return DirectoryView(Path.cwd()), Path.cwd().resolve()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import builtins
 import hashlib
 import operator
-import resource
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
@@ -398,17 +397,3 @@ def _sandbox_globals(module_name: str) -> dict[str, Any]:
         "_apply_": _apply,
         "_inplacevar_": _inplacevar,
     }
-
-
-def limit_memory(megabytes: int) -> None:
-    """Cap this process's address space, so generated code cannot exhaust the machine.
-
-    Only a process that exists to run generated code (the CLI) calls this: the cap holds
-    for the whole process. A lower limit already in force is kept.
-    """
-    cap = megabytes * 1024 * 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    if soft == resource.RLIM_INFINITY or soft > cap:
-        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))

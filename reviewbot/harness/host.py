@@ -152,17 +152,17 @@ def _without_unchecked(node: Any) -> Any:
     return node
 
 
-_REMOTE: dict[str, type[BaseModel]] = {}
-
-
 def remote_schema(schema: Mapping[str, Any], name: str) -> type[BaseModel]:
     """A pydantic model standing in for the sandboxed harness's own: it has that model's
     JSON schema and validates answers against it, so the agent loop here (structured
-    output, the invalid-output retry, the journal) works unchanged."""
-    key = name + "\0" + json.dumps(schema, sort_keys=True)
-    cached = _REMOTE.get(key)
-    if cached is not None:
-        return cached
+    output, the invalid-output retry, the journal) works unchanged. One class per
+    distinct schema: the journal and the schema caches key on the class."""
+    return _remote(name, json.dumps(schema, sort_keys=True))
+
+
+@lru_cache(maxsize=1_000)
+def _remote(name: str, schema_json: str) -> type[BaseModel]:
+    schema = json.loads(schema_json)
     checked = _without_unchecked(schema)
     try:
         validator_class = jsonschema.validators.validator_for(checked)
@@ -172,7 +172,7 @@ def remote_schema(schema: Mapping[str, Any], name: str) -> type[BaseModel]:
             f"output schema {name} is not a valid JSON schema: {exc.message}"
         ) from None
     validator = validator_class(checked)
-    exported = copy.deepcopy(dict(schema))
+    exported = schema  # freshly parsed: nothing else holds it
 
     class Remote(BaseModel):
         model_config = ConfigDict(extra="allow", title=name)
@@ -191,8 +191,6 @@ def remote_schema(schema: Mapping[str, Any], name: str) -> type[BaseModel]:
             return copy.deepcopy(exported)
 
     Remote.__name__ = Remote.__qualname__ = name
-    if len(_REMOTE) < 1_000:
-        _REMOTE[key] = Remote
     return Remote
 
 

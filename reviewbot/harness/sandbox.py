@@ -27,11 +27,9 @@ from reviewbot.errors import UsageError
 from reviewbot.harness.checker import CheckReport, check_harness_source
 from reviewbot.harness.guards import (
     MAX_ITERATIONS,
-    MAX_TOTAL_ITERATIONS,
     SandboxViolation,
     capability,
     exec_restricted,
-    limit_memory,
     module_name,
 )
 from reviewbot.harness.host import describe_isolation, host_harness
@@ -40,12 +38,10 @@ from reviewbot.runtime.run import Run
 
 __all__ = [
     "MAX_ITERATIONS",
-    "MAX_TOTAL_ITERATIONS",
     "SandboxViolation",
     "capability",
     "describe_isolation",
     "exec_restricted",
-    "limit_memory",
     "load_sandboxed",
 ]
 
@@ -54,8 +50,8 @@ def load_sandboxed(path_or_source: Path | str, *, filename: str | None = None) -
     """Check, compile and load a generated harness (a file path, or its source text).
 
     Raises ``UsageError`` naming the first problem when the checker refuses it.
-    The returned ``Harness.main`` takes the real ``Run`` and hands the harness
-    only the capability proxy.
+    The returned ``Harness.main`` takes the real ``Run`` and runs the harness against
+    it in the sandbox process (``host.host_harness``).
     """
     source, path = _source_and_path(path_or_source, filename)
     report = check_harness_source(source, filename=str(path))

@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "action": ("reviewbot.cli.action:action", "Run as a GitHub Action step."),
     "harness": (
         "reviewbot.cli.harness:harness",
-        "Generate, check, dry-run and run sandboxed harnesses.",
+        "Generate, check, dry-run, run, save, list and show harnesses.",
     ),
     "dashboard": ("reviewbot.cli.dashboard:dashboard", "Serve a live web dashboard of runs."),
     "control": ("reviewbot.cli.dashboard:control", "Stop, pause or continue a live run."),

@@ -97,7 +97,7 @@ def _require_file(file: Path) -> None:
 
 @click.group()
 def harness() -> None:
-    """Generate, check, dry-run and run sandboxed harnesses."""
+    """Generate, check, dry-run and run sandboxed harnesses; save, list and show them."""
 
 
 @harness.command()
@@ -239,3 +239,10 @@ def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, 
         click.echo(f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the "
                    "result is partial", err=True)
     return int(ExitCode.OK)
+
+
+# Saved harnesses: `harness save RUN NAME`, `harness list`, `harness show NAME`.
+from reviewbot.cli.harness_saved import list_command, save, show  # noqa: E402
+
+for _command in (save, list_command, show):
+    harness.add_command(_command)

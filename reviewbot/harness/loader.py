@@ -100,6 +100,7 @@ class Harness:
     meta: HarnessMeta
     main: Callable[..., Any]
     source_hash: str
+    sandboxed: bool = False  # runs checked, in the sandbox process (a generated harness)
 
     @property
     def name(self) -> str:
@@ -263,7 +264,7 @@ def parse_param_args(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _builtin_dirs() -> list[Path]:
+def builtin_dirs() -> list[Path]:
     package_dir = Path(reviewbot.__file__).resolve().parent
     # In a wheel the harnesses ship inside the package; in an editable install
     # they are the top-level `harnesses/` directory of the checkout.
@@ -272,12 +273,12 @@ def _builtin_dirs() -> list[Path]:
 
 def builtin_harness(name: str) -> Harness:
     """A built-in harness (``review``, ``migrate``, ...) by name."""
-    for directory in _builtin_dirs():
+    for directory in builtin_dirs():
         candidate = directory / f"{name}.py"
         if candidate.is_file():
             return load_harness(candidate)
     available = sorted(
-        {p.stem for d in _builtin_dirs() if d.is_dir() for p in d.glob("*.py")} - {"__init__"}
+        {p.stem for d in builtin_dirs() if d.is_dir() for p in d.glob("*.py")} - {"__init__"}
     )
     raise UsageError(
         f"no built-in harness '{name}'; available: {', '.join(available) or 'none'} "

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,7 +24,13 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from reviewbot.config import Config
 from reviewbot.errors import ReviewbotError, UsageError
-from reviewbot.harness.loader import Harness, coerce_params, load_harness
+from reviewbot.harness.loader import (
+    GENERATED_MARKER,
+    Harness,
+    coerce_params,
+    is_generated,
+    load_harness,
+)
 from reviewbot.models import make_client, model_access
 from reviewbot.runtime.errors import AgentError, RunInterrupted, RunStopped
 from reviewbot.runtime.events import EventBus, RunFinished, RunStarted
@@ -74,12 +79,27 @@ def to_jsonable(value: Any, *, harness: str) -> Any:
     return data
 
 
+def keep_harness(harness: Harness, kept: Path) -> None:
+    """Keep the run's harness beside its events (for resume and `harness save`).
+
+    A harness that ran sandboxed is kept with the generated marker, so that resuming
+    or saving it runs it sandboxed again even when its file had no marker."""
+    source = harness.path.read_bytes()
+    marker = GENERATED_MARKER.encode() + b"\n"
+    if harness.sandboxed and not source.startswith(marker):
+        source = marker + source
+    if not kept.is_file() or kept.read_bytes() != source:
+        kept.write_bytes(source)
+
+
 def resume_harness(record: RunRecord, state: Path) -> Harness:
     """The harness a journaled run ran: its file if unchanged, else the copy kept with the run."""
     original = Path(record.harness_path)
-    if original.is_file() and file_hash(original) == record.harness_hash:
-        return load_harness(original)
     kept = run_dir(state, record.id) / "harness.py"
+    # a run that was sandboxed resumes sandboxed (its kept copy carries the marker)
+    sandboxed = kept.is_file() and is_generated(kept)
+    if original.is_file() and file_hash(original) == record.harness_hash and not sandboxed:
+        return load_harness(original)
     if kept.is_file():
         return load_harness(kept)
     raise UsageError(
@@ -124,9 +144,7 @@ def run_harness(
         replay = journal.finished_calls(run_id) if resumed else {}
         where = run_dir(state, run_id)
         where.mkdir(parents=True, exist_ok=True)
-        kept = where / "harness.py"
-        if not kept.is_file() or file_hash(kept) != harness.source_hash:
-            shutil.copyfile(harness.path, kept)
+        keep_harness(harness, where / "harness.py")
         events = EventBus(where / "events.jsonl")
         if progress is not None:
             events.subscribe(progress)

@@ -67,7 +67,8 @@ def load_sandboxed(path_or_source: Path | str, *, filename: str | None = None) -
             module=module_name(source_hash), params=params,
         )
 
-    return Harness(path=path, meta=report.meta, main=main, source_hash=source_hash)
+    return Harness(path=path, meta=report.meta, main=main, source_hash=source_hash,
+                   sandboxed=True)
 
 
 def _source_and_path(path_or_source: Path | str, filename: str | None) -> tuple[str, Path]:

@@ -26,7 +26,7 @@ from reviewbot.cli.common import (
 from reviewbot.config import Config
 from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import parse_param_args, run_harness
-from reviewbot.harness.checker import check_harness_file
+from reviewbot.harness.checker import CheckReport, check_harness_file
 from reviewbot.harness.dryrun import (
     DEFAULT_ITEMS_PER_LIST,
     DEFAULT_OUTPUT_TOKENS_HIGH,
@@ -159,13 +159,28 @@ def check(file: Path) -> int:
     if not report.ok:
         for problem in report.problems:
             click.echo(f"{file}:{problem.line}: {problem.message}")
+        echo_warnings(report, file)
         click.echo(f"{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}",
                    err=True)
         return int(ExitCode.USAGE)
-    assert report.meta is not None and report.budget_usd is not None
-    click.echo(f"ok: {report.meta.name} (max_agents {report.meta.max_agents}, "
-               f"budget {dollars(report.budget_usd)})")
+    click.echo(verdict_line(report))
+    echo_warnings(report, file)
     return int(ExitCode.OK)
+
+
+def verdict_line(report: CheckReport) -> str:
+    """``ok: NAME (max_agents N, budget $X)`` and how many lint warnings it has."""
+    assert report.meta is not None and report.budget_usd is not None
+    count = len(report.warnings)
+    warned = f"; {count} warning{'s' if count != 1 else ''}" if count else ""
+    return (f"ok: {report.meta.name} (max_agents {report.meta.max_agents}, "
+            f"budget {dollars(report.budget_usd)}){warned}")
+
+
+def echo_warnings(report: CheckReport, where: Path | str) -> None:
+    """The lint warnings, one line each, in the compiler style ``FILE:LINE: warning: ...``."""
+    for lint in report.warnings:
+        click.echo(f"{where}:{lint.line}: warning: {lint.message} [{lint.rule}]")
 
 
 @harness.command(name="dry-run")

@@ -39,6 +39,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from reviewbot.harness.lints import HarnessLint, lint_tree
 from reviewbot.harness.loader import GENERATED_MARKER, HarnessMeta
 from reviewbot.harness.restricted import compile_harness
 
@@ -148,6 +149,8 @@ class CheckReport(BaseModel):
     problems: list[Problem]
     meta: HarnessMeta | None = None  # when META is valid
     budget_usd: float | None = None  # META["budget_usd"]
+    # Structural harness bugs (lints.py): shown, never a reason to refuse.
+    warnings: list[HarnessLint] = []
 
     def describe(self) -> str:
         """Every problem on its own line (what the generator feeds back)."""
@@ -187,7 +190,8 @@ def check_harness_source(source: str, *, filename: str = "<harness>") -> CheckRe
             problems.append(Problem(line=line, message=message))
     problems.sort(key=lambda p: p.line)
     unique = list({(p.line, p.message): p for p in problems}.values())
-    return CheckReport(ok=not unique, problems=unique, meta=meta, budget_usd=budget)
+    return CheckReport(ok=not unique, problems=unique, meta=meta, budget_usd=budget,
+                       warnings=lint_tree(tree))
 
 
 def _refused(message: str) -> CheckReport:

@@ -78,9 +78,12 @@ class RepoCall(_Placed):
     """Read-only repository access (``run.repo``), answered from the commit the run reads."""
 
     op: Literal["repo"]
-    method: Literal["files", "read", "grep"]
+    method: Literal["files", "read", "grep", "diff", "find_calls", "changed_symbols"]
     path: Annotated[str, Field(max_length=1_000)] = ""
     pattern: Annotated[str, Field(max_length=1_000)] = ""
+    # diff/changed_symbols: the change from ``base`` to HEAD; find_calls: ``pattern`` is the
+    # qualified symbol
+    base: Annotated[str, Field(max_length=200)] = ""
 
 
 class PhaseEdge(_Message):
@@ -98,6 +101,22 @@ class BranchFailure(_Message):
     op: Literal["branch_failed"]
     where: Annotated[str, Field(max_length=200)]
     error: Annotated[str, Field(max_length=2_000)]
+    item: int | None = Field(default=None, ge=0)
+
+
+class SkipPhase(_Message):
+    op: Literal["skip_phase"]
+    name: _Name
+    why: Annotated[str, Field(max_length=MAX_NOTE_CHARS)] = ""
+
+
+class WorkflowCall(_Placed):
+    """``run.workflow(name, **params)``: a built-in or saved harness run as a step by the
+    parent, against the parent's run (its budget, journal and repository)."""
+
+    op: Literal["workflow"]
+    name: _Name
+    params: dict[str, Any] = Field(default_factory=dict, max_length=64)
 
 
 class Done(_Message):
@@ -121,8 +140,8 @@ class Ready(_Message):
 
 
 FromGuest = Annotated[
-    AgentCall | VoteCall | RepoCall | PhaseEdge | NoteMessage | BranchFailure | Done | Failed
-    | Ready,
+    AgentCall | VoteCall | RepoCall | WorkflowCall | PhaseEdge | NoteMessage | BranchFailure
+    | SkipPhase | Done | Failed | Ready,
     Field(discriminator="op"),
 ]
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -35,7 +36,9 @@ from pydantic import BaseModel, Field
 
 from reviewbot.config import Config
 from reviewbot.errors import ReviewbotError, UsageError
+from reviewbot.harness.capabilities import RepoAccess
 from reviewbot.harness.loader import Harness, coerce_params
+from reviewbot.harness.workflows import run_workflow
 from reviewbot.models import ModelAccess, cost_usd, make_client
 from reviewbot.models.usage import Usage
 from reviewbot.runtime.errors import AgentError, RunStopped
@@ -158,6 +161,7 @@ def dry_run(
     items_per_list: int = DEFAULT_ITEMS_PER_LIST,
     output_tokens_high: int = DEFAULT_OUTPUT_TOKENS_HIGH,
     max_agents: int | None = None,
+    workspace: Path | None = None,
 ) -> DryRunReport:
     """Run ``harness`` against ``model`` (a simulated model server) and estimate its cost.
 
@@ -209,7 +213,9 @@ def dry_run(
         client = make_client(access, config.models)
         run = Run(
             run_id="dry-run", config=unbudgeted, params=values, client=client,
-            harness=harness.name, max_agents=limit,
+            harness=harness.name, max_agents=limit, workspace=workspace,
+            repo=RepoAccess(workspace) if workspace is not None else None,
+            workflows=run_workflow,
         )
         run.events.subscribe(observe)
         try:

@@ -186,6 +186,12 @@ def capability(run: Any) -> Any:
     def note(message: str) -> None:
         run.note(str(message))
 
+    def skip_phase(name: str, why: str = "") -> None:
+        run.skip_phase(str(name), str(why))
+
+    async def workflow(name: str, **params: Any) -> Any:
+        return await run.workflow(str(name), **params)
+
     async def files(prefix: str = "") -> list[str]:
         return list(await run.repo_call("files", path=str(prefix)))
 
@@ -195,10 +201,23 @@ def capability(run: Any) -> Any:
     async def grep(pattern: str, prefix: str = "") -> list[dict[str, Any]]:
         return list(await run.repo_call("grep", pattern=str(pattern), path=str(prefix)))
 
+    async def find_calls(symbol: str, prefix: str = "") -> list[dict[str, Any]]:
+        return list(await run.repo_call("find_calls", pattern=str(symbol), path=str(prefix)))
+
+    async def diff(base: str) -> list[dict[str, Any]]:
+        return list(await run.repo_call("diff", base=str(base)))
+
+    async def changed_symbols(base: str) -> list[dict[str, Any]]:
+        return list(await run.repo_call("changed_symbols", base=str(base)))
+
     repo = type("Repository", (), {
         "__slots__": (), "__module__": __name__,
-        "__doc__": "The repository, read-only: files(prefix), read(path), grep(pattern, prefix).",
+        "__doc__": "The repository at HEAD, read-only: files(prefix), read(path), "
+                   "grep(pattern, prefix), find_calls(symbol, prefix), diff(base), "
+                   "changed_symbols(base).",
         "files": staticmethod(files), "read": staticmethod(read), "grep": staticmethod(grep),
+        "find_calls": staticmethod(find_calls), "diff": staticmethod(diff),
+        "changed_symbols": staticmethod(changed_symbols),
     })()
 
     namespace: dict[str, Any] = {
@@ -212,6 +231,12 @@ def capability(run: Any) -> Any:
         "vote": staticmethod(vote),
         "phase": staticmethod(phase),
         "note": staticmethod(note),
+        "skip_phase": staticmethod(skip_phase),
+        "workflow": staticmethod(workflow),
+        "budget": property(lambda self: run.budget),
+        "failures": property(lambda self: run.failures),
+        "config": property(lambda self: run.config.model_copy(deep=True)),
+        "concurrency": property(lambda self: run.concurrency),
         "repo": property(lambda self: repo),
         "stopped": property(lambda self: run.stopped),
         "stop_reason": property(lambda self: run.stop_reason),

@@ -20,20 +20,27 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from reviewbot.config import Config, Tier
 from reviewbot.errors import ReviewbotError, UsageError
 from reviewbot.harness import channel
 from reviewbot.harness.guards import SandboxViolation, capability, exec_restricted, harness_line
+from reviewbot.runtime.api import Budget, Failure, HarnessRun, RepoReader, ToolGrant
 from reviewbot.runtime.compose import Composition, pipeline_position
 from reviewbot.runtime.errors import AgentError, RunStopped
 from reviewbot.runtime.results import VoteResult
+
+if TYPE_CHECKING:
+    from reviewbot.models import Tool
+
+M = TypeVar("M", bound=BaseModel)
 
 _phase: ContextVar[str | None] = ContextVar("reviewbot_guest_phase", default=None)
 
@@ -109,6 +116,10 @@ class GuestRun(Composition):
         self._notes = 0
         self.models_available = bool(start["models_available"])
         self.params: dict[str, Any] = dict(start["params"])
+        self._config = Config.model_validate(start["config"])
+        self._budget = Budget.model_validate(start["budget"])
+        self._failures: list[Failure] = []
+        self._repo = _GuestRepo(self)
 
     # the channel --------------------------------------------------------
 
@@ -126,6 +137,8 @@ class GuestRun(Composition):
             return
         self._stopped = bool(reply.get("stopped"))
         self._stop_reason = reply.get("stop_reason")
+        if "budget" in reply:
+            self._budget = Budget.model_validate(reply["budget"])
         waiting[1].append(reply)
         waiting[0].set()
 
@@ -144,8 +157,11 @@ class GuestRun(Composition):
             return reply["value"]
         kind, text = reply.get("kind"), str(reply.get("message", ""))
         if kind == "agent":
-            raise AgentError(text, role=str(reply.get("role") or "agent"),
-                             phase=reply.get("phase"))
+            role, phase = str(reply.get("role") or "agent"), reply.get("phase")
+            where = f" in phase {phase}" if phase else ""
+            self._failures.append(Failure(where=f"{role} agent{where}", error=text, role=role,
+                                          phase=phase))
+            raise AgentError(text, role=role, phase=phase)
         if kind == "stopped":
             raise RunStopped(str(reply.get("reason") or "stopped"))
         raise UsageError(text)
@@ -164,17 +180,36 @@ class GuestRun(Composition):
     def concurrency(self) -> int:
         return self._concurrency
 
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def budget(self) -> Budget:
+        """As of the parent's last reply."""
+        return self._budget
+
+    @property
+    def failures(self) -> list[Failure]:
+        return list(self._failures)
+
+    @property
+    def repo(self) -> RepoReader:
+        return self._repo
+
     async def agent(
-        self, prompt: str, *, schema: type[BaseModel], role: str, phase: str | None = None,
-        context: list[str] | tuple[str, ...] = (), system: str | None = None,
-        tier: Any = None, timeout: float | None = None, tools: str = "none",
-    ) -> Any:
+        self, prompt: str, *, schema: type[M], role: str,
+        tools: Sequence[Tool] | ToolGrant = "none", phase: str | None = None,
+        timeout: float | None = None, context: Sequence[str] = (), system: str | None = None,
+        tier: Tier | str | None = None,
+    ) -> M:
+        grant = _grant(tools)
         value = await self._call({
             "op": "agent", "prompt": prompt, "output_schema": schema.model_json_schema(),
             "schema_name": schema.__name__[:64], "role": role,
             "phase": phase if phase is not None else _phase.get(), "context": list(context),
             "system": system, "tier": getattr(tier, "value", tier), "timeout": timeout,
-            "tools": tools,
+            "tools": grant,
         })
         try:
             return schema.model_validate(value)
@@ -185,20 +220,22 @@ class GuestRun(Composition):
             ) from None
 
     async def vote(
-        self, claim: str, *, angles: list[str], context: list[str] | tuple[str, ...] = (),
+        self, claim: str, *, angles: Sequence[str], context: Sequence[str] = (),
         role: str = "skeptic", judge_role: str = "judge", phase: str | None = None,
-        tools: str = "none",
+        tools: Sequence[Tool] | ToolGrant = "none",
     ) -> VoteResult:
+        grant = _grant(tools)
         value = await self._call({
             "op": "vote", "claim": claim, "angles": list(angles), "context": list(context),
-            "role": role, "judge_role": judge_role, "tools": tools,
+            "role": role, "judge_role": judge_role, "tools": grant,
             "phase": phase if phase is not None else _phase.get(),
         })
         return VoteResult.model_validate(value)
 
-    async def repo_call(self, method: str, *, path: str = "", pattern: str = "") -> Any:
+    async def repo_call(self, method: str, *, path: str = "", pattern: str = "",
+                        base: str = "") -> Any:
         return await self._call({"op": "repo", "method": method, "path": path,
-                                 "pattern": pattern})
+                                 "pattern": pattern, "base": base})
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -218,13 +255,63 @@ class GuestRun(Composition):
             raise SandboxViolation(f"a harness may leave at most {channel.MAX_NOTES} notes")
         self.send({"op": "note", "text": message})
 
-    def _branch_failed(self, where: str, exc: Exception) -> None:
+    def skip_phase(self, name: str, why: str = "") -> None:
+        if len(why) > channel.MAX_NOTE_CHARS:
+            raise SandboxViolation(f"skip_phase takes at most {channel.MAX_NOTE_CHARS} characters")
+        self.send({"op": "skip_phase", "name": name, "why": why})
+
+    async def workflow(self, name: str, **params: Any) -> Any:
+        """A built-in or saved harness, run as a step by the parent; its result as JSON data."""
+        return await self._call({"op": "workflow", "name": name, "params": params})
+
+    def _branch_failed(self, where: str, exc: Exception, item: int) -> None:
         if isinstance(exc, RunStopped):
             return  # the stop itself is reported once, not per branch
         if isinstance(exc, AgentError) and exc.role:
             return  # the parent recorded it when the agent failed
         error = f"{type(exc).__name__}: {exc}"[:2_000]
-        self.send({"op": "branch_failed", "where": where, "error": error})
+        self._failures.append(Failure(where=where, error=error, item=item))
+        self.send({"op": "branch_failed", "where": where, "error": error, "item": item})
+
+
+class _GuestRepo:
+    """``run.repo`` in the sandbox: every call answered by the parent."""
+
+    def __init__(self, run: GuestRun) -> None:
+        self._run = run
+
+    async def files(self, prefix: str = "") -> list[str]:
+        return list(await self._run.repo_call("files", path=prefix))
+
+    async def read(self, path: str) -> str:
+        return str(await self._run.repo_call("read", path=path))
+
+    async def grep(self, pattern: str, prefix: str = "") -> list[dict[str, Any]]:
+        return list(await self._run.repo_call("grep", pattern=pattern, path=prefix))
+
+    async def find_calls(self, symbol: str, prefix: str = "") -> list[dict[str, Any]]:
+        return list(await self._run.repo_call("find_calls", pattern=symbol, path=prefix))
+
+    async def diff(self, base: str) -> list[dict[str, Any]]:
+        return list(await self._run.repo_call("diff", base=base))
+
+    async def changed_symbols(self, base: str) -> list[dict[str, Any]]:
+        return list(await self._run.repo_call("changed_symbols", base=base))
+
+
+def _grant(tools: Any) -> str:
+    """Tools cross the boundary by name only."""
+    if tools in ("none", "repo"):
+        return str(tools)
+    if tools == () or tools == []:
+        return "none"
+    raise SandboxViolation('tools= takes "repo" or "none" in a generated harness')
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_api(run: GuestRun) -> HarnessRun:
+        return run  # mypy checks that the sandbox side is exactly the typed runtime API
 
 
 def _failure(exc: BaseException, filename: str, name: str) -> dict[str, Any]:

@@ -62,7 +62,7 @@ class Composition:
     def concurrency(self) -> int:
         raise NotImplementedError
 
-    def _branch_failed(self, where: str, exc: Exception) -> None:
+    def _branch_failed(self, where: str, exc: Exception, item: int) -> None:
         raise NotImplementedError
 
     async def parallel(self, thunks: Iterable[Callable[[], Awaitable[T]]]) -> list[T | None]:
@@ -80,7 +80,7 @@ class Composition:
             except RUN_FATAL:
                 raise
             except Exception as exc:  # a failed branch is data for the harness, not a crash
-                self._branch_failed(f"parallel branch {i}", exc)
+                self._branch_failed(f"parallel branch {i}", exc, i)
 
         await _each(tasks, branch)
         return results
@@ -114,7 +114,7 @@ class Composition:
                 except RUN_FATAL:
                     raise
                 except Exception as exc:  # the item drops out; the pipeline goes on
-                    self._branch_failed(f"pipeline item {i} stage {k + 1}", exc)
+                    self._branch_failed(f"pipeline item {i} stage {k + 1}", exc, i)
                     return
             results[i] = value
 

@@ -34,6 +34,15 @@ from reviewbot.models import (
 )
 from reviewbot.models.agent import TurnDenied, TurnPlan
 from reviewbot.models.usage import Usage
+from reviewbot.runtime.api import (
+    Budget,
+    Failure,
+    HarnessRun,
+    RepoGrant,
+    RepoReader,
+    ToolGrant,
+    WorkflowRunner,
+)
 from reviewbot.runtime.compose import Composition
 from reviewbot.runtime.compose import pipeline_position as _position
 from reviewbot.runtime.control import RunControl
@@ -93,6 +102,8 @@ class Run(Composition):
         budget_usd: float | None = None,
         replay: dict[tuple[str, int], str] | None = None,
         workspace: Path | None = None,
+        repo: RepoGrant | None = None,
+        workflows: WorkflowRunner | None = None,
     ) -> None:
         self.run_id = run_id
         self.config = config
@@ -105,6 +116,9 @@ class Run(Composition):
         # The repository the run is about (None outside one): capabilities granted to
         # sandboxed harnesses (read-only repository access) are opened from it.
         self.workspace = workspace
+        self._repo = repo
+        self._workflows = workflows
+        self._failures: list[Failure] = []
         # cache prefix key -> set once the first agent with that prefix has written the cache
         self._primers: dict[str, anyio.Event] = {}
         self._ordinals: defaultdict[str, int] = defaultdict(int)
@@ -133,6 +147,43 @@ class Run(Composition):
     def budget_usd(self) -> float | None:
         """The dollar cap this run enforces (None: no cap)."""
         return self._scheduler.budget_usd
+
+    @property
+    def budget(self) -> Budget:
+        """Spent against the caps, now (the harness may plan by it; the scheduler enforces it)."""
+        sched = self._scheduler
+        total, spent = sched.budget_usd, self.stats.total.cost_usd
+        return Budget(
+            total=total, spent=spent,
+            remaining=max(0.0, total - spent) if total is not None else None,
+            tokens_total=sched.budget_tokens, tokens_spent=self.stats.total.usage.total_tokens,
+        )
+
+    @property
+    def repo(self) -> RepoReader:
+        """The repository the run is about, read-only (granted by the runner)."""
+        if self._repo is None:
+            raise UsageError("run.repo needs a repository; run the harness inside one "
+                             "(or pass --repo)")
+        return self._repo
+
+    def granted(self, tools: Sequence[Tool] | ToolGrant) -> tuple[Tool, ...]:
+        """Tool objects for a grant by name (``"repo"``: the finders' read-only tools)."""
+        if isinstance(tools, str):
+            if tools == "none":
+                return ()
+            if self._repo is None:
+                raise UsageError(f"tools={tools!r} needs a repository; run the harness inside "
+                                 "one (or pass --repo)")
+            return tuple(self._repo.tools(tools))
+        return tuple(tools)
+
+    async def workflow(self, name: str, **params: Any) -> Any:
+        """Run a built-in or saved harness as a step: same budget, concurrency and journal."""
+        if self._workflows is None:
+            raise UsageError("run.workflow is not available in this run")
+        with self.phase(f"workflow {name}"):
+            return await self._workflows(self, name, params)
 
     @property
     def max_agents(self) -> int:
@@ -185,10 +236,11 @@ class Run(Composition):
             _phase.reset(token)
             self.events.emit(PhaseFinished(phase=name))
 
-    def skip_phase(self, name: str, why: str) -> None:
-        """Record that a phase did not run (e.g. no model service) and why."""
+    def skip_phase(self, name: str, why: str = "") -> None:
+        """Record that a phase did not run (e.g. no model service) and, given, why."""
         self.stats.skipped_phases.append(name)
-        self.note(f"skipped {name}: {why}")
+        if why:
+            self.note(f"skipped {name}: {why}")
 
     def note(self, message: str) -> None:
         """A line for the final report and the event log."""
@@ -203,7 +255,7 @@ class Run(Composition):
         *,
         schema: type[M],
         role: str,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool] | ToolGrant = (),
         phase: str | None = None,
         timeout: float | None = None,
         context: Sequence[str] = (),
@@ -216,6 +268,7 @@ class Run(Composition):
         timeout, turn limit), ``RunStopped`` when the run is stopped (no model call
         is made), ``ModelServiceError`` when the service refuses us (run-fatal).
         """
+        tools = self.granted(tools)
         phase = phase if phase is not None else _phase.get()
         chosen = _tier(tier) if tier is not None else self.config.models.tier_for(role)
         model = self.config.models.model_for(chosen)
@@ -361,6 +414,8 @@ class Run(Composition):
         if error is not None:
             where = f" in phase {phase}" if phase else ""
             self.stats.errors.append(f"{role} agent{where}: {error}")
+            self._failures.append(Failure(where=f"{role} agent{where}", error=error, role=role,
+                                          phase=phase))
             if not announced:  # failed before its first turn (inputs that cannot be sent)
                 self.events.emit(
                     AgentStarted(call=call, role=role, tier=chosen.value, model=model, phase=phase)
@@ -422,17 +477,23 @@ class Run(Composition):
 
     # composition ----------------------------------------------------------
 
-    def _branch_failed(self, where: str, exc: Exception) -> None:
+    def _branch_failed(self, where: str, exc: Exception, item: int) -> None:
         if isinstance(exc, RunStopped):
             return  # the stop itself is reported once, not per branch
         if isinstance(exc, AgentError) and exc.role:
             return  # already recorded by `agent`
-        self.record_branch_failure(where, f"{type(exc).__name__}: {exc}")
+        self.record_branch_failure(where, f"{type(exc).__name__}: {exc}", item=item)
 
-    def record_branch_failure(self, where: str, error: str) -> None:
+    def record_branch_failure(self, where: str, error: str, item: int | None = None) -> None:
         """A branch of ``parallel``/``pipeline`` failed (also relayed from a sandboxed one)."""
         self.stats.errors.append(f"{where}: {error}")
+        self._failures.append(Failure(where=where, error=error, item=item))
         self.events.emit(BranchFailed(where=where, error=error))
+
+    @property
+    def failures(self) -> list[Failure]:
+        """Branches that failed so far, structured (the harness decides what they mean)."""
+        return list(self._failures)
 
     # One implementation, in the vote module: ``run.vote(claim, angles=...)`` is ``run_vote(run,
     # claim, angles=...)``.
@@ -450,3 +511,9 @@ def _tier(value: Tier | str) -> Tier:
 def _max_usage(reported: Usage, live: Usage) -> Usage:
     """The agent's total usage: what it reported, or what we saw live if that is more."""
     return reported if reported.total_tokens >= live.total_tokens else live
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_api(run: Run) -> HarnessRun:
+        return run  # mypy checks that Run is exactly the typed runtime API

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from reviewbot.errors import UsageError
 from reviewbot.models import Tool, data_block
+from reviewbot.runtime.api import ToolGrant
 from reviewbot.runtime.errors import AgentError
 from reviewbot.runtime.events import Escalation
 from reviewbot.runtime.results import Verdict, Vote, VoteResult
@@ -44,7 +45,7 @@ async def run_vote(
     *,
     angles: Sequence[str],
     context: Sequence[str] = (),
-    tools: Sequence[Tool] = (),
+    tools: Sequence[Tool] | ToolGrant = (),
     role: str = "skeptic",
     judge_role: str = "judge",
     phase: str | None = None,
@@ -52,6 +53,7 @@ async def run_vote(
     """Independent skeptics, one per angle; a split goes to one judge (``Run.vote``)."""
     if not angles:
         raise UsageError("run.vote needs at least one angle")
+    tools = run.granted(tools)
     models = run.config.models
     skeptic_model = models.model_for(models.tier_for(role))
     # The claim rides in the shared context so that sibling skeptics read it from cache.

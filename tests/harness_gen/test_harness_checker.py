@@ -61,7 +61,7 @@ def test_minimal_body_passes() -> None:
         (["return getattr(run, '__dict__')"], 0, "getattr() needs a literal attribute name"),
         (["n = '_x'", "return getattr(run, n)"], 1, "getattr() needs a literal attribute name"),
         (["return '{0.__class__}'.format(run)"], 0, "str.format"),
-        (["return run.config"], 0, "run.config is not part of the runtime API"),
+        (["return run.stats"], 0, "run.stats is not part of the runtime API"),
         (["while True:", "    pass"], 0, "while loops are not allowed"),
         (["return await run.until_dry(f, key=str)"], 0, "must pass max_rounds"),
         (["return await run.until_dry(f, key=str, max_rounds=10000)"], 0, "max_rounds must be"),

@@ -47,7 +47,7 @@ def main_body(*lines: str) -> str:
         (main_body("return getattr(run.agent, '_' + '_closure__')"), SandboxViolation,
          "private"),
         (main_body("return run.phase('x').args"), AttributeError, "args"),
-        (main_body("return run.config"), AttributeError, "config"),
+        (main_body("return run.stats"), AttributeError, "stats"),
         (main_body("run.agent = None"), SandboxViolation, "cannot assign"),
         # interpreter internals
         (main_body("return getattr((), '_' + '_class__')"), SandboxViolation, "private"),

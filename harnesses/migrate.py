@@ -216,6 +216,7 @@ async def main(
                 store=store,
                 task_branch_prefix=f"reviewbot/tasks/{target.rsplit('/', 1)[-1]}-{base_sha[:8]}",
                 total_files=len(order),
+                rules_in_memory=not run.config.migrate.rules_in_worktrees,
             )
             with run.phase("migrate"):
                 done = await run.pipeline(

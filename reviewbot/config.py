@@ -137,6 +137,9 @@ class GitHubConfig(_Section):
     max_inline_comments: int = Field(default=25, ge=0, le=100)
     check_run: bool = False
     comment_commands: bool = True
+    # Rule-tier tasks without a verify command run in memory, straight on git objects; true
+    # sends them through worktrees as well (the same branch, slower).
+    rules_in_worktrees: bool = False
     # Whose comments carry our tracking markers; a GitHub App token posts as "<app>[bot]".
     bot_login: str = "github-actions[bot]"
     push_attempts: int = Field(default=3, ge=1, le=10)

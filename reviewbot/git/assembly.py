@@ -13,10 +13,9 @@ from pydantic import BaseModel, Field
 
 from reviewbot.errors import GitError
 from reviewbot.git.gitcli import status as git_status
+from reviewbot.git.objects import commit_tree, signature
 from reviewbot.git.repo import Repo
 from reviewbot.git.worktrees import Worktree
-
-_FALLBACK_SIGNATURE = ("reviewbot", "reviewbot@localhost")
 
 
 class AssemblyResult(BaseModel):
@@ -25,13 +24,6 @@ class AssemblyResult(BaseModel):
     head: str  # sha the target branch points at
     merged: list[str] = Field(default_factory=list)  # task names, in order
     conflicts: dict[str, list[str]] = Field(default_factory=dict)  # task name -> conflicting paths
-
-
-def _signature(repository: pygit2.Repository) -> pygit2.Signature:
-    try:
-        return repository.default_signature
-    except (KeyError, pygit2.GitError):
-        return pygit2.Signature(*_FALLBACK_SIGNATURE)
 
 
 def _entry(repository: pygit2.Repository, root: Path, path: str) -> pygit2.IndexEntry | None:
@@ -78,13 +70,7 @@ def commit_worktree(
                 index.remove(path)
         else:
             index.add(entry)
-    tree = index.write_tree(w)
-    if tree == head.tree_id:
-        return None
-    sig = _signature(w)
-    oid = w.create_commit(None, sig, sig, message, tree, [head.id])
-    w.references.create(f"refs/heads/{branch}", oid, force=True)
-    return str(oid)
+    return commit_tree(w, head, index.write_tree(w), message, branch)
 
 
 def _checked_out_branches(repo: Repo) -> set[str]:
@@ -117,7 +103,7 @@ def assemble(
     # A private repository object: merges can take a while and must not hold `repo.lock`.
     main = pygit2.Repository(str(repo.git_dir))
     current = pygit2.Oid(hex=base_sha)
-    committer = _signature(main)
+    committer = signature(main)
     result = AssemblyResult(branch=target_branch, base=base_sha, head=base_sha)
     for task, sha in task_shas:
         theirs = main[sha].peel(pygit2.Commit)

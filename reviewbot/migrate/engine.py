@@ -1,9 +1,14 @@
-"""One file's migration task: worktree, transform (rule, then model tiers), gates, commit.
+"""One file's migration task: transform (rule, then model tiers), gates, commit.
 
 The harness sends every file through :func:`migrate_file` in a pipeline; this module
 holds what happens to one file. Tiers are tried cheapest first: the deterministic
 rule, then the author agent on the fast, balanced and deep tiers, one try each, the
 next one shown the previous gate failure. The worktree is restored between tries.
+
+The rule tier needs no file system unless a ``--verify`` command must run: it reads the
+blob at the base, rewrites and gates it in memory and commits straight into the object
+store (:func:`reviewbot.git.commit_files`). A worktree is taken only when a task needs one:
+a verify command, or a model author editing with tools.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ from __future__ import annotations
 import difflib
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import anyio
@@ -24,7 +30,15 @@ from pydantic import BaseModel, Field
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse, resolve_language
 from reviewbot.config import Tier
-from reviewbot.git import Repo, RepoView, Worktree, WorktreePool, commit_worktree, restore
+from reviewbot.git import (
+    Repo,
+    RepoView,
+    Worktree,
+    WorktreePool,
+    commit_files,
+    commit_worktree,
+    restore,
+)
 from reviewbot.migrate.discover import Site, sites_in_source, spans_for
 from reviewbot.migrate.gates import (
     FileChange,
@@ -110,6 +124,9 @@ class MigrationJob:
     store: TaskStore
     task_branch_prefix: str
     total_files: int
+    # rule-tier tasks without --verify run in memory; False sends them through worktrees
+    # too (the same result, slower: kept to compare the two)
+    rules_in_memory: bool = True
     tally: Tally = field(default_factory=Tally)
     # tasks queue here, not inside the pool, so worktree time measures handling, not waiting
     slots: anyio.Semaphore = field(init=False)
@@ -173,7 +190,7 @@ async def migrate_file(job: MigrationJob, path: str, sites: Sequence[Site]) -> F
         )
     if not job.spec.has_rule and not job.run.models_available:
         return FileResult(path=path, site_lines=lines, status="skipped", reason=NO_MODEL)
-    result, final = await _in_worktree(job, key, path, sites, lines)
+    result, final = await _task(job, key, path, sites, lines)
     if final:
         await anyio.to_thread.run_sync(job.store.put, key, job.base, result, job.run.run_id)
     else:
@@ -190,59 +207,122 @@ def _count(job: MigrationJob, result: FileResult) -> None:
     job.progress(force=job.tally.done + job.tally.failed == job.total_files)
 
 
-async def _in_worktree(
+@dataclass
+class _Tried:
+    """What the tiers of one task tried so far (the rule tier may run before any worktree)."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    failure: Attempt | None = None
+    rule_note: str = ""  # why the rule does not apply, when it does not
+    rule_done: bool = False
+
+
+Outcome = tuple[FileResult, bool]
+
+
+def in_memory(job: MigrationJob) -> bool:
+    """Whether the rule tier runs without a worktree: nothing needs a file system."""
+    return job.rules_in_memory and job.spec.has_rule and not job.verify
+
+
+async def _task(
     job: MigrationJob, key: str, path: str, sites: Sequence[Site], lines: list[int]
-) -> tuple[FileResult, bool]:
+) -> Outcome:
     """(result, final): ``final`` is False when a re-run could end differently
     (no model, run stopped)."""
     tally = job.tally
     async with job.slots:
         tally.in_flight += 1
         try:
-            entered = time.perf_counter()
-            async with job.pool.checkout(job.base) as wt:
-                tally.seconds["worktree"] = (
-                    tally.seconds.get("worktree", 0.0) + time.perf_counter() - entered
-                )
-                tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
-                outcome = await _tiers(job, wt, key, path, sites, lines)
-                leaving = time.perf_counter()
-            tally.seconds["worktree"] += time.perf_counter() - leaving
+            tried = _Tried()
+            if in_memory(job):
+                outcome = await _rule_tier(job, None, key, path, sites, lines, tried)
+                if outcome is None and not job.run.models_available:
+                    outcome = _without_model(path, lines, tried)
+                if outcome is not None:
+                    return outcome
+            return await _in_worktree(job, key, path, sites, lines, tried)
         finally:
             tally.in_flight -= 1
+
+
+async def _in_worktree(
+    job: MigrationJob, key: str, path: str, sites: Sequence[Site], lines: list[int], tried: _Tried
+) -> Outcome:
+    tally = job.tally
+    entered = time.perf_counter()
+    async with job.pool.checkout(job.base) as wt:
+        handed = time.perf_counter() - entered
+        tally.seconds["worktree"] = tally.seconds.get("worktree", 0.0) + handed
+        tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
+        outcome = await _tiers(job, wt, key, path, sites, lines, tried)
+        leaving = time.perf_counter()
+    tally.seconds["worktree"] += time.perf_counter() - leaving
     return outcome
 
 
+async def _rule_tier(
+    job: MigrationJob,
+    wt: Worktree | None,
+    key: str,
+    path: str,
+    sites: Sequence[Site],
+    lines: list[int],
+    tried: _Tried,
+) -> Outcome | None:
+    """The rule's try, in ``wt`` or (None) in memory: a final outcome, or None with what it
+    found recorded in ``tried`` for the model tiers."""
+    tried.rule_done = True
+    attempt, tried.rule_note, kept, after = await _rule_attempt(job, wt, path, sites)
+    if tried.rule_note == ALL_ALREADY:
+        return FileResult(path=path, site_lines=lines, status="skipped", reason=ALL_ALREADY), True
+    if attempt is None:
+        return None
+    tried.attempts.append(attempt)
+    if not attempt.passed:
+        tried.failure = attempt
+        return None
+    write: Callable[[str, str], str | None] = (
+        partial(commit_worktree, wt, paths=[path])
+        if wt is not None
+        else partial(commit_files, job.repo, job.base, {path: after})
+    )
+    return await _commit(job, write, path, lines, tried.attempts, RULE_TIER, kept), True
+
+
+def _without_model(path: str, lines: list[int], tried: _Tried) -> Outcome:
+    """Where the rule left a file when no model may take it on. Not final: a run with a
+    model configured would go on to the model tiers."""
+    if tried.failure is not None:
+        return _failed(path, lines, tried.attempts, note=NO_MODEL), False
+    note = tried.rule_note
+    return FileResult(
+        path=path,
+        site_lines=lines,
+        status="skipped",
+        reason=f"{note}; {NO_MODEL}" if note else NO_MODEL,
+    ), False
+
+
 async def _tiers(
-    job: MigrationJob, wt: Worktree, key: str, path: str, sites: Sequence[Site], lines: list[int]
-) -> tuple[FileResult, bool]:
-    attempts: list[Attempt] = []
-    failure: Attempt | None = None
-    rule_note = ""
-    if job.spec.has_rule:
-        attempt, rule_note, rule_kept = await _rule_attempt(job, wt, path, sites)
-        if rule_note == ALL_ALREADY:
-            return FileResult(
-                path=path, site_lines=lines, status="skipped", reason=ALL_ALREADY
-            ), True
-        if attempt is not None:
-            attempts.append(attempt)
-            if attempt.passed:
-                return await _commit(
-                    job, wt, key, path, lines, attempts, RULE_TIER, rule_kept, [path]
-                ), True
-            failure = attempt
+    job: MigrationJob,
+    wt: Worktree,
+    key: str,
+    path: str,
+    sites: Sequence[Site],
+    lines: list[int],
+    tried: _Tried,
+) -> Outcome:
+    if job.spec.has_rule and not tried.rule_done:
+        outcome = await _rule_tier(job, wt, key, path, sites, lines, tried)
+        if outcome is not None:
+            return outcome
+        if tried.failure is not None:
             await _restore(job, wt)
     if not job.run.models_available:
-        # not final: a run with a model configured would go on to the model tiers
-        if failure is not None:
-            return _failed(path, lines, attempts, note=NO_MODEL), False
-        return FileResult(
-            path=path,
-            site_lines=lines,
-            status="skipped",
-            reason=f"{rule_note}; {NO_MODEL}" if rule_note else NO_MODEL,
-        ), False
+        return _without_model(path, lines, tried)
+    attempts = tried.attempts
+    failure = tried.failure
     stopped = False
     for tier in MODEL_TIERS:
         if job.run.stopped:
@@ -250,7 +330,7 @@ async def _tiers(
             break
         try:
             attempt, author, edited = await _agent_attempt(
-                job, wt, key, path, sites, tier, failure, rule_note
+                job, wt, key, path, sites, tier, failure, tried.rule_note
             )
         except RunStopped:
             stopped = True
@@ -258,9 +338,8 @@ async def _tiers(
         attempts.append(attempt)
         if attempt.passed and author is not None:
             kept = {k.line: k.reason for k in author.kept_sites}
-            return await _commit(
-                job, wt, key, path, lines, attempts, tier.value, kept, edited
-            ), True
+            write = partial(commit_worktree, wt, paths=edited)
+            return await _commit(job, write, path, lines, attempts, tier.value, kept), True
         failure = attempt
         await _restore(job, wt)
     if stopped:
@@ -300,21 +379,21 @@ async def _restore(job: MigrationJob, wt: Worktree) -> None:
 
 async def _commit(
     job: MigrationJob,
-    wt: Worktree,
-    key: str,
+    write: Callable[[str, str], str | None],
     path: str,
     lines: list[int],
     attempts: list[Attempt],
     tier: str,
     kept: dict[int, str],
-    edited: Sequence[str],
 ) -> FileResult:
-    """Commit exactly the files the transformation edited (``edited``, listed before the
-    verify command ran): what the verify command built in the worktree stays out."""
+    """Commit the task's change on its task branch. ``write(message, branch)`` commits
+    exactly the files the transformation edited (listed before any verify command ran:
+    what that command built in a worktree stays out) and returns the sha, None when
+    nothing changed."""
     message = f"{job.instruction}\n\nreviewbot migrate: {path} ({tier} tier)\n"
     branch = job.task_branch(path)
     with job.tally.timed("commit"):
-        sha = await anyio.to_thread.run_sync(commit_worktree, wt, message, branch, edited)
+        sha = await anyio.to_thread.run_sync(write, message, branch)
     if sha is None:
         return FileResult(
             path=path,
@@ -388,36 +467,39 @@ def rule_rewrite(
 
 
 def _rule_transform(
-    job: MigrationJob, root: Path, path: str, sites: Sequence[Site]
+    job: MigrationJob, root: Path | None, path: str, sites: Sequence[Site]
 ) -> tuple[bytes, RuleRewrite] | str:
-    """(before, rewrite) with the rewrite written into the worktree, or why the rule
-    does not apply."""
-    target = root / path
-    source = target.read_bytes()
+    """(before, rewrite), or why the rule does not apply. With a worktree ``root`` the file
+    is read from it and the rewrite written into it; without, the blob at the base is read."""
+    target = root / path if root is not None else None
+    source = target.read_bytes() if target is not None else job.repo.read_blob(job.base, path)
     done = rule_rewrite(job.spec, path, source, sites, job.import_sections())
     if isinstance(done, str):
         return done
-    target.write_bytes(done.source)
+    if target is not None:
+        target.write_bytes(done.source)
     return source, done
 
 
 async def _rule_attempt(
-    job: MigrationJob, wt: Worktree, path: str, sites: Sequence[Site]
-) -> tuple[Attempt | None, str, dict[int, str]]:
-    """(the rule tier's attempt, "", sites it left as they were), or
-    (None, why the rule does not apply, {})."""
+    job: MigrationJob, wt: Worktree | None, path: str, sites: Sequence[Site]
+) -> tuple[Attempt | None, str, dict[int, str], bytes]:
+    """(the rule tier's attempt, "", sites it left as they were, the rewritten file), or
+    (None, why the rule does not apply, {}, b"")."""
+    root = wt.path if wt is not None else None
     with job.tally.timed("transform"):
-        done = await anyio.to_thread.run_sync(_rule_transform, job, wt.path, path, sites)
+        done = await anyio.to_thread.run_sync(_rule_transform, job, root, path, sites)
     if isinstance(done, str):
-        return None, done, {}
+        return None, done, {}, b""
     before, rewrite = done
     changes = [FileChange(path, before, rewrite.source)]
     # sites already in the target form are not targets: `join(...)` must not count as a
     # leftover of `os.path.join(...)` in a file that imported join before
     targets = [s for s in sites if s.start_byte not in rewrite.already]
-    gates = await _gates(job, wt, path, targets, changes, tier=RULE_TIER)
+    gates = await _gates(job, root, path, targets, changes, tier=RULE_TIER)
     attempt = Attempt(tier=RULE_TIER, gates=gates, note=clip(unified_diff(changes), 6000))
-    return attempt, "", {s.line: ALREADY for s in sites if s.start_byte in rewrite.already}
+    kept = {s.line: ALREADY for s in sites if s.start_byte in rewrite.already}
+    return attempt, "", kept, rewrite.source
 
 
 # --- the model tiers ---------------------------------------------------------------------
@@ -502,7 +584,7 @@ async def _agent_attempt(
         )
     gates = await _gates(
         job,
-        wt,
+        wt.path,
         path,
         sites,
         changes,
@@ -547,7 +629,7 @@ def worktree_changes(repo: Repo, wt: Worktree) -> list[FileChange]:
 
 async def _gates(
     job: MigrationJob,
-    wt: Worktree,
+    cwd: Path | None,
     path: str,
     sites: Sequence[Site],
     changes: list[FileChange],
@@ -556,7 +638,9 @@ async def _gates(
     kept: Sequence[RemainingSite] = (),
     justification: str | None = None,
 ) -> list[GateResult]:
-    """Run the gates in order; stop at the first failure (later gates cost more)."""
+    """Run the gates in order; stop at the first failure (later gates cost more).
+
+    ``cwd``: the worktree a verify command runs in (None: a change gated in memory)."""
     results: list[GateResult] = []
     if not changes:
         results.append(GateResult(gate="sites", passed=False, output="the attempt changed nothing"))
@@ -577,8 +661,9 @@ async def _gates(
         if not results[-1].passed:
             return results
     if job.verify:
+        assert cwd is not None, "a verify command needs a worktree"
         with job.tally.timed("verify"):
-            results.append(await verify_gate(job.verify, wt.path, timeout=job.verify_timeout))
+            results.append(await verify_gate(job.verify, cwd, timeout=job.verify_timeout))
         if not results[-1].passed:
             return results
     if tier != RULE_TIER:

@@ -21,12 +21,14 @@ from reviewbot.review import (
     FinderReport,
     Finding,
     ReviewResult,
+    ReviewRules,
     SkippedFile,
     Status,
     Synthesis,
     Verification,
     Vote,
     angles,
+    apply_cap,
     assign_symbols,
     changed_symbols_for,
     claim,
@@ -35,6 +37,7 @@ from reviewbot.review import (
     finder_task,
     ground,
     grounding_scope,
+    load_rules,
     open_target,
     plan_review,
     review_tools,
@@ -42,6 +45,7 @@ from reviewbot.review import (
     shard_context,
     skeptic_context,
     synthesis_prompt,
+    without_ignored,
 )
 
 META = {
@@ -57,6 +61,9 @@ META = {
         "dimensions": {"type": "str", "default": ""},
         # PR title and body (or commit messages): untrusted, shown to finders as data.
         "description": {"type": "str", "default": ""},
+        # Where the repository's review rules are read (REVIEW.md, review keys): the pull
+        # request's base branch; empty: the review's base.
+        "rules_at": {"type": "str", "default": ""},
     },
     "max_agents": 400,
 }
@@ -76,15 +83,20 @@ async def main(
     uncommitted: bool = True,
     dimensions: str = "",
     description: str = "",
+    rules_at: str = "",
 ) -> ReviewResult:
     config = run.config
     target = await anyio.to_thread.run_sync(lambda: open_target(
         repo, base=base or None, head=head or None, uncommitted=uncommitted,
         max_file_bytes=config.review.max_file_bytes,
     ))
+    rules = await anyio.to_thread.run_sync(lambda: _rules(target, config, rules_at))
+    target = without_ignored(target, rules.ignored)
     names = [d.strip() for d in dimensions.split(",") if d.strip()]
     dims = select_dimensions(config.review, names)
-    result = ReviewResult(base=target.base, head=target.head, coverage=target.coverage())
+    result = ReviewResult(base=target.base, head=target.head, coverage=target.coverage(),
+                          rules=[s.name for s in rules.sources],
+                          min_severity_inline=rules.min_severity_inline, notes=list(rules.notes))
 
     with run.phase("deterministic"):
         det = await anyio.to_thread.run_sync(lambda: deterministic_findings(
@@ -100,6 +112,7 @@ async def main(
         for name in MODEL_PHASES:
             run.stats.skipped_phases.append(name)
         result.notes.append(NO_MODELS_NOTE)
+        apply_cap(result, rules.max_findings)
         result.summary = _plain_summary(target.stat(), result.findings)
         return result
 
@@ -115,6 +128,7 @@ async def main(
                 [by_path[p] for p in shard.paths], target.head_view,
                 [sym for p in shard.paths for sym in assigned[p]],
                 base=target.base, head_ref=target.head, description=description,
+                rules=rules.block(shard.paths),
             )
             for shard in plan.shards
         ]
@@ -145,7 +159,7 @@ async def main(
             unfinished[(dim.name, shard)] = why
             raise
         finished_finders += 1
-        candidates = [_to_finding(c, dim) for c in report.findings]
+        candidates = [_to_finding(c, dim, rules) for c in report.findings]
         funnel.candidates += len(candidates)
         kept, rejected = ground([c for c in candidates if c is not None], target.head_view, scope)
         funnel.ungrounded += len(rejected) + candidates.count(None)
@@ -162,7 +176,8 @@ async def main(
         try:
             outcome = await run.vote(
                 claim(f), angles=angles(config.review.skeptics),
-                context=[skeptic_context(target.head_view, f)], tools=tools, phase="verify",
+                context=[rules.block([f.path]), skeptic_context(target.head_view, f)],
+                tools=tools, phase="verify",
             )
         except ReviewbotError as exc:
             if _run_fatal(exc):
@@ -204,6 +219,7 @@ async def main(
         else:
             funnel.unverified += 1
             result.unverified.append(f)
+    apply_cap(result, rules.max_findings)
     result.summary = _plain_summary(target.stat(), result.findings)
     if jobs and finished_finders == 0:
         _none_reviewed(result, plan.shards, unfinished, len(jobs), target.stat())
@@ -284,13 +300,21 @@ def _run_fatal(exc: ReviewbotError) -> bool:
     return not isinstance(exc, AgentError | RunStopped)
 
 
-def _to_finding(c: Any, dim: DimensionConfig) -> Finding | None:
+def _rules(target: Any, config: Any, rules_at: str) -> ReviewRules:
+    """The rules at ``rules_at`` (the pull request's base branch), else at the review's base."""
+    at, view = target.view_at(rules_at)
+    return load_rules(view, target.head_view, config.review, at=at,
+                      changed=[c.path for c in target.changes.files])
+
+
+def _to_finding(c: Any, dim: DimensionConfig, rules: ReviewRules) -> Finding | None:
     if c.start_line < 1 or c.end_line < c.start_line:
         return None
     return Finding(
         path=c.path, start_line=c.start_line, end_line=c.end_line, severity=c.severity,
         category=(c.category or dim.name).strip().lower(), title=c.title.strip(),
         explanation=c.explanation, evidence=c.evidence, replacement=c.replacement,
+        rule=rules.cite(getattr(c, "rule", None), c.path),
     )
 
 

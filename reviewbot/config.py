@@ -124,12 +124,22 @@ class ReviewConfig(_Section):
     tiny_change_lines: int = Field(default=40, ge=0)
     max_file_bytes: int = Field(default=1_000_000, ge=1)
     ruff: bool = True
+    # Review guidance. The review reads these keys from the configuration at the base commit
+    # (like REVIEW.md), so a pull request cannot change the rules it is reviewed under.
+    instructions: str = ""
+    path_instructions: dict[str, str] = Field(default_factory=dict)  # glob -> text
+    ignore: list[str] = Field(default_factory=list)  # globs never reviewed
+    max_findings: int | None = Field(default=None, ge=0)
+    min_severity_inline: Severity | None = None  # below it: summary only, no inline comment
 
 
 class MigrateConfig(_Section):
     jobs: int = Field(default=4, ge=1, le=256)
     branch_prefix: str = "reviewbot/migrate-"
     verify: str | None = None
+    # Rule-tier tasks without a verify command run in memory, straight on git objects; true
+    # sends them through worktrees as well (the same branch, slower).
+    rules_in_worktrees: bool = False
 
 
 class GitHubConfig(_Section):
@@ -137,9 +147,6 @@ class GitHubConfig(_Section):
     max_inline_comments: int = Field(default=25, ge=0, le=100)
     check_run: bool = False
     comment_commands: bool = True
-    # Rule-tier tasks without a verify command run in memory, straight on git objects; true
-    # sends them through worktrees as well (the same branch, slower).
-    rules_in_worktrees: bool = False
     # Whose comments carry our tracking markers; a GitHub App token posts as "<app>[bot]".
     bot_login: str = "github-actions[bot]"
     push_attempts: int = Field(default=3, ge=1, le=10)

@@ -311,6 +311,8 @@ def _review(
             config=config,
             budget_usd=options.max_cost,
             env=model_env,
+            # The rules of the branch it merges into, never the pull request's own.
+            rules_at=base,
         )
         if fork_point_unknown and incremental is None:
             result.notes.append(

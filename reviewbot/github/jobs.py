@@ -137,13 +137,16 @@ def run_review_job(
     config: Config,
     budget_usd: float | None,
     env: Mapping[str, str],
+    rules_at: str = "",
 ) -> ReviewResult:
-    """The built-in review harness over ``base..head`` through the harness runner."""
+    """The built-in review harness over ``base..head`` through the harness runner; the
+    repository's review rules are read at ``rules_at`` (the pull request's base branch)."""
     from reviewbot.harness import builtin_harness, run_harness
 
     outcome = run_harness(
         builtin_harness("review"),
-        {"repo": str(path), "base": base, "head": head, "uncommitted": False},
+        {"repo": str(path), "base": base, "head": head, "uncommitted": False,
+         "rules_at": rules_at},
         config=config,
         repo_path=path,
         budget_usd=budget_usd,

@@ -41,6 +41,7 @@ class PublishOutcome(BaseModel):
     inline: list[str] = []  # fingerprints posted as inline comments in this run
     outside_diff: list[str] = []
     over_limit: list[str] = []
+    below_inline: list[str] = []  # under the repository's min_severity_inline: summary only
     repeated: list[str] = []  # found again, not reposted
     fixed: list[str] = []
     open_count: int = 0
@@ -136,7 +137,12 @@ def publish_review(
     inline: list[tuple[Finding, dict[str, Any]]] = []
     outside: list[Finding] = []
     over: list[Finding] = []
+    low: list[Finding] = []
+    floor = result.min_severity_inline
     for finding in sorted(rec.new, key=_rank_key):
+        if floor is not None and finding.severity.rank < floor.rank:
+            low.append(finding)
+            continue
         payload = review_comment(finding, diff, repo=repository)
         if payload is None:
             outside.append(finding)
@@ -157,8 +163,8 @@ def publish_review(
         body = (
             f"reviewbot: {len(inline)} new finding{'s' if len(inline) != 1 else ''} on this push"
             + (
-                f", {len(over) + len(outside)} more in the summary comment."
-                if over or outside
+                f", {len(over) + len(outside) + len(low)} more in the summary comment."
+                if over or outside or low
                 else "."
             )
         )
@@ -181,18 +187,17 @@ def publish_review(
                 )
             review_id = int(review.id)
 
-    for finding, _ in inline:
-        state.findings[finding.fingerprint] = TrackedFinding.of(
-            finding, head=head, placement=Placement.INLINE
-        )
-    for finding in outside:
-        state.findings[finding.fingerprint] = TrackedFinding.of(
-            finding, head=head, placement=Placement.OUTSIDE_DIFF
-        )
-    for finding in over:
-        state.findings[finding.fingerprint] = TrackedFinding.of(
-            finding, head=head, placement=Placement.OVER_LIMIT
-        )
+    placed = (
+        (Placement.INLINE, [f for f, _ in inline]),
+        (Placement.OUTSIDE_DIFF, outside),
+        (Placement.OVER_LIMIT, over),
+        (Placement.BELOW_INLINE, low),
+    )
+    for placement, group in placed:
+        for finding in group:
+            state.findings[finding.fingerprint] = TrackedFinding.of(
+                finding, head=head, placement=placement
+            )
     if rec.fixed:
         fixed_inline = [fp for fp in rec.fixed if state.findings[fp].placement is Placement.INLINE]
         if resolve_threads is None:
@@ -242,6 +247,7 @@ def publish_review(
         inline=[f.fingerprint for f, _ in inline],
         outside_diff=[f.fingerprint for f in outside],
         over_limit=[f.fingerprint for f in over],
+        below_inline=[f.fingerprint for f in low],
         repeated=rec.repeated,
         fixed=rec.fixed,
         open_count=len(state.open_findings()),

@@ -20,7 +20,7 @@ from reviewbot.github.tracking import (
     TrackStatus,
     finding_marker,
 )
-from reviewbot.review.findings import Finding, ReviewResult
+from reviewbot.review.findings import Finding, ReviewResult, Source
 
 MAX_BODY = 60_000
 MAX_EXPLANATION = 4_000
@@ -52,11 +52,14 @@ def inline_body(finding: Finding, *, repo: str = "") -> str:
     :func:`inert`; the suggestion stays code in a fence no backtick run inside can close.
     """
     head = f"{_ICON[finding.severity]} **{finding.severity.value}** · {_cell(finding.category, 60)}"
-    if finding.rule:
+    if finding.rule and finding.source is not Source.MODEL:
         head += f" · {code_span(finding.rule[:80])}"
     parts = [head, f"**{inert(finding.title, repo=repo, limit=300, inline=True)}**"]
     if finding.explanation:
         parts.append(inert(finding.explanation.strip(), repo=repo, limit=MAX_EXPLANATION))
+    if finding.rule and finding.source is Source.MODEL:
+        # A repository rule the finding breaks, quoted from the rules read at the base.
+        parts.append(f"Repository rule: {inert(finding.rule, repo=repo, limit=240, inline=True)}")
     if finding.replacement is not None and len(finding.replacement) <= MAX_SUGGESTION:
         fence = fence_for(finding.replacement)
         replacement = (
@@ -99,6 +102,7 @@ def _row(t: TrackedFinding, *, new: bool, repo: str) -> str:
         Placement.INLINE: "inline",
         Placement.OUTSIDE_DIFF: "outside the diff",
         Placement.OVER_LIMIT: "summary only (inline limit)",
+        Placement.BELOW_INLINE: "summary only (below min_severity_inline)",
     }[t.placement]
     mark = "new" if new else "open"
     severity = f"{_ICON[t.severity]} {t.severity.value}"
@@ -119,6 +123,9 @@ def summary_body(data: SummaryInput, *, state_key: bytes, context: str = "") -> 
     if data.incremental_range:
         scope += f" (new commits only: `{data.incremental_range}`)"
     top.append(scope + ("; **partial run**, some work was skipped." if result.partial else "."))
+    if result.rules:
+        followed = ", ".join(_cell(name, 80, repo) for name in result.rules[:12])
+        top.append(f"Repository rules followed (read at the base): {followed}.")
     if result.summary:
         top += ["", inert(result.summary.strip(), repo=repo, limit=2_000)]
 

@@ -72,6 +72,7 @@ class Placement(StrEnum):
     INLINE = "inline"  # an inline review comment exists
     OUTSIDE_DIFF = "outside_diff"  # lines not in the pull request's diff: summary only
     OVER_LIMIT = "over_limit"  # beyond the inline-comment cap: summary only
+    BELOW_INLINE = "below_inline"  # under the repository's min_severity_inline: summary only
 
 
 class TrackedFinding(BaseModel):

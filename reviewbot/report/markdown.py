@@ -70,6 +70,8 @@ def render_markdown(
                     f"fingerprint `{f.fingerprint}`", ""]
             if f.explanation:
                 out += [text(f.explanation, False), ""]
+            if f.rule:
+                out += [f"Rule: {_escape(text(f.rule, True))}", ""]
             if f.evidence:
                 out += [fenced(f.evidence, f.path), ""]
             if f.replacement is not None:

@@ -37,6 +37,8 @@ def _finding(f: Finding) -> Panel:
         meta += f" · {f.verification.status.value}"
         if f.verification.escalated:
             meta += " (judge)"
+    if f.rule:
+        meta += f" · rule {f.rule}"
     parts.append(Text(meta, style="dim"))
     if f.explanation:
         parts.append(Text(f.explanation))

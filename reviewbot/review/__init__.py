@@ -1,6 +1,6 @@
 """The review domain: findings, plan, context, grounding, dedup, the deterministic tier."""
 
-from reviewbot.review.change import ReviewTarget, open_target
+from reviewbot.review.change import ReviewTarget, open_target, without_ignored
 from reviewbot.review.context import (
     ShardContext,
     assign_symbols,
@@ -29,6 +29,7 @@ from reviewbot.review.findings import (
     Status,
     Verification,
     Vote,
+    apply_cap,
     at_or_above,
     fingerprint,
     normalize_title,
@@ -46,6 +47,7 @@ from reviewbot.review.prompts import (
     finder_task,
     synthesis_prompt,
 )
+from reviewbot.review.rules import ReviewRules, RuleSource, glob_match, load_rules
 from reviewbot.review.tools import review_tools
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "Rejection",
     "ReviewPlan",
     "ReviewResult",
+    "ReviewRules",
+    "RuleSource",
     "ReviewTarget",
     "Shard",
     "ShardContext",
@@ -73,6 +77,7 @@ __all__ = [
     "Verification",
     "Vote",
     "angles",
+    "apply_cap",
     "at_or_above",
     "assign_symbols",
     "changed_symbols_for",
@@ -85,8 +90,10 @@ __all__ = [
     "finder_dimensions",
     "finder_task",
     "fingerprint",
+    "glob_match",
     "ground",
     "grounding_scope",
+    "load_rules",
     "locate_evidence",
     "normalize_title",
     "open_target",
@@ -100,4 +107,5 @@ __all__ = [
     "skeptic_context",
     "syntax_findings",
     "synthesis_prompt",
+    "without_ignored",
 ]

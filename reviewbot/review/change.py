@@ -6,10 +6,12 @@ merge-base with the default branch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reviewbot.git import WORKTREE, ChangeSet, FileChange, FileStatus, Repo, RepoView
+from reviewbot.git import SkippedFile as GitSkippedFile
 from reviewbot.review.findings import Coverage, SkippedFile
 
 
@@ -38,6 +40,11 @@ class ReviewTarget:
             skipped=[SkippedFile(path=s.path, reason=s.reason) for s in self.changes.skipped],
         )
 
+    def view_at(self, ref: str) -> tuple[str, RepoView]:
+        """The commit ``ref`` names and a read-only view of it (empty ``ref``: the base)."""
+        sha = self.repo.resolve(ref) if ref else self.base
+        return sha, (self.base_view if sha == self.base else RepoView.at(self.repo, sha))
+
     def stat(self) -> str:
         rows = [f"{c.status.value:<9} {c.path} (+{len(c.added_lines)} -{len(c.removed_lines)})"
                 for c in self.changes.files]
@@ -65,3 +72,19 @@ def open_target(
     head_view = RepoView.working_tree(repo) if head_ref == WORKTREE else RepoView.at(repo, head_ref)
     return ReviewTarget(repo=repo, changes=changes, base_view=RepoView.at(repo, changes.base),
                         head_view=head_view)
+
+
+def without_ignored(target: ReviewTarget, ignored: Callable[[str], str | None]) -> ReviewTarget:
+    """The target without the files an ``ignore`` glob excludes; they show as skipped."""
+    kept, skipped = [], list(target.changes.skipped)
+    for change in target.changes.files:
+        glob = ignored(change.path)
+        if glob is None:
+            kept.append(change)
+        else:
+            skipped.append(GitSkippedFile(path=change.path,
+                                          reason=f"not reviewed: matches review.ignore {glob!r}"))
+    if len(kept) == len(target.changes.files):
+        return target
+    changes = target.changes.model_copy(update={"files": kept, "skipped": skipped})
+    return replace(target, changes=changes)

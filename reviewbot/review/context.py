@@ -176,9 +176,10 @@ def shard_context(
     base: str,
     head_ref: str,
     description: str = "",
+    rules: str = "",
 ) -> ShardContext:
     """The shared context of one shard: ``symbols`` are the ones this shard shows (see
-    :func:`assign_symbols`)."""
+    :func:`assign_symbols`); ``rules`` is the repository rules block for its files."""
     paths = [c.path for c in changes]
     mine = list(symbols)
     header = (
@@ -189,6 +190,8 @@ def shard_context(
     )
     # File names are chosen by whoever wrote the change: data, never part of the header.
     parts = [header, data_block("files in this part of the review", "\n".join(paths))]
+    if rules:
+        parts.append(rules)
     if description.strip():
         parts.append(data_block("change description (author's words, unverified)",
                                 description.strip()))

@@ -53,7 +53,7 @@ class Finding(BaseModel):
     evidence: str = ""  # code quoted from the file at start_line..end_line
     replacement: str | None = None  # new text for lines start_line..end_line
     source: Source = Source.MODEL
-    rule: str | None = None  # e.g. the ruff code
+    rule: str | None = None  # the ruff code, or the repository rule broken ("REVIEW.md: ...")
     in_diff: bool = True  # every line start..end is a line of the diff on the new side
     verification: Verification | None = None
     duplicates: int = 0  # other candidates that collapsed into this one
@@ -117,6 +117,7 @@ class Funnel(BaseModel):
     escalated: int = 0  # splits decided by the judge
     unverified: int = 0  # not voted on (budget stop)
     deterministic: int = 0  # ruff / syntax findings, reported without a vote
+    capped: int = 0  # confirmed but beyond review.max_findings: not reported
 
 
 class SkippedFile(BaseModel):
@@ -140,6 +141,8 @@ class ReviewResult(BaseModel):
     coverage: Coverage = Field(default_factory=Coverage)
     partial: bool = False
     notes: list[str] = Field(default_factory=list)  # e.g. which model phases were skipped and why
+    rules: list[str] = Field(default_factory=list)  # the repository rules followed (source names)
+    min_severity_inline: Severity | None = None  # from the rules: lower ones go to the summary only
     stats: RunStats | None = None
 
 
@@ -157,3 +160,15 @@ def ranked(findings: list[Finding]) -> list[Finding]:
 
 def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
     return [f for f in findings if f.severity.rank >= threshold.rank]
+
+
+def apply_cap(result: ReviewResult, limit: int | None) -> None:
+    """Keep the ``limit`` most severe findings (``review.max_findings``); say how many went."""
+    if limit is None or len(result.findings) <= limit:
+        return
+    kept = ranked(result.findings)[:limit]
+    dropped = len(result.findings) - limit
+    result.findings = kept
+    result.funnel.capped += dropped
+    result.notes.append(f"{dropped} more findings were not reported: the repository caps a "
+                        f"review at {limit} (review.max_findings); the most severe are shown")

@@ -11,6 +11,7 @@ PACKAGE = Path(reviewbot.__file__).parent
 
 # Lowest first. Modules not listed (config, errors) are importable from anywhere.
 LAYERS: list[set[str]] = [
+    {"process"},
     {"git"},
     {"code"},
     {"models"},

@@ -6,24 +6,11 @@ repository). Everything else goes through pygit2.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
+from reviewbot import process
 from reviewbot.errors import GitError
-
-# Variables that would redirect git to another repository, index or work tree (set, for
-# example, when reviewbot runs inside a git hook).
-_REDIRECTING = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -31,10 +18,9 @@ def git(cwd: Path, *args: str) -> str:
     exe = shutil.which("git")
     if exe is None:
         raise GitError("the git program is not on PATH; install git")
-    env = {k: v for k, v in os.environ.items() if k not in _REDIRECTING}
-    proc = subprocess.run(
-        [exe, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
+    # The base environment has no GIT_DIR and friends (set inside git hooks), so git works
+    # on ``cwd`` and not on the repository of a hook that started us.
+    proc = process.run([exe, *args], cwd=cwd)
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
         raise GitError(f"git {args[0]} failed: {detail}")

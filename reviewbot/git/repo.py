@@ -57,9 +57,11 @@ def _owned_path(git_dir: str) -> str:
 def _is_safe_directory(workdir: str) -> bool:
     import subprocess
 
+    from reviewbot import process
+
     try:
-        proc = subprocess.run(["git", "config", "--get-all", "safe.directory"],
-                              capture_output=True, text=True, cwd="/", timeout=30)
+        proc = process.run(["git", "config", "--get-all", "safe.directory"], cwd="/",
+                           timeout=30)
     except (OSError, subprocess.SubprocessError):
         return False
     target = Path(workdir).resolve()

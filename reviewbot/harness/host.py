@@ -38,14 +38,17 @@ from reviewbot.harness import channel
 from reviewbot.harness.guards import SandboxViolation
 from reviewbot.harness.runner import HarnessFailed
 from reviewbot.models import Tool
+from reviewbot.process import environment
 from reviewbot.review.tools import review_tools
 from reviewbot.runtime.compose import RUN_FATAL, at_pipeline_position
 from reviewbot.runtime.errors import AgentError, RunStopped
 from reviewbot.runtime.events import PhaseFinished, PhaseStarted
 from reviewbot.runtime.run import Run
 
-# The only variables the sandbox process gets; nothing of the caller's environment.
-GUEST_ENV = {"LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+# The only variables the sandbox process gets; nothing of the caller's environment
+# (the process policy's "none": not even PATH or HOME).
+GUEST_ENV = environment(
+    "none", {"LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"})
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import difflib
-import os
 import posixpath
 import re
-import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +24,7 @@ import anyio
 import anyio.to_thread
 from pydantic import BaseModel, Field
 
+from reviewbot import process
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse, syntax_errors
 
@@ -301,46 +300,22 @@ def weakened_tests_gate(changes: Sequence[FileChange]) -> GateResult:
 # --- verify ------------------------------------------------------------------------------
 
 
-def _run_shell(
-    command: str, cwd: Path, timeout: float, env: Mapping[str, str] | None
-) -> tuple[int | None, str]:
-    proc = subprocess.Popen(
-        command,
-        shell=True,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        env=dict(env) if env is not None else None,
-    )
+def _run_shell(command: str, cwd: Path, timeout: float) -> tuple[int | None, str]:
+    """Run ``command`` in a shell: the user's toolchain variables but no model keys or
+    tokens, and as a process tree that ends with the command, its timeout or reviewbot."""
     try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        # the command may have started children: end the whole session we gave it
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        return None, out.decode("utf-8", errors="replace")
-    return proc.returncode, out.decode("utf-8", errors="replace")
-
-
-def verify_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for ``--verify``: the user's, minus model and GitHub secrets."""
-    env = dict(os.environ if base is None else base)
-    for name in list(env):
-        if name.startswith(("ANTHROPIC_", "GITHUB_TOKEN", "GH_TOKEN")):
-            env.pop(name)
-    # git commands inside the check must see the worktree, not a caller's GIT_DIR
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(name, None)
-    return env
+        proc = process.run(["/bin/sh", "-c", command], cwd=cwd, inherit="toolchain",
+                           timeout=timeout, tree=True, merge_stderr=True)
+    except subprocess.TimeoutExpired as exc:
+        return None, exc.output or ""
+    return proc.returncode, proc.stdout
 
 
 async def verify_gate(
     command: str, cwd: Path, *, timeout: float, gate: GateName = "verify"
 ) -> GateResult:
     started = time.monotonic()
-    code, output = await anyio.to_thread.run_sync(_run_shell, command, cwd, timeout, verify_env())
+    code, output = await anyio.to_thread.run_sync(_run_shell, command, cwd, timeout)
     seconds = time.monotonic() - started
     if code is None:
         return GateResult(

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
+from reviewbot import process
 from reviewbot.code import Language, SyntaxErrorSite, language_for_path, parse, syntax_errors
 from reviewbot.config import Severity
 from reviewbot.review.findings import Finding, Source
@@ -274,10 +274,7 @@ def _run_ruff(root: Path, paths: Sequence[str], isolated: bool) -> list[dict[str
     target = _declared_target(root)
     if target is not None:
         cmd += ["--target-version", target]
-    proc = subprocess.run(  # noqa: S603 - fixed binary, paths are our own temp files
-        [*cmd, "--", *paths], cwd=root, capture_output=True, text=True, timeout=_RUFF_TIMEOUT,
-        check=False,
-    )
+    proc = process.run([*cmd, "--", *paths], cwd=root, timeout=_RUFF_TIMEOUT)
     if proc.returncode != 0:
         return None
     data = json.loads(proc.stdout or "[]")
@@ -422,10 +419,7 @@ def _node_verdict(src: bytes, start: int, end: int, module: bool) -> bool | None
         target = Path(tmp, "check.mjs" if module else "check.cjs")
         target.write_bytes(src)
         try:
-            proc = subprocess.run(  # noqa: S603 - node on PATH checking our own temp file
-                [node, "--check", str(target)], capture_output=True, text=True,
-                timeout=_CHECK_TIMEOUT, check=False, env=_checker_env(),
-            )
+            proc = process.run([node, "--check", str(target)], cwd=tmp, timeout=_CHECK_TIMEOUT)
         except (OSError, subprocess.TimeoutExpired):
             return None
     if proc.returncode == 0:
@@ -434,11 +428,6 @@ def _node_verdict(src: bytes, start: int, end: int, module: bool) -> bool | None
     if found is None:
         return None
     return True if start <= int(found.group(1)) <= end else None
-
-
-def _checker_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-    return {k: v for k, v in os.environ.items() if k in keep}
 
 
 def _compiler_verdict(

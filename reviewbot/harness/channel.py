@@ -139,8 +139,29 @@ class Ready(_Message):
     enforced: list[Annotated[str, Field(max_length=100)]] = Field(max_length=20)
 
 
+class EditCall(_Placed):
+    """``run.edit``: an agent editing in a worktree of the parent's; no verify command
+    crosses the boundary (a shell command is the user's to give, in configuration)."""
+
+    op: Literal["edit"]
+    prompt: _Text
+    role: _Name = "author"
+    paths: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list,
+                                                                 max_length=100)
+    context: _Context = []
+    tier: _Name | None = None
+
+
+class AssembleCall(_Placed):
+    op: Literal["assemble"]
+    commits: list[Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]] = Field(min_length=1,
+                                                                          max_length=5_000)
+    branch: Annotated[str, Field(min_length=1, max_length=200,
+                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+
+
 FromGuest = Annotated[
-    AgentCall | VoteCall | RepoCall | WorkflowCall | PhaseEdge | NoteMessage | BranchFailure
+    AgentCall | VoteCall | RepoCall | WorkflowCall | EditCall | AssembleCall | PhaseEdge | NoteMessage | BranchFailure
     | SkipPhase | Done | Failed | Ready,
     Field(discriminator="op"),
 ]

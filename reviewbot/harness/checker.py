@@ -82,7 +82,8 @@ ALLOWED_IMPORTS: Mapping[str, frozenset[str]] = {
 # What a harness may use on `run` (the capability the sandbox hands it).
 RUN_API = frozenset({
     "agent", "parallel", "pipeline", "until_dry", "vote", "phase", "note", "stopped",
-    "stop_reason", "models_available", "params", "repo",
+    "stop_reason", "models_available", "params", "repo", "skip_phase", "workflow", "budget",
+    "failures", "config", "concurrency", "edit", "assemble",
 })
 
 # Modules a harness might reach for, with the reason it may not.

@@ -27,20 +27,22 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 from pydantic import BaseModel, Field
 
-from reviewbot.config import Config
+from reviewbot.config import Config, Tier
 from reviewbot.errors import ReviewbotError, UsageError
 from reviewbot.harness.capabilities import RepoAccess
+from reviewbot.harness.editing import EDIT_TASK_SUFFIX, EditAnswer
 from reviewbot.harness.loader import Harness, coerce_params
 from reviewbot.harness.workflows import run_workflow
 from reviewbot.models import ModelAccess, cost_usd, make_client
 from reviewbot.models.usage import Usage
+from reviewbot.runtime.api import Assembly, WorktreeChange
 from reviewbot.runtime.errors import AgentError, RunStopped
 from reviewbot.runtime.events import AgentFailure, AgentFinished
 from reviewbot.runtime.run import NO_PHASE, Run
@@ -151,6 +153,26 @@ def vary_strings(instance: Any, prefix: str) -> Any:
     return walk(instance)
 
 
+class SimulatedEditing:
+    """``run.edit`` in a dry run: the agent is asked (and costed), no worktree is touched,
+    and every change counts as passing so that what the harness does next is costed too."""
+
+    async def edit(
+        self, run: Any, prompt: str, *, role: str, paths: Sequence[str], verify: str | None,
+        context: Sequence[str], tier: Tier | str | None, phase: str | None,
+    ) -> WorktreeChange:
+        answer = await run.agent(prompt + EDIT_TASK_SUFFIX, schema=EditAnswer, role=role,
+                                 context=context, tier=tier, phase=phase)
+        return WorktreeChange(commit="0" * 40, branch="dry-run", passed=True,
+                              reason=answer.summary)
+
+    async def assemble(self, commits: Sequence[str], branch: str) -> Assembly:
+        return Assembly(branch=branch, applied=list(commits))
+
+    async def close(self) -> None:
+        return None
+
+
 def dry_run(
     harness: Harness,
     params: Mapping[str, Any],
@@ -215,7 +237,7 @@ def dry_run(
             run_id="dry-run", config=unbudgeted, params=values, client=client,
             harness=harness.name, max_agents=limit, workspace=workspace,
             repo=RepoAccess(workspace) if workspace is not None else None,
-            workflows=run_workflow,
+            workflows=run_workflow, editor=SimulatedEditing(),
         )
         run.events.subscribe(observe)
         try:

@@ -192,6 +192,15 @@ def capability(run: Any) -> Any:
     async def workflow(name: str, **params: Any) -> Any:
         return await run.workflow(str(name), **params)
 
+    async def edit(prompt: str, *, role: str = "author", paths: Iterable[str] = (),
+                   context: Iterable[str] = (), tier: str | None = None,
+                   phase: str | None = None) -> Any:
+        return await run.edit(str(prompt), role=str(role), paths=_texts(paths, "paths="),
+                              context=_texts(context, "context="), tier=tier, phase=phase)
+
+    async def assemble(commits: Iterable[str], branch: str) -> Any:
+        return await run.assemble(_texts(commits, "commits="), str(branch))
+
     async def files(prefix: str = "") -> list[str]:
         return list(await run.repo_call("files", path=str(prefix)))
 
@@ -233,6 +242,8 @@ def capability(run: Any) -> Any:
         "note": staticmethod(note),
         "skip_phase": staticmethod(skip_phase),
         "workflow": staticmethod(workflow),
+        "edit": staticmethod(edit),
+        "assemble": staticmethod(assemble),
         "budget": property(lambda self: run.budget),
         "failures": property(lambda self: run.failures),
         "config": property(lambda self: run.config.model_copy(deep=True)),

@@ -32,7 +32,15 @@ from reviewbot.config import Config, Tier
 from reviewbot.errors import ReviewbotError, UsageError
 from reviewbot.harness import channel
 from reviewbot.harness.guards import SandboxViolation, capability, exec_restricted, harness_line
-from reviewbot.runtime.api import Budget, Failure, HarnessRun, RepoReader, ToolGrant
+from reviewbot.runtime.api import (
+    Assembly,
+    Budget,
+    Failure,
+    HarnessRun,
+    RepoReader,
+    ToolGrant,
+    WorktreeChange,
+)
 from reviewbot.runtime.compose import Composition, pipeline_position
 from reviewbot.runtime.errors import AgentError, RunStopped
 from reviewbot.runtime.results import VoteResult
@@ -263,6 +271,25 @@ class GuestRun(Composition):
     async def workflow(self, name: str, **params: Any) -> Any:
         """A built-in or saved harness, run as a step by the parent; its result as JSON data."""
         return await self._call({"op": "workflow", "name": name, "params": params})
+
+    async def edit(
+        self, prompt: str, *, role: str = "author", paths: Sequence[str] = (),
+        verify: str | None = None, context: Sequence[str] = (), tier: Tier | str | None = None,
+        phase: str | None = None,
+    ) -> WorktreeChange:
+        if verify is not None:
+            raise SandboxViolation("run.edit(verify=...) is not available in a generated "
+                                   "harness; the configured migrate.verify command runs")
+        value = await self._call({
+            "op": "edit", "prompt": prompt, "role": role, "paths": list(paths),
+            "context": list(context), "tier": getattr(tier, "value", tier),
+            "phase": phase if phase is not None else _phase.get(),
+        })
+        return WorktreeChange.model_validate(value)
+
+    async def assemble(self, commits: Sequence[str], branch: str) -> Assembly:
+        value = await self._call({"op": "assemble", "commits": list(commits), "branch": branch})
+        return Assembly.model_validate(value)
 
     def _branch_failed(self, where: str, exc: Exception, item: int) -> None:
         if isinstance(exc, RunStopped):

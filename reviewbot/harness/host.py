@@ -33,13 +33,12 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 import reviewbot
 from reviewbot.errors import ReviewbotError, UsageError
-from reviewbot.git import Repo, RepoView
 from reviewbot.harness import channel
+from reviewbot.harness.capabilities import RepoAccess
 from reviewbot.harness.guards import SandboxViolation
-from reviewbot.harness.runner import HarnessFailed
+from reviewbot.harness.runner import HarnessFailed, to_jsonable
 from reviewbot.models import Tool
 from reviewbot.process import environment
-from reviewbot.review.tools import review_tools
 from reviewbot.runtime.compose import RUN_FATAL, at_pipeline_position
 from reviewbot.runtime.errors import AgentError, RunStopped
 from reviewbot.runtime.events import PhaseFinished, PhaseStarted
@@ -199,10 +198,11 @@ def _remote(name: str, schema_json: str) -> type[BaseModel]:
 
 # the host ----------------------------------------------------------------------------
 
-
-MAX_FILES = 5_000
-MAX_READ_BYTES = 1024 * 1024
-MAX_GREP_HITS = 500
+# Messages that ask the parent to do something and wait for its reply.
+Call = (channel.AgentCall | channel.VoteCall | channel.RepoCall | channel.WorkflowCall
+        | channel.EditCall | channel.AssembleCall)
+CALLS = (channel.AgentCall, channel.VoteCall, channel.RepoCall, channel.WorkflowCall,
+         channel.EditCall, channel.AssembleCall)
 
 
 class _Host:
@@ -212,81 +212,27 @@ class _Host:
         self.name = name
         self.messages = 0
         self.fatal: list[BaseException] = []
-        self._view: RepoView | None = None
-        self._tools: tuple[Tool, ...] | None = None
-
-    # capabilities: what the sandboxed harness may use, opened here on first use ----------
-
-    def view(self) -> RepoView:
-        """The repository at HEAD, read-only from the object store."""
-        if self._view is None:
-            if self.run.workspace is None:
-                raise UsageError("run.repo and tools=\"repo\" need a repository; run the "
-                                 "harness inside one (or pass --repo)")
-            self._view = RepoView.at(Repo.open(self.run.workspace), "HEAD")
-        return self._view
+        # capabilities: what the sandboxed harness may use, opened here on first use
+        self.access = RepoAccess(run.workspace)
 
     def tools(self, name: str) -> tuple[Tool, ...]:
-        if name == "none":
-            return ()
-        if self._tools is None:
-            self._tools = tuple(review_tools(self.view()))
-        return self._tools
-
-    def repo(self, message: channel.RepoCall) -> Any:
-        view = self.view()
-        if message.method == "files":
-            files = view.files(message.path) if message.path else view.files()
-            return files[:MAX_FILES]
-        if message.method == "read":
-            data = view.read_bytes(message.path)
-            if len(data) > MAX_READ_BYTES:
-                raise UsageError(f"{message.path} is larger than {MAX_READ_BYTES} bytes; give "
-                                 "it to an agent with tools=\"repo\" instead")
-            return data.decode("utf-8", "replace")
-        paths = view.files(message.path) if message.path else None
-        hits = view.grep(message.pattern, paths=paths, max_hits=MAX_GREP_HITS)
-        return [{"path": h.path, "line": h.line, "text": h.text[:300]} for h in hits]
-
-    async def answer_repo(self, message: channel.RepoCall) -> None:
-        reply: dict[str, Any] = {"op": "reply", "id": message.id}
-        try:
-            value = await anyio.to_thread.run_sync(self.repo, message)
-        except ReviewbotError as exc:
-            reply |= {"ok": False, "kind": "usage", "message": exc.message}
-        except (FileNotFoundError, ValueError, KeyError) as exc:
-            reply |= {"ok": False, "kind": "usage", "message": f"run.repo.{message.method}: {exc}"}
-        else:
-            reply |= {"ok": True, "value": value}
-        await self.send(reply | self._state())
+        return self.access.tools(name)
 
     async def send(self, message: dict[str, Any]) -> None:
         assert self.process.stdin is not None
         await self.process.stdin.send(channel.encode(message))
 
     def _state(self) -> dict[str, Any]:
-        return {"stopped": self.run.stopped, "stop_reason": self.run.stop_reason}
+        return {"stopped": self.run.stopped, "stop_reason": self.run.stop_reason,
+                "budget": self.run.budget.model_dump(mode="json")}
 
-    async def answer(self, message: channel.AgentCall | channel.VoteCall) -> None:
-        run = self.run
+    async def answer(self, message: Call) -> None:
+        """Perform one call of the sandboxed harness here and send back plain data."""
         reply: dict[str, Any] = {"op": "reply", "id": message.id}
         try:
             with at_pipeline_position(message.depth, message.tail):
-                if isinstance(message, channel.AgentCall):
-                    schema = remote_schema(message.output_schema, message.schema_name)
-                    output: BaseModel = await run.agent(
-                        message.prompt, schema=schema, role=message.role, phase=message.phase,
-                        timeout=message.timeout, context=message.context,
-                        system=message.system, tier=message.tier,
-                        tools=self.tools(message.tools),
-                    )
-                else:
-                    output = await run.vote(
-                        message.claim, angles=message.angles, context=message.context,
-                        role=message.role, judge_role=message.judge_role, phase=message.phase,
-                        tools=self.tools(message.tools),
-                    )
-            reply |= {"ok": True, "value": output.model_dump(mode="json")}
+                value = await self.perform(message)
+            reply |= {"ok": True, "value": value}
         except RUN_FATAL as exc:
             if not self.fatal:
                 self.fatal.append(exc)
@@ -301,6 +247,40 @@ class _Host:
             reply |= {"ok": False, "kind": "usage", "message": exc.message}
         await self.send(reply | self._state())
 
+    async def perform(self, message: Call) -> Any:
+        run = self.run
+        if isinstance(message, channel.AgentCall):
+            schema = remote_schema(message.output_schema, message.schema_name)
+            output: BaseModel = await run.agent(
+                message.prompt, schema=schema, role=message.role, phase=message.phase,
+                timeout=message.timeout, context=message.context, system=message.system,
+                tier=message.tier, tools=self.tools(message.tools),
+            )
+            return output.model_dump(mode="json")
+        if isinstance(message, channel.VoteCall):
+            vote = await run.vote(
+                message.claim, angles=message.angles, context=message.context,
+                role=message.role, judge_role=message.judge_role, phase=message.phase,
+                tools=self.tools(message.tools),
+            )
+            return vote.model_dump(mode="json")
+        if isinstance(message, channel.EditCall):
+            change = await run.edit(message.prompt, role=message.role, paths=message.paths,
+                                    context=message.context, tier=message.tier,
+                                    phase=message.phase)
+            return change.model_dump(mode="json")
+        if isinstance(message, channel.AssembleCall):
+            assembly = await run.assemble(message.commits, message.branch)
+            return assembly.model_dump(mode="json")
+        if isinstance(message, channel.WorkflowCall):
+            result = await run.workflow(message.name, **message.params)
+            return to_jsonable(result, harness=message.name)
+        try:
+            return await self.access.call(message.method, path=message.path,
+                                          pattern=message.pattern, base=message.base)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise UsageError(f"run.repo.{message.method}: {exc}") from None
+
     def act(self, message: channel.FromGuest) -> None:
         run = self.run
         if isinstance(message, channel.PhaseEdge):
@@ -309,7 +289,9 @@ class _Host:
         elif isinstance(message, channel.NoteMessage):
             run.note(message.text)
         elif isinstance(message, channel.BranchFailure):
-            run.record_branch_failure(message.where, message.error)
+            run.record_branch_failure(message.where, message.error, item=message.item)
+        elif isinstance(message, channel.SkipPhase):
+            run.skip_phase(message.name, message.why)
 
     def failure(self, message: channel.Failed) -> BaseException:
         if message.kind == "violation":
@@ -348,6 +330,7 @@ async def host_harness(
         "source": source, "filename": filename, "name": name, "module": module,
         "params": dict(params), "models_available": run.models_available,
         "concurrency": run.concurrency, "stopped": run.stopped, "stop_reason": run.stop_reason,
+        "budget": run.budget.model_dump(mode="json"), "config": run.config.model_dump(mode="json"),
     }
     with tempfile.TemporaryDirectory(prefix="reviewbot-sandbox-") as empty:
         process = await anyio.open_process(
@@ -420,10 +403,8 @@ async def _serve(host: _Host, start: dict[str, Any], limits: Limits) -> Any:
             if message is None:
                 await process.wait()
                 raise HarnessFailed(_died(host, stderr_tail, limits, None))
-            if isinstance(message, channel.AgentCall | channel.VoteCall):
+            if isinstance(message, CALLS):
                 tg.start_soon(host.answer, message)
-            elif isinstance(message, channel.RepoCall):
-                tg.start_soon(host.answer_repo, message)
             elif isinstance(message, channel.Done):
                 outcome.append(message.result)
                 return

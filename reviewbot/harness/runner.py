@@ -24,6 +24,8 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from reviewbot.config import Config
 from reviewbot.errors import ReviewbotError, UsageError
+from reviewbot.harness.capabilities import RepoAccess
+from reviewbot.harness.editing import Editing
 from reviewbot.harness.loader import (
     GENERATED_MARKER,
     Harness,
@@ -31,6 +33,7 @@ from reviewbot.harness.loader import (
     is_generated,
     load_harness,
 )
+from reviewbot.harness.workflows import run_workflow
 from reviewbot.models import make_client, model_access
 from reviewbot.runtime.errors import AgentError, RunInterrupted, RunStopped
 from reviewbot.runtime.events import EventBus, RunFinished, RunStarted
@@ -47,7 +50,7 @@ class HarnessOutcome(BaseModel):
     result: Any  # JSON-able: a pydantic result is dumped in JSON mode
     stats: RunStats
     run_id: str
-    status: str  # "finished" or "partial"
+    status: str  # "finished", "partial" (stopped early) or "failed" (a phase had no answer)
     resumed: bool = False
 
 
@@ -187,10 +190,14 @@ def _run(
     async def main() -> Any:
         access = model_access(env)
         client = make_client(access, config.models) if access is not None else None
+        editor = Editing(workspace, jobs=config.runtime.concurrency, verify=config.migrate.verify,
+                         verify_timeout=config.runtime.agent_timeout) if workspace else None
         run = Run(
             run_id=run_id, config=config, params=values, client=client, journal=journal,
             events=events, harness=harness.name, max_agents=max_agents, budget_usd=budget_usd,
             replay=replay, workspace=workspace,
+            repo=RepoAccess(workspace) if workspace is not None else None,
+            workflows=run_workflow, editor=editor,
         )
         holder["run"] = run
         events.emit(
@@ -203,6 +210,8 @@ def _run(
         try:
             return await harness.main(run, **values)
         finally:
+            if editor is not None:
+                await editor.close()
             if client is not None:
                 await client.close()
 
@@ -242,7 +251,10 @@ def _run(
         finish("failed", None)
         raise
     run = holder["run"]
-    status = "partial" if run.stats.partial else "finished"
+    # A phase none of whose agents answered did not run: its result is journaled, but the
+    # run is not "finished" (the list, the dashboard and resume show it failed).
+    status = "failed" if run.stats.failed_phases() else (
+        "partial" if run.stats.partial else "finished")
     stats = finish(status, result)
     return HarnessOutcome(result=result, stats=stats, run_id=run_id, status=status,
                           resumed=resumed)

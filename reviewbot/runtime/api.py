@@ -89,6 +89,19 @@ class RepoReader(Protocol):
     async def changed_symbols(self, base: str) -> list[dict[str, Any]]: ...
 
 
+class Editor(Protocol):
+    """What ``run.edit``/``run.assemble`` delegate to (worktrees live in the harness layer)."""
+
+    async def edit(
+        self, run: Any, prompt: str, *, role: str, paths: Sequence[str], verify: str | None,
+        context: Sequence[str], tier: Tier | str | None, phase: str | None,
+    ) -> WorktreeChange: ...
+
+    async def assemble(self, commits: Sequence[str], branch: str) -> Assembly: ...
+
+    async def close(self) -> None: ...
+
+
 class RepoGrant(RepoReader, Protocol):
     """What the runtime holds: the reader plus the tool sets it grants agents by name."""
 
@@ -173,6 +186,20 @@ class HarnessRun(Protocol):
     def note(self, message: str) -> None: ...
 
     async def workflow(self, name: str, **params: Any) -> Any: ...
+
+    async def edit(
+        self,
+        prompt: str,
+        *,
+        role: str = ...,
+        paths: Sequence[str] = ...,
+        verify: str | None = ...,
+        context: Sequence[str] = ...,
+        tier: Tier | str | None = ...,
+        phase: str | None = ...,
+    ) -> WorktreeChange: ...
+
+    async def assemble(self, commits: Sequence[str], branch: str) -> Assembly: ...
 
 
 # Runs a named harness's ``main`` against the calling run (the harness layer provides it).

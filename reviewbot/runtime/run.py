@@ -35,13 +35,16 @@ from reviewbot.models import (
 from reviewbot.models.agent import TurnDenied, TurnPlan
 from reviewbot.models.usage import Usage
 from reviewbot.runtime.api import (
+    Assembly,
     Budget,
+    Editor,
     Failure,
     HarnessRun,
     RepoGrant,
     RepoReader,
     ToolGrant,
     WorkflowRunner,
+    WorktreeChange,
 )
 from reviewbot.runtime.compose import Composition
 from reviewbot.runtime.compose import pipeline_position as _position
@@ -104,6 +107,7 @@ class Run(Composition):
         workspace: Path | None = None,
         repo: RepoGrant | None = None,
         workflows: WorkflowRunner | None = None,
+        editor: Editor | None = None,
     ) -> None:
         self.run_id = run_id
         self.config = config
@@ -118,6 +122,7 @@ class Run(Composition):
         self.workspace = workspace
         self._repo = repo
         self._workflows = workflows
+        self._editor = editor
         self._failures: list[Failure] = []
         # cache prefix key -> set once the first agent with that prefix has written the cache
         self._primers: dict[str, anyio.Event] = {}
@@ -184,6 +189,35 @@ class Run(Composition):
             raise UsageError("run.workflow is not available in this run")
         with self.phase(f"workflow {name}"):
             return await self._workflows(self, name, params)
+
+    def _editing(self) -> Editor:
+        if self._editor is None:
+            raise UsageError("run.edit and run.assemble need a repository; run the harness "
+                             "inside one (or pass --repo)")
+        return self._editor
+
+    async def edit(
+        self,
+        prompt: str,
+        *,
+        role: str = "author",
+        paths: Sequence[str] = (),
+        verify: str | None = None,
+        context: Sequence[str] = (),
+        tier: Tier | str | None = None,
+        phase: str | None = None,
+    ) -> WorktreeChange:
+        """An agent that edits in a worktree of its own (``isolation="worktree"``): its
+        change is gated (``paths`` globs, parse, tests not weakened, verify) and, passing,
+        committed on a task branch. The user's working tree is never touched."""
+        return await self._editing().edit(
+            self, prompt, role=role, paths=tuple(paths), verify=verify, context=tuple(context),
+            tier=tier, phase=phase,
+        )
+
+    async def assemble(self, commits: Sequence[str], branch: str) -> Assembly:
+        """Merge ``commits`` (from ``run.edit``) onto ``branch``, based at the run's commit."""
+        return await self._editing().assemble(list(commits), branch)
 
     @property
     def max_agents(self) -> int:

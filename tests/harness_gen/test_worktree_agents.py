@@ -1,0 +1,136 @@
+"""``run.edit`` (an agent with isolation in a worktree) and ``run.assemble`` from a
+generated harness: the change is gated and committed on a task branch, assembled onto
+a branch, and the user's working tree and branches are never touched."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pygit2
+import pytest
+from hg_samples import cli
+
+from reviewbot.testing import MessagesRequest, Reply
+
+FIXER = '''\
+# reviewbot: generated harness
+META = {
+    "name": "fixer",
+    "description": "Fix each swallowed exception in a worktree and assemble the fixes.",
+    "phases": ["find", "fix", "assemble"],
+    "parameters": {"branch": {"type": "str", "default": "reviewbot/fix-swallowed"},
+                   "scope": {"type": "str", "default": "src/*"}},
+    "max_agents": 10,
+    "budget_usd": 0.5,
+}
+
+
+async def main(run, branch: str = "reviewbot/fix-swallowed", scope: str = "src/*"):
+    with run.phase("find"):
+        hits = await run.repo.grep(r"except Exception:")
+    async def fix(hit):
+        return await run.edit(
+            f"At {hit['path']}:{hit['line']} an exception is swallowed; log it instead.",
+            paths=[scope], phase="fix",
+        )
+    changes = await run.pipeline(hits[:5], fix)
+    passed = [c for c in changes if c is not None and c.passed]
+    out = {"changes": [c.model_dump() for c in changes if c is not None]}
+    if passed:
+        with run.phase("assemble"):
+            assembly = await run.assemble([c.commit for c in passed], branch)
+        out["assembly"] = assembly.model_dump()
+    return out
+'''
+
+SOURCE = "def f():\n    try:\n        g()\n    except Exception:\n        pass\n"
+FIXED = "def f():\n    try:\n        g()\n    except Exception:\n        log.exception('g')\n"
+
+
+def _author(path: str) -> Any:
+    def handler(request: MessagesRequest) -> Any:
+        assert request.role == "author"
+        if request.turn == 0:
+            assert {"replace_in_file", "write_file"} <= set(request.tools)
+            assert "run_shell" not in request.tools and "bash" not in request.tools
+            return Reply.tool_use("replace_in_file", {"path": path, "old": "        pass\n",
+                                                      "new": "        log.exception('g')\n"})
+        return {"summary": "log the swallowed exception"}
+
+    return handler
+
+
+def _setup(git_repo: Any) -> None:
+    git_repo.write("src/app.py", SOURCE)
+    git_repo.commit("init")
+
+
+def test_edit_in_a_worktree_then_assemble_onto_a_branch(
+    git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _setup(git_repo)
+    model_env(_author("src/app.py"))
+    harness = git_repo.path / "fixer.py"
+    harness.write_text(FIXER, encoding="utf-8")
+    code, out, err = cli(capsys, "run", str(harness), "--repo", str(git_repo.path),
+                         "--format", "json", "--quiet")
+    assert code == 0, err
+    result = json.loads(out)
+    (change,) = result["changes"]
+    assert change["passed"] and change["files"] == ["src/app.py"]
+    assert result["assembly"]["applied"] == [change["commit"]]
+
+    repo = pygit2.Repository(str(git_repo.path))
+    branch = repo.branches["reviewbot/fix-swallowed"]
+    assert branch.peel(pygit2.Commit).tree["src/app.py"].data.decode() == FIXED
+    # the user's checkout is untouched: same branch, same file, nothing uncommitted
+    assert repo.head.shorthand == "main"
+    assert (git_repo.path / "src" / "app.py").read_text() == SOURCE
+    assert {p: s for p, s in repo.status().items() if p != "fixer.py"} == {}
+
+
+def test_a_change_outside_its_paths_fails_the_scope_gate(
+    git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _setup(git_repo)
+    model_env(_author("src/app.py"))
+    harness = git_repo.path / "fixer.py"
+    harness.write_text(FIXER, encoding="utf-8")
+    code, out, err = cli(capsys, "run", str(harness), "--repo", str(git_repo.path),
+                         "--param", "scope=docs/*", "--format", "json", "--quiet")
+    assert code == 0, err
+    (change,) = json.loads(out)["changes"]
+    assert not change["passed"] and change["failed_gate"] == "scope"
+    assert change["commit"] is None
+    assert "assembly" not in json.loads(out)
+
+
+def test_assemble_will_not_move_a_users_branch(
+    git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _setup(git_repo)
+    git_repo.git("branch", "release")
+    model_env(_author("src/app.py"))
+    harness = git_repo.path / "fixer.py"
+    harness.write_text(FIXER, encoding="utf-8")
+    before = pygit2.Repository(str(git_repo.path)).branches["release"].target
+    code, out, err = cli(capsys, "run", str(harness), "--repo", str(git_repo.path),
+                         "--param", "branch=release", "--quiet")
+    assert code == 2
+    assert "will not move your branch 'release'" in err
+    assert pygit2.Repository(str(git_repo.path)).branches["release"].target == before
+
+
+def test_dry_run_costs_edit_agents_without_a_worktree(
+    git_repo: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _setup(git_repo)
+    harness = git_repo.path / "fixer.py"
+    harness.write_text(FIXER, encoding="utf-8")
+    code, out, err = cli(capsys, "harness", "dry-run", str(harness), "--repo",
+                         str(git_repo.path), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["agents_by_phase"] == {"fix": 1}
+    assert not (git_repo.path / ".git" / "reviewbot" / "worktrees").exists()

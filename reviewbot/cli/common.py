@@ -13,9 +13,10 @@ import pygit2
 from rich.console import Console
 
 from reviewbot.config import Config, load_config
+from reviewbot.errors import ExitCode
 from reviewbot.git.repo import open_repository
 from reviewbot.harness import HarnessOutcome
-from reviewbot.report.cost import cost_line
+from reviewbot.report.cost import cost_line, failed_message
 from reviewbot.report.progress import Progress
 from reviewbot.runtime.events import RunFinished
 from reviewbot.runtime.stats import RunStats
@@ -45,9 +46,9 @@ def root_and_config(repo: Path, config_path: Path | None) -> tuple[Path, Config]
     return root, load_config(root, config_path)
 
 
-def emit_outcome(outcome: HarnessOutcome, fmt: str) -> None:
+def emit_outcome(outcome: HarnessOutcome, fmt: str) -> int:
     """The harness result on stdout (exactly its JSON with ``--format json``), the cost line
-    on stderr."""
+    on stderr; returns 3 when a phase had no answer (else 0)."""
     if fmt == "json":
         click.echo(json.dumps(outcome.result))
     elif isinstance(outcome.result, str):
@@ -55,6 +56,11 @@ def emit_outcome(outcome: HarnessOutcome, fmt: str) -> None:
     elif outcome.result is not None:
         click.echo(json.dumps(outcome.result, indent=2))
     click.echo(cost_line(outcome.stats), err=True)
+    failed = failed_message(outcome.stats)
+    if failed is not None:
+        click.echo(f"reviewbot: error: {failed}", err=True)
+        return int(ExitCode.ENVIRONMENT)
+    return int(ExitCode.OK)
 
 
 def silence_stdout() -> None:

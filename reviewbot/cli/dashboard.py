@@ -58,11 +58,6 @@ def control(run_id: str, action: str, repo: Path) -> None:
     stop: no new agent starts, running ones finish, the result is partial.
     pause: no new agent starts until `continue`.
     """
-    from reviewbot.dashboard.data import ControlRefused, steer
+    from reviewbot.cli.runs import steer_run
 
-    state = state_dir(repo_root(repo.resolve()))
-    try:
-        steer(state, run_id, action, by="cli")
-    except ControlRefused as exc:
-        raise UsageError(str(exc)) from None
-    click.echo(f"run {run_id}: asked to {action}", err=True)
+    steer_run(repo, run_id, action)

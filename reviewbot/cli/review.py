@@ -13,7 +13,7 @@ from reviewbot.config import Config, Severity, load_config
 from reviewbot.errors import ExitCode, ReviewbotError
 from reviewbot.git import Repo
 from reviewbot.harness import HarnessOutcome, builtin_harness, run_harness
-from reviewbot.report.cost import cost_line, dollars, failed_phases
+from reviewbot.report.cost import cost_line, dollars, failed_message
 from reviewbot.report.json_report import render_json
 from reviewbot.report.markdown import render_markdown
 from reviewbot.report.progress import make_progress
@@ -161,11 +161,9 @@ def finish_review(
         click.echo(cost, err=True)
     severity = Severity(fail_on) if fail_on else config.review.fail_on
     code = exit_code(result, severity)
-    failed = failed_phases(outcome.stats)
-    if failed and code == ExitCode.OK:
-        first = outcome.stats.errors[0] if outcome.stats.errors else "no agent answered"
-        click.echo(f"reviewbot: error: every model agent of the {', '.join(failed)} phase "
-                   f"failed ({first}); check the model service and run again", err=True)
+    failed = failed_message(outcome.stats)
+    if failed is not None and code == ExitCode.OK:
+        click.echo(f"reviewbot: error: {failed}", err=True)
         return int(ExitCode.ENVIRONMENT)
     return code
 

@@ -24,10 +24,12 @@ from reviewbot.harness import (
     load_harness,
     parse_param_args,
     resume_harness,
+    run_dir,
     run_harness,
 )
-from reviewbot.report.cost import cost_line, dollars
+from reviewbot.report.cost import cost_line
 from reviewbot.report.progress import make_progress
+from reviewbot.runtime.control import read_control
 from reviewbot.runtime.journal import Journal, state_dir
 from reviewbot.runtime.stats import RunStats
 
@@ -70,7 +72,9 @@ def _execute(
         if strict and outcome.status == "partial" and code == ExitCode.OK:
             return int(ExitCode.PARTIAL)
         return code
-    emit_outcome(outcome, fmt)
+    code = emit_outcome(outcome, fmt)
+    if code != ExitCode.OK:
+        return code
     if outcome.status == "partial":
         click.echo(
             f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the result is "
@@ -159,32 +163,30 @@ def resume(
     config_path: Path | None,
     repo: Path,
 ) -> int:
-    """Resume a run: finished agent calls are replayed from the journal, the rest run."""
+    """Resume a run: finished agent calls are replayed from the journal, the rest run.
+
+    A live run that is paused (`reviewbot pause`) continues instead."""
+    from reviewbot.cli.runs import print_runs, steer_run
+
     root = repo_root(repo.resolve())
     state = state_dir(root)
+    if list_runs or run_id is None:
+        print_runs(state)
+        if run_id is None and not list_runs:
+            raise UsageError("pass the RUN_ID to resume (listed above)")
+        return int(ExitCode.OK)
     journal = Journal(state / "journal.sqlite")
     try:
-        if list_runs or run_id is None:
-            records = journal.list_runs()
-            if not records:
-                click.echo("no runs journaled for this repository", err=True)
-            for r in records:
-                # What every try of the run cost (a resume books only what it spent anew).
-                cost = max((r.stats or {}).get("total", {}).get("cost_usd", 0.0),
-                           journal.spent(r.id))
-                counts = journal.call_counts(r.id)
-                calls = sum(counts.values())
-                agents = f"{calls} agent{'s' if calls != 1 else ''}"
-                if counts.get("failed"):
-                    agents += f" ({counts['failed']} failed)"
-                click.echo(f"{r.id}  {r.status:<11}  {r.harness_name:<8}  {dollars(cost):>8}"
-                           f"  {agents}")
-            if run_id is None and not list_runs:
-                raise UsageError("pass the RUN_ID to resume (listed above)")
-            return int(ExitCode.OK)
         record = journal.require_run(run_id)
     finally:
         journal.close()
+    if record.status == "running":
+        # Its process is alive: never a second process on the same run.
+        if read_control(run_dir(state, record.id)) != "pause":
+            raise UsageError(f"run {run_id} is running and not paused; nothing to resume "
+                             f"(`reviewbot stop {run_id}` ends it)")
+        steer_run(root, record.id, "continue")
+        return int(ExitCode.OK)
     harness = resume_harness(record, state)
     config = load_config(root, config_path)
     return _execute(

@@ -66,18 +66,18 @@ def cost_line(stats: RunStats) -> str:
 
 
 def failed_phases(stats: RunStats | None) -> list[str]:
-    """Phases whose every model agent failed (none answered, none was replayed).
+    """:meth:`RunStats.failed_phases` (none without stats)."""
+    return stats.failed_phases() if stats is not None else []
 
-    Such a phase did not run in any useful sense: the command says so and exits 3 (the
-    model service refused or could not be reached). A budget stop is not a failure.
-    """
-    if stats is None:
-        return []
-    return [
-        phase for phase, spend in stats.by_phase.items()
-        if spend.agents > 0 and spend.failed == spend.agents and spend.replayed == 0
-        and not (stats.partial and stats.stop_reason == "budget")
-    ]
+
+def failed_message(stats: RunStats) -> str | None:
+    """The error line of a run with a phase where no model agent answered (else None)."""
+    failed = failed_phases(stats)
+    if not failed:
+        return None
+    first = stats.errors[0] if stats.errors else "no agent answered"
+    return (f"every model agent of the {', '.join(failed)} phase failed ({first}); check the "
+            "model service and run again")
 
 
 def budget_left(stats: RunStats) -> list[str]:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from reviewbot.report.cost import failed_phases
-from reviewbot.review.findings import Finding, ReviewResult, line_label, ranked
+from reviewbot.review.findings import Finding, Funnel, ReviewResult, line_label, ranked
 
 _BACKTICKS = re.compile(r"`+")
 _LANG_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go",
@@ -31,7 +31,11 @@ def _lines(f: Finding) -> str:
 
 
 def funnel_line(result: ReviewResult) -> str:
-    fn = result.funnel
+    return funnel_text(result.funnel)
+
+
+def funnel_text(fn: Funnel) -> str:
+    """Candidates to confirmed findings in one line, with what was dropped at each step."""
     return (
         f"{fn.candidates} candidates → {fn.grounded} grounded ({fn.ungrounded} dropped) → "
         f"{fn.deduplicated} distinct ({fn.duplicates} duplicates) → {fn.confirmed} confirmed, "

@@ -31,3 +31,17 @@ class RunStats(BaseModel):
     errors: list[str] = Field(default_factory=list)  # one line per failed agent/branch
     skipped_phases: list[str] = Field(default_factory=list)  # e.g. model phases with no key
     notes: list[str] = Field(default_factory=list)  # lines the harness asked to report (run.note)
+
+    def failed_phases(self) -> list[str]:
+        """Phases whose every model agent failed (none answered, none was replayed).
+
+        Such a phase did not run in any useful sense: the run is journaled as failed and
+        the command says so and exits 3 (the model service refused or could not be
+        reached). A budget stop is not a failure.
+        """
+        if self.partial and self.stop_reason == "budget":
+            return []
+        return [
+            phase for phase, spend in self.by_phase.items()
+            if spend.agents > 0 and spend.failed == spend.agents and spend.replayed == 0
+        ]

@@ -10,83 +10,20 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from live_runs import HARNESS, LiveRun, answer, wait
 
 from reviewbot.cli import main
-from reviewbot.config import Config
 from reviewbot.dashboard.server import Dashboard
-from reviewbot.harness.loader import load_harness
-from reviewbot.harness.runner import HarnessOutcome, run_harness
 from reviewbot.runtime.control import STOP_REASON, read_control
 from reviewbot.runtime.journal import state_dir
-from reviewbot.testing import Fixed, MessagesRequest
-
-HARNESS = '''
-from pydantic import BaseModel
-
-META = {
-    "name": "ask-each",
-    "description": "One agent per item in a find phase, then one summary agent.",
-    "phases": ["find", "sum"],
-    "parameters": {"n": {"type": "int", "default": 3}},
-}
-
-
-class Answer(BaseModel):
-    answer: str
-
-
-async def main(run, n):
-    async def ask(i):
-        return (await run.agent(f"item {i}", schema=Answer, role="finder")).answer
-
-    with run.phase("find"):
-        answers = await run.parallel([lambda i=i: ask(i) for i in range(n)])
-    with run.phase("sum"):
-        if not run.stopped:
-            await run.agent("sum up", schema=Answer, role="finder")
-    return {"answers": answers, "partial": run.stopped}
-'''
-
-
-def _answer(req: MessagesRequest) -> dict[str, str]:
-    return {"answer": "A:" + req.last_user_text}
-
-
-class LiveRun:
-    """A harness run in a thread (the dashboard reads it as another process would)."""
-
-    def __init__(self, harness: Path, repo: Path, n: int, run_id: str, concurrency: int) -> None:
-        self.outcome: HarnessOutcome | None = None
-        self.error: BaseException | None = None
-        config = Config.model_validate({"runtime": {"concurrency": concurrency}})
-
-        def go() -> None:
-            try:
-                self.outcome = run_harness(
-                    load_harness(harness), {"n": n}, config=config, repo_path=repo,
-                    run_id=run_id,
-                )
-            except BaseException as exc:  # surfaced by join()
-                self.error = exc
-
-        self.thread = threading.Thread(target=go, daemon=True)
-        self.thread.start()
-
-    def join(self, timeout: float = 60) -> HarnessOutcome:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the run did not end"
-        if self.error is not None:
-            raise self.error
-        assert self.outcome is not None
-        return self.outcome
+from reviewbot.testing import Fixed
 
 
 @pytest.fixture
@@ -103,16 +40,6 @@ def dashboard(git_repo: Any) -> Iterator[Dashboard]:
     server.stop()
 
 
-def _wait(check: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _client(server: Dashboard) -> httpx.Client:
     return httpx.Client(base_url=server.base_url, timeout=10,
                         headers={"X-Reviewbot-Token": server.token})
@@ -120,14 +47,14 @@ def _client(server: Dashboard) -> httpx.Client:
 
 def test_watch_a_live_run_and_stop_it(model_env, git_repo, harness_file: Path,
                                       dashboard: Dashboard) -> None:
-    srv = model_env(_answer, latency=Fixed(0.05))
+    srv = model_env(answer, latency=Fixed(0.05))
     # a finished run first, so the list has two and the filter has something to drop
     LiveRun(harness_file, git_repo.path, 2, "done-1", concurrency=2).join()
     srv.latency = Fixed(0.4)
     live = LiveRun(harness_file, git_repo.path, 12, "live-1", concurrency=2)
 
     with _client(dashboard) as http:
-        runs = _wait(lambda: [r for r in http.get("/api/runs").json()["runs"]
+        runs = wait(lambda: [r for r in http.get("/api/runs").json()["runs"]
                               if r["id"] == "live-1" and r["status"] == "running"],
                      what="the live run in the list")
         assert runs[0]["harness"] == "ask-each"
@@ -192,10 +119,10 @@ def test_watch_a_live_run_and_stop_it(model_env, git_repo, harness_file: Path,
 
 def test_pause_and_continue_from_the_api(model_env, git_repo, harness_file: Path,
                                          dashboard: Dashboard) -> None:
-    model_env(_answer, latency=Fixed(0.3))
+    model_env(answer, latency=Fixed(0.3))
     live = LiveRun(harness_file, git_repo.path, 12, "paused-1", concurrency=2)
     with _client(dashboard) as http:
-        _wait(lambda: http.get("/api/runs/paused-1").status_code == 200
+        wait(lambda: http.get("/api/runs/paused-1").status_code == 200
               and http.get("/api/runs/paused-1").json()["agents"] >= 1, what="a first agent")
         assert http.post("/api/runs/paused-1/pause").status_code == 200
         run_dir = state_dir(git_repo.path) / "runs" / "paused-1"
@@ -205,7 +132,7 @@ def test_pause_and_continue_from_the_api(model_env, git_repo, harness_file: Path
             view = http.get("/api/runs/paused-1").json()
             return view if view["phases"] and view["phases"][0]["running"] == 0 else None
 
-        held = _wait(settled, what="the running agents to finish")
+        held = wait(settled, what="the running agents to finish")
         time.sleep(1.0)  # paused: nothing new starts
         again = http.get("/api/runs/paused-1").json()
         assert again["phases"][0]["started"] == held["phases"][0]["started"] < 12
@@ -251,10 +178,10 @@ def test_dashboard_command_prints_its_url(git_repo: Any) -> None:
 
 def test_control_command_stops_a_live_run(model_env, git_repo, harness_file: Path,
                                           capsys) -> None:
-    model_env(_answer, latency=Fixed(0.3))
+    model_env(answer, latency=Fixed(0.3))
     live = LiveRun(harness_file, git_repo.path, 10, "cli-1", concurrency=2)
     events = state_dir(git_repo.path) / "runs" / "cli-1" / "events.jsonl"
-    _wait(lambda: events.is_file() and '"agent_finished"' in events.read_text(),
+    wait(lambda: events.is_file() and '"agent_finished"' in events.read_text(),
           what="a first finished agent")
     with pytest.raises(SystemExit) as exit_info:
         main(["control", "cli-1", "stop", "--repo", str(git_repo.path)])
@@ -287,7 +214,7 @@ def _chromium(*args: str) -> str:
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 def test_pages_render_in_headless_chromium(model_env, git_repo, harness_file: Path,
                                            dashboard: Dashboard, tmp_path: Path) -> None:
-    model_env(_answer, latency=Fixed(0.05))
+    model_env(answer, latency=Fixed(0.05))
     LiveRun(harness_file, git_repo.path, 4, "shown-1", concurrency=2).join()
     runs_url = dashboard.url
     run_url = f"{dashboard.base_url}/runs/shown-1?token={dashboard.token}"
@@ -304,7 +231,7 @@ def test_pages_render_in_headless_chromium(model_env, git_repo, harness_file: Pa
 
 def test_a_killed_run_shows_its_unfinished_agents(model_env, git_repo, harness_file: Path,
                                                   dashboard: Dashboard) -> None:
-    model_env(_answer)
+    model_env(answer)
     LiveRun(harness_file, git_repo.path, 2, "gone-1", concurrency=2).join()
     state = state_dir(git_repo.path)
     # as if the process had been SIGKILLed with one agent in flight
@@ -347,9 +274,9 @@ def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path
     from cdp_pipe import Browser
 
     assert CHROMIUM is not None
-    model_env(_answer, latency=Fixed(0.4))
+    model_env(answer, latency=Fixed(0.4))
     live = LiveRun(harness_file, git_repo.path, 24, "page-1", concurrency=2)
-    _wait(lambda: (state_dir(git_repo.path) / "runs" / "page-1" / "events.jsonl").is_file(),
+    wait(lambda: (state_dir(git_repo.path) / "runs" / "page-1" / "events.jsonl").is_file(),
           what="the live run")
     browser = Browser(CHROMIUM, tmp_path / "profile")
     try:
@@ -381,9 +308,9 @@ def test_pause_and_continue_from_the_page_in_a_browser(model_env, git_repo,
     from cdp_pipe import Browser
 
     assert CHROMIUM is not None
-    model_env(_answer, latency=Fixed(0.4))
+    model_env(answer, latency=Fixed(0.4))
     live = LiveRun(harness_file, git_repo.path, 20, "page-2", concurrency=2)
-    _wait(lambda: (state_dir(git_repo.path) / "runs" / "page-2" / "events.jsonl").is_file(),
+    wait(lambda: (state_dir(git_repo.path) / "runs" / "page-2" / "events.jsonl").is_file(),
           what="the live run")
     browser = Browser(CHROMIUM, tmp_path / "profile")
     started = "document.querySelectorAll('rect.agent').length"

@@ -52,7 +52,10 @@ def _handler(fail_security: bool) -> Any:
 def _listing(repo: Any) -> list[str]:
     proc = _cli(repo.path, "resume", "--list")
     assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip().splitlines()
+    header, *rows = proc.stdout.strip().splitlines()
+    assert header.split() == ["RUN", "HARNESS", "STATUS", "STARTED", "DURATION", "AGENTS",
+                              "COST", "OUTCOME"]
+    return rows
 
 
 def test_resumed_review_prints_the_report_and_keeps_its_cost(
@@ -66,7 +69,8 @@ def test_resumed_review_prints_the_report_and_keeps_its_cost(
     [row] = _listing(change)
     run_id = row.split()[0]
     assert original.group(1) in row
-    assert "6 agents (1 failed)" in row  # 5 finders + the synthesizer; security failed
+    assert " 6 (1 failed) " in row  # 5 finders + the synthesizer; security failed
+    assert row.split()[2] == "finished" and row.endswith("0 findings")
 
     resumed = _cli(change.path, "resume", run_id, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
@@ -95,3 +99,4 @@ def test_failed_review_run_is_listed_as_failed(change: Any) -> None:
     assert proc.returncode == 3
     [row] = _listing(change)
     assert "(5 failed)" in row or "(6 failed)" in row
+    assert row.split()[2] == "failed"  # every finder failed: not a finished review

@@ -1,0 +1,344 @@
+"""The history of a repository's runs, as JSON data: read from the journal and the run
+event logs (what ``reviewbot runs``, ``reviewbot show``, the dashboard and the Action's job
+summary show).
+
+Nothing here writes. Every call opens the journal afresh, so a reader sees the rows a
+running process commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from reviewbot.runtime.control import read_control
+from reviewbot.runtime.journal import Journal, RunRecord
+
+RUNS_LIMIT = 500
+# statuses a run can have in the list (the journal's, plus "killed" for a vanished process)
+STATUSES = ("running", "finished", "partial", "killed", "interrupted", "failed")
+
+
+def journal_path(state: Path) -> Path:
+    return state / "journal.sqlite"
+
+
+def run_dir(state: Path, run_id: str) -> Path:
+    return state / "runs" / run_id
+
+
+def events_path(state: Path, run_id: str) -> Path:
+    return run_dir(state, run_id) / "events.jsonl"
+
+
+def _records(state: Path, run_id: str | None = None,
+             limit: int = RUNS_LIMIT) -> list[tuple[RunRecord, float]]:
+    """Journaled runs, newest first, each with what all its tries spent (a resume's stats
+    book only what that try spent anew)."""
+    if not journal_path(state).is_file():
+        return []
+    journal = Journal(journal_path(state))
+    try:
+        if run_id is not None:
+            found = journal.get_run(run_id)
+            records = [found] if found is not None else []
+        else:
+            records = journal.list_runs(limit=limit)
+        return [(r, journal.spent(r.id)) for r in records]
+    finally:
+        journal.close()
+
+
+def get_record(state: Path, run_id: str) -> RunRecord | None:
+    found = _records(state, run_id)
+    return found[0][0] if found else None
+
+
+def read_events(state: Path, run_id: str) -> list[dict[str, Any]]:
+    """The run's events as plain dicts (a torn last line of a live log is skipped)."""
+    path = events_path(state, run_id)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    out: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            out.append(event)
+    return out
+
+
+def _duration(record: RunRecord, now: float) -> float:
+    end = record.finished if record.finished is not None else now
+    if record.status != "running" and record.finished is None:
+        wall = (record.stats or {}).get("wall_seconds")
+        return float(wall) if wall else 0.0
+    return max(0.0, end - record.started)
+
+
+def outcome_summary(result: Any) -> dict[str, Any]:
+    """For reviews, findings and the funnel; for migrations, files per status."""
+    if not isinstance(result, dict):
+        return {}
+    if isinstance(result.get("funnel"), dict):
+        return {
+            "kind": "review",
+            "confirmed": len(result.get("findings") or []),
+            "funnel": result["funnel"],
+        }
+    files = result.get("files")
+    if isinstance(files, list) and all(isinstance(f, dict) and "status" in f for f in files):
+        counts = Counter(str(f["status"]) for f in files)
+        return {
+            "kind": "migration",
+            "files": dict(counts),
+            "per_file": [
+                {"path": f.get("path"), "status": f.get("status"), "reason": f.get("reason", "")}
+                for f in files
+            ],
+        }
+    return {}
+
+
+def _live_totals(events: list[dict[str, Any]]) -> tuple[int, int, float]:
+    """Agents ended, of them failed, and dollars, counted from the event log."""
+    agents = failed = 0
+    cost = 0.0
+    for e in events:
+        if e.get("type") in ("agent_finished", "agent_failed"):
+            agents += 1
+            failed += e.get("type") == "agent_failed"
+            cost += float(e.get("cost_usd") or 0.0)
+    return agents, failed, cost
+
+
+def run_summary(state: Path, record: RunRecord, now: float | None = None,
+                spent: float = 0.0) -> dict[str, Any]:
+    """One row of the runs list (``spent``: what the journal booked over all tries)."""
+    now = time.time() if now is None else now
+    stats = record.stats or {}
+    total = stats.get("total") or {}
+    if record.status == "running" or not stats:
+        agents, failed, cost = _live_totals(read_events(state, record.id))
+    else:
+        agents, failed = int(total.get("agents", 0)), int(total.get("failed", 0))
+        cost = float(total.get("cost_usd", 0.0))
+    return {
+        "id": record.id,
+        "harness": record.harness_name,
+        "status": record.status,
+        "started": record.started,
+        "finished": record.finished,
+        "duration": _duration(record, now),
+        "agents": agents,
+        "failed_agents": failed,
+        "cost_usd": max(cost, spent),
+        "stop_reason": stats.get("stop_reason"),
+        "control": read_control(run_dir(state, record.id)),
+        "outcome": outcome_summary(record.result),
+    }
+
+
+def list_runs(state: Path, status: str | None = None) -> list[dict[str, Any]]:
+    """The runs list, newest first; ``status``: keep only these (comma-separated)."""
+    now = time.time()
+    runs = [run_summary(state, r, now, spent) for r, spent in _records(state)]
+    if status:
+        wanted = set(status.split(","))
+        runs = [r for r in runs if r["status"] in wanted]
+    return runs
+
+
+def _usage_parts(usage: dict[str, Any] | None) -> tuple[int, int, int, int]:
+    u = usage or {}
+    return (
+        int(u.get("input_tokens") or 0),
+        int(u.get("output_tokens") or 0),
+        int(u.get("cache_read_input_tokens") or 0),
+        int(u.get("cache_creation_input_tokens") or 0),
+    )
+
+
+def _agents(events: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]:
+    """One row per agent call, from its start and end events (times relative to ``t0``)."""
+    by_call: dict[int, dict[str, Any]] = {}
+    for e in events:
+        kind = e.get("type")
+        if kind not in ("agent_started", "agent_finished", "agent_failed"):
+            continue
+        call = int(e.get("call") or 0)
+        row = by_call.setdefault(
+            call,
+            {
+                "call": call, "role": e.get("role"), "tier": e.get("tier"),
+                "model": e.get("model"), "phase": e.get("phase") or "main",
+                "status": "running", "start": None, "end": None, "replayed": False,
+                "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
+                "cache_write_tokens": 0, "cost_usd": 0.0, "seconds": 0.0, "error": None,
+            },
+        )
+        ts = float(e.get("ts") or t0) - t0
+        if kind == "agent_started":
+            row["start"] = ts
+            continue
+        row["end"] = ts
+        row["seconds"] = float(e.get("seconds") or 0.0)
+        if row["start"] is None:
+            row["start"] = ts - row["seconds"]
+        inp, out, read, write = _usage_parts(e.get("usage"))
+        row.update(
+            input_tokens=inp, output_tokens=out, cache_read_tokens=read,
+            cache_write_tokens=write, cost_usd=float(e.get("cost_usd") or 0.0),
+        )
+        if kind == "agent_failed":
+            row["status"], row["error"] = "failed", e.get("error")
+        else:
+            row["replayed"] = bool(e.get("replayed"))
+            row["status"] = "replayed" if row["replayed"] else "finished"
+    return sorted(by_call.values(), key=lambda r: r["call"])
+
+
+def _phases(agents: list[dict[str, Any]], events: list[dict[str, Any]],
+            now: float) -> list[dict[str, Any]]:
+    order: list[str] = []
+    for e in events:
+        if e.get("type") == "phase_started" and e.get("phase") not in order:
+            order.append(str(e["phase"]))
+    for a in agents:
+        if a["phase"] not in order:
+            order.append(a["phase"])
+    out = []
+    for name in order:
+        rows = [a for a in agents if a["phase"] == name]
+        inp = sum(a["input_tokens"] for a in rows)
+        read = sum(a["cache_read_tokens"] for a in rows)
+        write = sum(a["cache_write_tokens"] for a in rows)
+        starts = [a["start"] for a in rows if a["start"] is not None]
+        ends = [a["end"] if a["end"] is not None else now for a in rows]
+        prompt = inp + read + write
+        out.append({
+            "phase": name,
+            "started": len(rows),
+            "running": sum(1 for a in rows if a["status"] == "running"),
+            "finished": sum(1 for a in rows if a["status"] == "finished"),
+            "failed": sum(1 for a in rows if a["status"] == "failed"),
+            "replayed": sum(1 for a in rows if a["status"] == "replayed"),
+            "input_tokens": prompt,
+            "output_tokens": sum(a["output_tokens"] for a in rows),
+            "cache_read_share": read / prompt if prompt else 0.0,
+            "cost_usd": sum(a["cost_usd"] for a in rows),
+            "elapsed": (max(ends) - min(starts)) if starts and ends else 0.0,
+        })
+    return out
+
+
+def run_view(state: Path, run_id: str) -> dict[str, Any] | None:
+    """Everything the run page shows (None: no such run)."""
+    found = _records(state, run_id)
+    if not found:
+        return None
+    record, all_spent = found[0]
+    events = read_events(state, run_id)
+    t0 = record.started
+    if record.finished is not None:
+        end = record.finished
+    elif record.status == "running":
+        end = time.time()
+    else:  # killed: it ended with its last event
+        end = max([float(e.get("ts") or t0) for e in events] + [t0])
+    now = end - t0
+    agents = _agents(events, t0)
+    if record.status != "running":
+        for a in agents:  # started but never ended: the process went away under it
+            if a["status"] == "running":
+                a["status"] = "unfinished"
+    started = next((e for e in events if e.get("type") == "run_started"), {})
+    budget = started.get("budget_usd")
+    for e in reversed(events):  # a resumed run logs run_started again; the last one counts
+        if e.get("type") == "run_started":
+            budget = e.get("budget_usd")
+            break
+    spent = sum(a["cost_usd"] for a in agents)
+    done = [a for a in agents if a["status"] in ("finished", "failed")]
+    running = sum(1 for a in agents if a["status"] == "running")
+    per_agent = spent / len(done) if done else 0.0
+    summary = run_summary(state, record, spent=all_spent)
+    summary["cost_usd"] = max(summary["cost_usd"], spent)
+    return {
+        **summary,
+        "params": record.params,
+        "max_agents": started.get("max_agents"),
+        "budget": {
+            "budget_usd": budget,
+            "spent_usd": spent,
+            # what the agents in flight will likely add, at the average cost so far
+            "projected_usd": spent + running * per_agent,
+        },
+        "elapsed": now,
+        "phases": _phases(agents, events, now),
+        "calls": agents,  # one row per agent call ("agents" is the count)
+        "notes": [e.get("message") for e in events if e.get("type") == "note"],
+        "stops": [e.get("reason") for e in events if e.get("type") == "stopped"],
+        "errors": [e.get("where", "") + ": " + str(e.get("error")) for e in events
+                   if e.get("type") == "branch_failed"],
+        "stats": record.stats,
+    }
+
+
+def agent_detail(state: Path, run_id: str, call: int) -> dict[str, Any] | None:
+    """One agent: its events plus the journal row that recorded it (matched by role,
+    phase, model and finish time; rows carry no call number)."""
+    view = run_view(state, run_id)
+    if view is None:
+        return None
+    agent = next((a for a in view["calls"] if a["call"] == call), None)
+    if agent is None:
+        return None
+    detail = dict(agent)
+    detail["journal"] = _journal_row(state, run_id, agent, view["started"])
+    return detail
+
+
+def _journal_row(state: Path, run_id: str, agent: dict[str, Any],
+                 t0: float) -> dict[str, Any] | None:
+    path = journal_path(state)
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT role, model, tier, phase, prompt, result, usage, cost, duration, error,"
+            " status, finished FROM agent_calls WHERE run_id=? AND role=? AND model=?",
+            (run_id, agent["role"], agent["model"]),
+        ).fetchall()
+    finally:
+        db.close()
+    phase = None if agent["phase"] == "main" else agent["phase"]
+    candidates = [r for r in rows if r[3] == phase or (phase is None and r[3] in (None, "main"))]
+    if not candidates:
+        return None
+    end = t0 + (agent["end"] if agent["end"] is not None else 0.0)
+    best = min(candidates, key=lambda r: abs(r[11] - end))
+    result: Any = None
+    if best[5] is not None:
+        try:
+            result = json.loads(best[5])
+        except ValueError:
+            result = best[5]
+    return {
+        "role": best[0], "model": best[1], "tier": best[2], "phase": best[3],
+        "prompt": best[4], "prompt_chars": len(best[4]),
+        "result": result, "result_chars": len(best[5] or ""),
+        "usage": json.loads(best[6]) if best[6] else None,
+        "cost_usd": best[7], "duration": best[8], "error": best[9], "status": best[10],
+    }

@@ -20,7 +20,8 @@ from reviewbot.config import Config, Severity, load_config
 from reviewbot.errors import ExitCode, GitError, GitHubError, UsageError
 from reviewbot.github.checks import post_check_run
 from reviewbot.github.client import connect, raw_json
-from reviewbot.github.events import WRITE_PERMISSIONS, ActionEnv, Task, Trigger, parse_event
+from reviewbot.github.events import ActionEnv, Task, Trigger, parse_event
+from reviewbot.github.feedback import collect_dismissals, permission_checker
 from reviewbot.github.inert import inert
 from reviewbot.github.jobs import (
     MigrationRequest,
@@ -96,9 +97,7 @@ def _refuse(gh: github3.GitHub, env: ActionEnv, trigger: Trigger) -> bool:
     login = trigger.commenter or ""
     if not login:
         return True
-    data = raw_json(gh, "GET", f"/repos/{env.repository}/collaborators/{login}/permission")
-    permission = str((data or {}).get("role_name") or (data or {}).get("permission") or "none")
-    if permission in WRITE_PERMISSIONS:
+    if permission_checker(gh, env.repository)(login):
         return False
     number = trigger.pr_number or _issue_number(env)
     if number is not None:
@@ -357,6 +356,9 @@ def _review(
                 cost_line=cost,
                 incremental_range=incremental,
                 extra_notes=notes,
+                feedback=lambda comments: collect_dismissals(
+                    gh, env.repository, comments, config.github.bot_login
+                ),
                 resolve_threads=lambda fixed: resolve_fixed_threads(
                     gh,
                     api_url=env.api_url,

@@ -10,7 +10,7 @@ failing verdict is the job's exit code and, if enabled, the check run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import github3
@@ -23,6 +23,7 @@ from reviewbot.github.diffmap import DiffMap
 from reviewbot.github.render import MAX_BODY, SummaryInput, inline_body, summary_body
 from reviewbot.github.tracking import (
     SUMMARY_MARKER,
+    Dismissal,
     Placement,
     TrackedFinding,
     TrackingState,
@@ -46,6 +47,8 @@ class PublishOutcome(BaseModel):
     fixed: list[str] = []
     open_count: int = 0
     open_severities: list[Severity] = []  # of every open tracked finding, this push's and earlier
+    dismissed: list[str] = []  # every finding dismissed on this pull request so far
+    suppressed: list[str] = []  # new in this run, not posted: like a dismissed one
     notes: list[str] = []
 
 
@@ -109,11 +112,14 @@ def publish_review(
     incremental_range: str | None = None,
     extra_notes: list[str] | None = None,
     resolve_threads: Callable[[list[str]], int] | None = None,
+    feedback: Callable[[list[dict[str, Any]]], Mapping[str, Dismissal]] | None = None,
 ) -> PublishOutcome:
     """Post ``result`` on ``pull``: at most one review (new inline comments) and the summary.
 
     ``state_key`` signs and verifies the state marker (:func:`tracking.state_key`);
-    ``repository`` ("owner/name") is where links in posted model text may point.
+    ``repository`` ("owner/name") is where links in posted model text may point;
+    ``feedback`` reads the dismissals on the threads of our comments (raw review comments in,
+    :func:`feedback.collect_dismissals`).
     """
     bot = config.bot_login
     context = state_context(pull)
@@ -125,12 +131,15 @@ def publish_review(
         else None
     )
     posted: set[str] = set()
-    for rc in pull.review_comments():
+    review_comments = list(pull.review_comments())
+    for rc in review_comments:
         if _ours(rc, bot):
             posted |= fingerprints_in(rc.body or "")
+    dismissed = feedback([rc.as_dict() for rc in review_comments]) if feedback else {}
 
     head = result.head
-    rec = reconcile(previous, posted, result.findings, head=head, read_head=read_head)
+    rec = reconcile(previous, posted, result.findings, head=head, read_head=read_head,
+                    dismissed=dismissed)
     state = rec.state
     diff = DiffMap.from_patches((f.filename, getattr(f, "patch", None)) for f in pull.files())
 
@@ -251,6 +260,8 @@ def publish_review(
         repeated=rec.repeated,
         fixed=rec.fixed,
         open_count=len(state.open_findings()),
+        dismissed=[t.fingerprint for t in state.dismissed_findings()],
+        suppressed=rec.suppressed,
         open_severities=[t.severity for t in state.open_findings()],
         notes=notes,
     )

@@ -14,7 +14,9 @@ from reviewbot.config import Severity
 from reviewbot.github.inert import code_span, fence_for, inert
 from reviewbot.github.tracking import (
     SUMMARY_MARKER,
+    Dismissal,
     Placement,
+    Signal,
     TrackedFinding,
     TrackingState,
     TrackStatus,
@@ -103,11 +105,25 @@ def _row(t: TrackedFinding, *, new: bool, repo: str) -> str:
         Placement.OUTSIDE_DIFF: "outside the diff",
         Placement.OVER_LIMIT: "summary only (inline limit)",
         Placement.BELOW_INLINE: "summary only (below min_severity_inline)",
+        Placement.NOT_POSTED: "not posted",
     }[t.placement]
     mark = "new" if new else "open"
     severity = f"{_ICON[t.severity]} {t.severity.value}"
     title = _cell(t.title, 120, repo)
     return f"| {severity} | {_cell(t.category, 30)} | {loc} | {title} | {where}, {mark} |"
+
+
+def _dismissal(d: Dismissal | None, repo: str) -> str:
+    if d is None:
+        return "dismissed"
+    who = code_span(d.by[:60])
+    reason = f": {_cell(d.reason, 200, repo)}" if d.reason else ""
+    return {
+        Signal.REACTION: f"👎 from {who}",
+        Signal.REPLY: f"{who} replied{reason}",
+        Signal.COMMAND: f"dismissed by {who}{reason}",
+        Signal.SIMILAR: f"not posted, like a finding {who} dismissed{reason}",
+    }[d.signal]
 
 
 def summary_body(data: SummaryInput, *, state_key: bytes, context: str = "") -> str:
@@ -149,6 +165,14 @@ def summary_body(data: SummaryInput, *, state_key: bytes, context: str = "") -> 
         tail += ["", f"<details><summary>Fixed earlier ({len(earlier_fixed)})</summary>", ""]
         tail += [f"- ~~{_cell(t.title, 120, repo)}~~ {_loc(t.path)}" for t in earlier_fixed[:100]]
         tail += ["", "</details>"]
+    dismissed = state.dismissed_findings()
+    if dismissed:
+        tail += ["", f"### Dismissed ({len(dismissed)})", ""]
+        tail += [
+            f"- ~~{_cell(t.title, 120, repo)}~~ {_loc(t.path, t.start_line)} "
+            f"({t.severity.value}): {_dismissal(t.dismissal, repo)}"
+            for t in dismissed[:100]
+        ]
 
     fn = result.funnel
     tail += [

@@ -20,13 +20,14 @@ import hashlib
 import hmac
 import re
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
 from reviewbot.config import Severity
-from reviewbot.review.findings import Finding
+from reviewbot.review.dedup import title_similarity
+from reviewbot.review.findings import Finding, normalize_title
 
 SUMMARY_MARKER = "<!-- reviewbot:summary -->"
 STATE_PREFIX = "<!-- reviewbot:state"
@@ -66,6 +67,27 @@ def _mac(key: bytes, context: str, payload: str) -> str:
 class TrackStatus(StrEnum):
     OPEN = "open"
     FIXED = "fixed"
+    DISMISSED = "dismissed"  # by someone with write access: never posted again, not open
+
+
+class Signal(StrEnum):
+    REACTION = "reaction"  # 👎 on the bot's comment
+    REPLY = "reply"  # a reply "false positive" / "won't fix"
+    COMMAND = "command"  # /reviewbot dismiss [reason] in the thread
+    SIMILAR = "similar"  # not posted: like a finding dismissed earlier on this pull request
+
+
+class Dismissal(BaseModel):
+    fingerprint: str
+    by: str  # the login of the person with write access
+    signal: Signal
+    reason: str = ""
+    # What the dismissed comment showed, so the finding is known without a verified state.
+    path: str = ""
+    line: int = 1
+    severity: Severity = Severity.INFO
+    category: str = ""
+    title: str = ""
 
 
 class Placement(StrEnum):
@@ -73,6 +95,7 @@ class Placement(StrEnum):
     OUTSIDE_DIFF = "outside_diff"  # lines not in the pull request's diff: summary only
     OVER_LIMIT = "over_limit"  # beyond the inline-comment cap: summary only
     BELOW_INLINE = "below_inline"  # under the repository's min_severity_inline: summary only
+    NOT_POSTED = "not_posted"  # like a dismissed finding: listed as dismissed only
 
 
 class TrackedFinding(BaseModel):
@@ -88,6 +111,7 @@ class TrackedFinding(BaseModel):
     placement: Placement = Placement.INLINE
     first_seen: str = ""  # head commit where it was first reported
     fixed_in: str | None = None
+    dismissal: Dismissal | None = None
 
     @classmethod
     def of(cls, finding: Finding, *, head: str, placement: Placement) -> TrackedFinding:
@@ -163,6 +187,9 @@ class TrackingState(BaseModel):
     def open_findings(self) -> list[TrackedFinding]:
         return [t for t in self.findings.values() if t.status is TrackStatus.OPEN]
 
+    def dismissed_findings(self) -> list[TrackedFinding]:
+        return [t for t in self.findings.values() if t.status is TrackStatus.DISMISSED]
+
 
 def code_is_gone(tracked: TrackedFinding, read_head: Callable[[str], str | None]) -> bool:
     """The finding's file is gone at head, or its quoted code no longer appears in it."""
@@ -179,6 +206,48 @@ class Reconciled(BaseModel):
     new: list[Finding]  # never posted before
     repeated: list[str]  # fingerprints found again: not posted again
     fixed: list[str]  # fingerprints whose code is gone in this push
+    dismissed: list[str] = []  # dismissed since the last review
+    suppressed: list[str] = []  # new, but like a dismissed finding: not posted
+
+
+SIMILAR_TITLE = 0.5  # word overlap of two titles (same file, same category) that counts as alike
+
+
+def like_dismissed(f: Finding, dismissed: Iterable[TrackedFinding]) -> TrackedFinding | None:
+    """The dismissed finding ``f`` repeats in other words: same file, and the same title or a
+    similar one in the same category (the lines may have moved, the evidence changed)."""
+    for t in dismissed:
+        if t.path != f.path:
+            continue
+        if normalize_title(t.title) == normalize_title(f.title):
+            return t
+        if t.category == f.category and title_similarity(t.title, f.title) >= SIMILAR_TITLE:
+            return t
+    return None
+
+
+def _apply_dismissals(
+    state: TrackingState, current: dict[str, Finding], dismissed: Mapping[str, Dismissal], head: str
+) -> list[str]:
+    """Mark the findings people dismissed; returns those dismissed since the last review."""
+    newly: list[str] = []
+    for fp, dismissal in dismissed.items():
+        tracked = state.findings.get(fp)
+        if tracked is None:
+            # Its comment was posted earlier; the state that listed it is lost or unverifiable.
+            tracked = state.findings[fp] = (
+                TrackedFinding.of(current[fp], head=head, placement=Placement.INLINE)
+                if fp in current else TrackedFinding(
+                    fingerprint=fp, path=dismissal.path, start_line=dismissal.line,
+                    end_line=dismissal.line, severity=dismissal.severity,
+                    category=dismissal.category, title=dismissal.title)
+            )
+            tracked.first_seen = ""
+        if tracked.status is not TrackStatus.DISMISSED:
+            newly.append(fp)
+        tracked.status, tracked.fixed_in, tracked.dismissal = (
+            TrackStatus.DISMISSED, None, dismissal)
+    return newly
 
 
 def reconcile(
@@ -188,33 +257,50 @@ def reconcile(
     *,
     head: str,
     read_head: Callable[[str], str | None] | None,
+    dismissed: Mapping[str, Dismissal] | None = None,
 ) -> Reconciled:
     """Merge this run's findings into the tracked set.
 
     ``posted_fingerprints`` are the markers in our earlier inline comments: a finding counts as
     known when either the state or such a comment has it, so a lost summary does not cause
     reposts. ``read_head`` reads a file at the new head (None: deleted); without it nothing is
-    marked fixed.
+    marked fixed. ``dismissed`` are the dismissals read from the threads: those findings are
+    closed for good, and a new finding like one of them is not posted.
     """
     state = previous.model_copy(deep=True) if previous else TrackingState()
     known = set(state.findings) | set(posted_fingerprints)
     current: dict[str, Finding] = {}
     for f in findings:
         current.setdefault(f.fingerprint, f)
+    newly_dismissed = _apply_dismissals(state, current, dismissed or {}, head)
 
-    new = [f for fp, f in current.items() if fp not in known]
+    closed = [t for t in state.findings.values() if t.status is TrackStatus.DISMISSED]
+    new: list[Finding] = []
+    suppressed: list[str] = []
+    for fp, f in current.items():
+        if fp in known:
+            continue
+        like = like_dismissed(f, closed)
+        if like is None or like.dismissal is None:
+            new.append(f)
+            continue
+        tracked = state.findings[fp] = TrackedFinding.of(f, head=head, placement=Placement.NOT_POSTED)
+        tracked.status = TrackStatus.DISMISSED
+        tracked.dismissal = Dismissal(fingerprint=fp, by=like.dismissal.by, signal=Signal.SIMILAR,
+                                      reason=f"like {like.fingerprint[:8]} ({like.title[:80]})")
+        suppressed.append(fp)
     repeated = [fp for fp in current if fp in known]
     fixed: list[str] = []
     for fp in repeated:
-        tracked = state.findings.get(fp)
-        if tracked is None:
+        seen = state.findings.get(fp)
+        if seen is None:
             # Posted inline earlier but not in the state (none, lost or unverifiable): still open.
             restored = TrackedFinding.of(current[fp], head=head, placement=Placement.INLINE)
             restored.first_seen = ""  # seen before this push; when is not known
             state.findings[fp] = restored
-        elif tracked.status is TrackStatus.FIXED:
+        elif seen.status is TrackStatus.FIXED:
             # It came back: open again, but its old comment stays; do not repost.
-            tracked.status, tracked.fixed_in = TrackStatus.OPEN, None
+            seen.status, seen.fixed_in = TrackStatus.OPEN, None
     if read_head is not None:
         for tracked in state.open_findings():
             if tracked.fingerprint in current:
@@ -223,4 +309,5 @@ def reconcile(
                 tracked.status, tracked.fixed_in = TrackStatus.FIXED, head
                 fixed.append(tracked.fingerprint)
     state.head = head
-    return Reconciled(state=state, new=new, repeated=repeated, fixed=fixed)
+    return Reconciled(state=state, new=new, repeated=repeated, fixed=fixed,
+                      dismissed=newly_dismissed, suppressed=suppressed)

@@ -12,12 +12,15 @@ client such as github3.py parses them exactly as it parses GitHub's. Like GitHub
   answers a number of requests with a secondary rate limit (403 with ``retry-after``);
 - refuses requests without the expected token (401), writes when ``read_only`` is set (403,
   as for a fork's token), and more than 50 annotations per check-run request (422);
+- lists review comments with their ``reactions`` summary, and takes replies in a thread and
+  reactions on review comments;
 - answers the two GraphQL operations of thread resolution (``reviewThreads``,
   ``resolveReviewThread``) on ``POST /graphql``.
 
 Scenario helpers: :meth:`GitHubServer.add_repo` (optionally backed by a bare git repository
 that pushes land in), :meth:`~GitHubServer.add_pull` with files from :func:`files_from_git`,
 :meth:`~GitHubServer.push_to_pull`, :meth:`~GitHubServer.set_permission`,
+:meth:`~GitHubServer.reply_to_review_comment`, :meth:`~GitHubServer.add_reaction`,
 :meth:`~GitHubServer.inject_secondary_rate_limit`, :meth:`~GitHubServer.exhaust_primary_rate_limit`.
 
 Every request is recorded in :attr:`GitHubServer.requests` for assertions.
@@ -40,6 +43,7 @@ _GITHUB_API = "https://api.github.com"
 _TEMPLATE_REPO = "octocat/Hello-World"
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _NOW = "2026-11-21T12:00:00Z"
+_REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 
 
 @dataclass
@@ -91,6 +95,7 @@ class RepoState:
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     resolved_threads: set[str] = field(default_factory=set)
+    reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # comment id -> list
     git_dir: Path | None = None  # a repository whose branches back this one (pushes land there)
 
     def branch_sha(self, ref: str) -> str | None:
@@ -301,6 +306,24 @@ class GitHubServer:
         with self._lock:
             return self._new_issue_comment(self.repos[full_name], number, body, author)
 
+    def reply_to_review_comment(
+        self, full_name: str, number: int, comment_id: int, body: str, *, author: str
+    ) -> dict[str, Any]:
+        """A reply in the thread of review comment ``comment_id``, as a person writes one."""
+        with self._lock:
+            status, data = self._reply(self.repos[full_name], number, comment_id, body, author)
+            assert status == 201, data
+            return data
+
+    def add_reaction(
+        self, full_name: str, comment_id: int, content: str, *, author: str
+    ) -> dict[str, Any]:
+        """A reaction (``+1``, ``-1``, ``eyes``...) on a pull request review comment."""
+        with self._lock:
+            status, data = self._react(self.repos[full_name], comment_id, content, author)
+            assert status in (200, 201), data
+            return data
+
     def exhaust_primary_rate_limit(self, *, reset_in: int = 1) -> None:
         """Use up the primary limit: 403 answers until ``x-ratelimit-reset``."""
         with self._lock:
@@ -414,11 +437,7 @@ class GitHubServer:
         data.update(
             id=cid,
             node_id=f"IC_{cid}",
-            body=body,
-            body_html=body,
-            body_text=body,
-            user=self._user(author),
-            author_association=self._association(repo, author),
+            **self._authored(repo, body, author),
             url=f"{self.url}/repos/{repo.full_name}/issues/comments/{cid}",
             html_url=f"https://github.com/{repo.full_name}/pull/{number}#issuecomment-{cid}",
             issue_url=f"{self.url}/repos/{repo.full_name}/issues/{number}",
@@ -427,6 +446,11 @@ class GitHubServer:
         )
         repo.issue_comments.setdefault(number, []).append(data)
         return data
+
+    def _authored(self, repo: RepoState, body: str, author: str) -> dict[str, Any]:
+        """The body fields and author fields every comment object carries."""
+        return {"body": body, "body_html": body, "body_text": body, "user": self._user(author),
+                "author_association": self._association(repo, author)}
 
     def _association(self, repo: RepoState, login: str) -> str:
         if login == repo.owner:
@@ -486,7 +510,20 @@ class GitHubServer:
             case ["pulls", num, "reviews"] if method == "POST":
                 return self._create_review(repo, int(num), body)
             case ["pulls", num, "comments"] if method == "GET":
-                return 200, repo.review_comments.get(int(num), [])
+                listed = repo.review_comments.get(int(num), [])
+                return 200, [self._with_rollup(repo, c) for c in listed]
+            case ["pulls", num, "comments", cid, "replies"] if method == "POST":
+                if not isinstance(body, dict) or not isinstance(body.get("body"), str):
+                    return 422, _invalid("body is missing")
+                return self._reply(repo, int(num), int(cid), body["body"], self._bot_login)
+            case ["pulls", "comments", cid, "reactions"] if method == "GET":
+                wanted = query.get("content", [None])[0]
+                listed = repo.reactions.get(int(cid), [])
+                return 200, [r for r in listed if wanted is None or r["content"] == wanted]
+            case ["pulls", "comments", cid, "reactions"] if method == "POST":
+                if not isinstance(body, dict) or body.get("content") not in _REACTIONS:
+                    return 422, _invalid("content is not a valid reaction", field="content")
+                return self._react(repo, int(cid), body["content"], self._bot_login)
             case ["issues", num, "comments"] if method == "GET":
                 return 200, repo.issue_comments.get(int(num), [])
             case ["issues", num, "comments"] if method == "POST":
@@ -512,6 +549,55 @@ class GitHubServer:
         return 404, _not_found()
 
     _bot_login = "github-actions[bot]"
+
+    def _find_review_comment(self, repo: RepoState, cid: int) -> dict[str, Any] | None:
+        return next((c for cs in repo.review_comments.values() for c in cs if c["id"] == cid), None)
+
+    def _reply(
+        self, repo: RepoState, number: int, cid: int, body: str, author: str
+    ) -> tuple[int, Any]:
+        """``POST .../pulls/{n}/comments/{id}/replies``: the reply joins the thread's root."""
+        target = self._find_review_comment(repo, cid)
+        if target is None or target["pull_request_url"].rsplit("/", 1)[-1] != str(number):
+            return 404, _not_found()
+        root = self._find_review_comment(repo, target.get("in_reply_to_id") or cid) or target
+        new_id = next(self._ids)
+        reply = json.loads(json.dumps(root))
+        reply.update(
+            id=new_id,
+            node_id=f"PRRC_{new_id}",
+            in_reply_to_id=root["id"],
+            pull_request_review_id=next(self._ids),
+            **self._authored(repo, body, author),
+            url=f"{self.url}/repos/{repo.full_name}/pulls/comments/{new_id}",
+            html_url=f"https://github.com/{repo.full_name}/pull/{number}#discussion_r{new_id}",
+        )
+        repo.review_comments.setdefault(number, []).append(reply)
+        return 201, reply
+
+    def _react(self, repo: RepoState, cid: int, content: str, author: str) -> tuple[int, Any]:
+        """``POST .../pulls/comments/{id}/reactions``: 200 when that user already reacted so."""
+        if self._find_review_comment(repo, cid) is None:
+            return 404, _not_found()
+        listed = repo.reactions.setdefault(cid, [])
+        for r in listed:
+            if r["content"] == content and r["user"]["login"] == author:
+                return 200, r
+        rid = next(self._ids)
+        reaction = {"id": rid, "node_id": f"REA_{rid}", "user": self._user(author),
+                    "content": content, "created_at": _NOW}
+        listed.append(reaction)
+        return 201, reaction
+
+    def _with_rollup(self, repo: RepoState, comment: dict[str, Any]) -> dict[str, Any]:
+        """A review comment with GitHub's ``reactions`` summary (counts per reaction)."""
+        listed = repo.reactions.get(comment["id"], [])
+        rollup: dict[str, Any] = {
+            "url": f"{self.url}/repos/{repo.full_name}/pulls/comments/{comment['id']}/reactions",
+            "total_count": len(listed),
+        }
+        rollup.update({k: sum(1 for r in listed if r["content"] == k) for k in _REACTIONS})
+        return {**comment, "reactions": rollup}
 
     def _graphql(self, body: Any) -> tuple[int, Any]:
         """The two GraphQL operations the client uses: list review threads, resolve one."""
@@ -547,6 +633,8 @@ class GitHubServer:
             comments = target.review_comments.get(int(variables.get("number") or 0), [])
             nodes = []
             for c in comments:
+                if c.get("in_reply_to_id"):
+                    continue  # a reply belongs to its root's thread
                 login = c["user"]["login"].removesuffix("[bot]")
                 thread = f"PRRT_{c['id']}"
                 nodes.append(

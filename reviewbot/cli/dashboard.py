@@ -23,7 +23,8 @@ def dashboard(path: Path, port: int, open_browser: bool) -> None:
     """Serve a live dashboard of the runs journaled for the repository at PATH.
 
     Binds 127.0.0.1 only; the printed URL carries a random token that every request
-    needs. Stop, pause and continue a running run from its page.
+    needs. Stop, pause and continue a running run from its page; save a run's harness
+    as a command (the same as `reviewbot harness save`).
     """
     try:
         from reviewbot.dashboard.server import Dashboard
@@ -32,9 +33,10 @@ def dashboard(path: Path, port: int, open_browser: bool) -> None:
             f"the dashboard needs starlette and uvicorn ({exc.name} is missing); "
             "install them with `pip install 'reviewbot[dashboard]'`"
         ) from None
-    state = state_dir(repo_root(path.resolve()))
+    root = repo_root(path.resolve())
+    state = state_dir(root)
     try:
-        server = Dashboard(state, port=port)
+        server = Dashboard(state, port=port, repo_root=root)
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
     click.echo(f"reviewbot dashboard for {state}: {server.url}", err=True)

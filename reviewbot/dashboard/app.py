@@ -1,7 +1,8 @@
 """The dashboard's web app: pages, a JSON API, server-sent events and the steering POSTs.
 
 Every request carries the per-start token (``?token=`` or the ``X-Reviewbot-Token``
-header); the page passes it on. Reads are GETs; steering is POST only.
+header); the page passes it on. Reads are GETs; steering and saving a run's harness
+(``reviewbot harness save``) are POST only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from starlette.routing import Route
 
 from reviewbot.dashboard import data
 from reviewbot.dashboard.page import render_page
+from reviewbot.errors import UsageError
+from reviewbot.harness.saved import save_run_harness
 from reviewbot.runtime.control import ACTIONS
 
 # How often the event stream looks for changes (the journal and the run's event log).
@@ -45,8 +48,10 @@ def _stamp(state: Path, run_id: str | None) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def create_app(state: Path, token: str, *, title: str = "reviewbot") -> Starlette:
-    """The app for the runs journaled under ``state`` (``<git dir>/reviewbot``)."""
+def create_app(state: Path, token: str, *, title: str = "reviewbot",
+               repo_root: Path | None = None) -> Starlette:
+    """The app for the runs journaled under ``state`` (``<git dir>/reviewbot``); a run's
+    harness is saved into the working tree at ``repo_root`` (None: saving is refused)."""
     def authorized(request: Request) -> bool:
         given = request.query_params.get("token") or request.headers.get("x-reviewbot-token", "")
         return hmac.compare_digest(given.encode(), token.encode())
@@ -116,6 +121,24 @@ def create_app(state: Path, token: str, *, title: str = "reviewbot") -> Starlett
             return JSONResponse({"error": str(exc)}, status_code=409)
         return JSONResponse({"ok": True, "run_id": run_id, **written})
 
+    async def api_save(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name:
+            return JSONResponse({"error": "send {\"name\": NAME}"}, status_code=400)
+        if repo_root is None:
+            return JSONResponse({"error": "no working tree to save into"}, status_code=409)
+        try:
+            path = await in_thread(save_run_harness, state, repo_root, run_id, name)
+        except UsageError as exc:
+            return JSONResponse({"error": exc.message}, status_code=409)
+        return JSONResponse({"ok": True, "name": name, "path": str(path.relative_to(repo_root)),
+                             "command": f"reviewbot run {name}"})
+
     def stream(produce: Callable[[], Any], run_id: str | None) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             async def events() -> AsyncIterator[str]:
@@ -162,6 +185,7 @@ def create_app(state: Path, token: str, *, title: str = "reviewbot") -> Starlett
         Route("/api/runs/{run_id}", guarded(api_run)),
         Route("/api/runs/{run_id}/agents/{call}", guarded(api_agent)),
         Route("/api/runs/{run_id}/control", guarded(api_control), methods=["POST"]),
+        Route("/api/runs/{run_id}/save", guarded(api_save), methods=["POST"]),
         Route("/api/runs/{run_id}/{action:str}", guarded(api_control), methods=["POST"]),
         Route("/api/stream", guarded(stream_runs)),
         Route("/api/runs/{run_id}/stream", guarded(stream_run)),

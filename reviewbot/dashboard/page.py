@@ -20,6 +20,7 @@ RUNS_BODY = """<h1>Runs</h1><div id="filters" class="filters card"></div>
 <div id="runs" class="card"></div>"""
 
 RUN_BODY = """<h1 id="title"></h1><div id="meta"></div><p id="steer" class="steer"></p>
+<p id="save" class="steer"></p>
 <h2>Budget</h2><div id="budget" class="card"></div>
 <h2>Phases</h2><div id="phases" class="card"></div>
 <h2>Timeline</h2><div id="timeline-box" class="card"></div>

@@ -29,10 +29,10 @@ class Dashboard:
     """One dashboard server: ``run()`` blocks; ``start()``/``stop()`` use a thread (tests)."""
 
     def __init__(self, state: Path, *, port: int = 0, token: str | None = None,
-                 title: str = "reviewbot") -> None:
+                 title: str = "reviewbot", repo_root: Path | None = None) -> None:
         self.state = state
         self.token = token or secrets.token_urlsafe(18)
-        self.app = create_app(state, self.token, title=title)
+        self.app = create_app(state, self.token, title=title, repo_root=repo_root)
         self.sock = bind(port)
         self.port: int = self.sock.getsockname()[1]
         config = uvicorn.Config(

@@ -86,6 +86,7 @@ function renderRun() {
     <button data-a="pause">Pause</button><button data-a="continue">Continue</button>
     <span id="steer-msg" class="meta"></span>` : '';
   for (const b of $('steer').querySelectorAll('button')) b.onclick = () => steer(b.dataset.a);
+  renderSave(r);
   const b = r.budget || {};
   $('budget').innerHTML = b.budget_usd ? `<div class="gauge" title="spent / projected / budget">
       <div class="proj" style="left:0;width:${Math.min(100, 100 * b.projected_usd / b.budget_usd)}%"></div>
@@ -142,12 +143,33 @@ async function showAgent(call, quiet) {
     ${j.prompt ? `<h2>Prompt</h2><pre>${esc(j.prompt)}</pre>` : ''}</div>`;
 }
 
-async function steer(action) {
-  const res = await fetch(`/api/runs/${encodeURIComponent(state.id)}/control`, {method: 'POST',
+async function post(what, data) {  // a write: POST with the token in a header, never a GET
+  const res = await fetch(`/api/runs/${encodeURIComponent(state.id)}/${what}`, {method: 'POST',
     headers: {'Content-Type': 'application/json', 'X-Reviewbot-Token': TOKEN},
-    body: JSON.stringify({action})});
-  const body = await res.json();
+    body: JSON.stringify(data)});
+  return [res, await res.json()];
+}
+
+async function steer(action) {
+  const [res, body] = await post('control', {action});
   const msg = $('steer-msg'); if (msg) msg.textContent = res.ok ? `asked to ${action}` : body.error;
+}
+
+function renderSave(r) {
+  // rendered once an ended run is shown, so that live updates keep what was typed
+  if (r.status === 'running') { $('save').innerHTML = ''; return; }
+  if ($('save-name')) return;
+  const name = String(r.harness || 'harness').toLowerCase().replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/^[^a-z]+/, '').slice(0, 40) || 'harness';
+  $('save').innerHTML = `<input id="save-name" value="${esc(name)}" aria-label="command name">
+    <button class="save">Save harness as a command</button> <span id="save-msg" class="meta"></span>`;
+  $('save').querySelector('button.save').onclick = () => save($('save-name').value.trim());
+}
+
+async function save(name) {
+  const [res, body] = await post('save', {name});
+  $('save-msg').innerHTML = res.ok ? `saved <b>${esc(body.path)}</b>: review and commit it,
+    then run <code>${esc(body.command)}</code>` : `<span class="err">${esc(body.error)}</span>`;
 }
 
 function render() { VIEW === 'runs' ? renderRuns() : renderRun(); }

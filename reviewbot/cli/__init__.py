@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reviewbot.cli.harness:harness",
         "Generate, check, dry-run, run, save, list and show harnesses.",
     ),
+    "plan": (
+        "reviewbot.cli.plan:plan",
+        "Have a harness written for a task: source, verdict, estimate; --run runs it.",
+    ),
     "dashboard": ("reviewbot.cli.dashboard:dashboard", "Serve a live web dashboard of runs."),
     "control": ("reviewbot.cli.dashboard:control", "Stop, pause or continue a live run."),
     "serve-model": (

@@ -71,13 +71,15 @@ def simulated_model(items_per_list: int = DEFAULT_ITEMS_PER_LIST) -> Iterator[Mo
 def estimate(
     harness: Harness, params: dict[str, Any], config: Config, *,
     items_per_list: int = DEFAULT_ITEMS_PER_LIST,
-    output_tokens_high: int = DEFAULT_OUTPUT_TOKENS_HIGH,
+    output_tokens_high: int = DEFAULT_OUTPUT_TOKENS_HIGH, workspace: Path | None = None,
 ) -> DryRunReport:
-    """A dry run of ``harness`` against :func:`simulated_model`."""
+    """A dry run of ``harness`` against :func:`simulated_model` (``run.repo`` reads
+    ``workspace`` for real: it costs nothing)."""
     with simulated_model(items_per_list) as server:
         return dry_run(
             harness, params, config=config, model=server, api_key=server.api_key,
             items_per_list=items_per_list, output_tokens_high=output_tokens_high,
+            workspace=workspace,
         )
 
 
@@ -177,10 +179,14 @@ def verdict_line(report: CheckReport) -> str:
             f"budget {dollars(report.budget_usd)}){warned}")
 
 
-def echo_warnings(report: CheckReport, where: Path | str) -> None:
+def warning_lines(report: CheckReport, where: Path | str) -> list[str]:
     """The lint warnings, one line each, in the compiler style ``FILE:LINE: warning: ...``."""
-    for lint in report.warnings:
-        click.echo(f"{where}:{lint.line}: warning: {lint.message} [{lint.rule}]")
+    return [f"{where}:{w.line}: warning: {w.message} [{w.rule}]" for w in report.warnings]
+
+
+def echo_warnings(report: CheckReport, where: Path | str) -> None:
+    for line in warning_lines(report, where):
+        click.echo(line)
 
 
 @harness.command(name="dry-run")
@@ -195,10 +201,10 @@ def dry_run_command(file: Path, param_pairs: tuple[str, ...], items_per_list: in
                     repo: Path, config_path: Path | None) -> int:
     """Run a harness against a simulated model: agents per phase/role/tier and a cost range."""
     _require_file(file)
-    _, config = root_and_config(repo, config_path)
+    root, config = root_and_config(repo, config_path)
     loaded = load_sandboxed(file)
     report = estimate(loaded, dict(parse_param_args(param_pairs)), config,
-                      items_per_list=items_per_list)
+                      items_per_list=items_per_list, workspace=root)
     click.echo(report.model_dump_json(indent=2) if fmt == "json" else report.describe())
     if fmt != "json":
         click.echo(describe_isolation(), err=True)
@@ -234,26 +240,42 @@ def run_command(file: Path, param_pairs: tuple[str, ...], budget: float | None, 
     limit = budget if budget is not None else report.budget_usd
     loaded = load_sandboxed(file)
     params = dict(parse_param_args(param_pairs))
-    est = estimate(loaded, params, config, items_per_list=items_per_list)
+    est = estimate(loaded, params, config, items_per_list=items_per_list, workspace=root)
     click.echo(est.describe(), err=True)
     click.echo(describe_isolation(), err=True)
+    return run_within_estimate(loaded, params, est=est, limit=limit, config=config, root=root,
+                               yes=yes, quiet=quiet, fmt=fmt)
+
+
+def confirmed(question: str, *, yes: bool) -> bool:
+    """``yes``, else the user's answer on a terminal (without one, ``--yes`` is required)."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("pass --yes to run without confirmation")
+    return click.confirm(question, err=True)
+
+
+def run_within_estimate(
+    loaded: Harness, params: dict[str, Any], *, est: DryRunReport, limit: float, config: Config,
+    root: Path, yes: bool, quiet: bool, fmt: str,
+) -> int:
+    """Refuse a run whose high estimate exceeds ``limit``, ask (unless ``yes``), then run it
+    with ``limit`` as its budget: the result on stdout, the cost line on stderr."""
     if est.est_cost_high > limit:
         raise UsageError(
             f"the estimate (up to {dollars(est.est_cost_high)}) exceeds the budget "
             f"{dollars(limit)}; raise --budget to at least {dollars(est.est_cost_high)} to run it"
         )
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("pass --yes to run without confirmation")
-        if not click.confirm(f"run {loaded.name} with budget {dollars(limit)}?", err=True):
-            return int(ExitCode.OK)
+    if not confirmed(f"run {loaded.name} with budget {dollars(limit)}?", yes=yes):
+        return int(ExitCode.OK)
     outcome = run_harness(loaded, params, config=config, repo_path=root, budget_usd=limit,
                           progress=make_progress("quiet" if quiet else "auto", sys.stderr))
-    emit_outcome(outcome, fmt)
+    code = emit_outcome(outcome, fmt)
     if outcome.status == "partial":
         click.echo(f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the "
                    "result is partial", err=True)
-    return int(ExitCode.OK)
+    return code
 
 
 # Saved harnesses: `harness save RUN NAME`, `harness list`, `harness show NAME`.

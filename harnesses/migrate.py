@@ -35,7 +35,7 @@ from reviewbot.migrate import (
     rule_rewrite,
     sections_for_view,
 )
-from reviewbot.runtime import Run
+from reviewbot.runtime.api import HarnessRun
 
 META = {
     "name": "migrate",
@@ -104,21 +104,20 @@ def plan_files(
     return plans
 
 
-def crashed(run: Run, index: int, path: str, found: Discovery) -> FileResult:
+def crashed(run: HarnessRun, index: int, path: str, found: Discovery) -> FileResult:
     """The result of a task that raised (the runtime recorded the error)."""
-    prefix = f"pipeline item {index} "
-    error = next((e for e in run.stats.errors if e.startswith(prefix)), "")
+    error = next((f.error for f in run.failures if f.item == index), "")
     return FileResult(
         path=path,
         site_lines=sorted({s.line for s in found.by_file[path]}),
         status="failed",
         failed_gate="internal",
         reason="the task raised an error",
-        output=error.split(": ", 1)[-1],
+        output=error,
     )
 
 
-def partial(run: Run, job: MigrationJob, result: MigrationResult, limit: int) -> bool:
+def partial(run: HarnessRun, job: MigrationJob, result: MigrationResult, limit: int) -> bool:
     """Whether a later run would pick up where this one stopped: a --limit sample, a stopped
     run, or tasks without a final outcome (no model for them, or they raised). Such a run
     keeps its task branches: a later run reuses the task commits, and the branches keep
@@ -129,7 +128,7 @@ def partial(run: Run, job: MigrationJob, result: MigrationResult, limit: int) ->
 
 
 async def main(
-    run: Run,
+    run: HarnessRun,
     instruction: str,
     repo: str = ".",
     base: str = "HEAD",

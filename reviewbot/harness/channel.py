@@ -95,6 +95,7 @@ class PhaseEdge(_Message):
 class NoteMessage(_Message):
     op: Literal["note"]
     text: Annotated[str, Field(max_length=MAX_NOTE_CHARS)]
+    progress: bool = False  # a live-display line (run.progress), not one for the report
 
 
 class BranchFailure(_Message):

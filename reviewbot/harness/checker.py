@@ -83,7 +83,7 @@ ALLOWED_IMPORTS: Mapping[str, frozenset[str]] = {
 RUN_API = frozenset({
     "agent", "parallel", "pipeline", "until_dry", "vote", "phase", "note", "stopped",
     "stop_reason", "models_available", "params", "repo", "skip_phase", "workflow", "budget",
-    "failures", "config", "concurrency", "edit", "assemble",
+    "failures", "config", "concurrency", "edit", "assemble", "progress", "run_id",
 })
 
 # Modules a harness might reach for, with the reason it may not.

@@ -186,6 +186,9 @@ def capability(run: Any) -> Any:
     def note(message: str) -> None:
         run.note(str(message))
 
+    def progress(message: str) -> None:
+        run.progress(str(message))
+
     def skip_phase(name: str, why: str = "") -> None:
         run.skip_phase(str(name), str(why))
 
@@ -241,6 +244,8 @@ def capability(run: Any) -> Any:
         "phase": staticmethod(phase),
         "note": staticmethod(note),
         "skip_phase": staticmethod(skip_phase),
+        "progress": staticmethod(progress),
+        "run_id": property(lambda self: run.run_id),
         "workflow": staticmethod(workflow),
         "edit": staticmethod(edit),
         "assemble": staticmethod(assemble),

@@ -124,6 +124,7 @@ class GuestRun(Composition):
         self._notes = 0
         self.models_available = bool(start["models_available"])
         self.params: dict[str, Any] = dict(start["params"])
+        self.run_id = str(start["run_id"])
         self._config = Config.model_validate(start["config"])
         self._budget = Budget.model_validate(start["budget"])
         self._failures: list[Failure] = []
@@ -256,12 +257,18 @@ class GuestRun(Composition):
             self.send({"op": "phase", "name": name, "edge": "end"})
 
     def note(self, message: str) -> None:
+        self._line(message, progress=False)
+
+    def progress(self, message: str) -> None:
+        self._line(message, progress=True)
+
+    def _line(self, message: str, *, progress: bool) -> None:
         if len(message) > channel.MAX_NOTE_CHARS:
             raise SandboxViolation(f"run.note takes at most {channel.MAX_NOTE_CHARS} characters")
         self._notes += 1
         if self._notes > channel.MAX_NOTES:
             raise SandboxViolation(f"a harness may leave at most {channel.MAX_NOTES} notes")
-        self.send({"op": "note", "text": message})
+        self.send({"op": "note", "text": message, "progress": progress})
 
     def skip_phase(self, name: str, why: str = "") -> None:
         if len(why) > channel.MAX_NOTE_CHARS:

@@ -287,7 +287,7 @@ class _Host:
             event = PhaseStarted if message.edge == "start" else PhaseFinished
             run.events.emit(event(phase=message.name))
         elif isinstance(message, channel.NoteMessage):
-            run.note(message.text)
+            (run.progress if message.progress else run.note)(message.text)
         elif isinstance(message, channel.BranchFailure):
             run.record_branch_failure(message.where, message.error, item=message.item)
         elif isinstance(message, channel.SkipPhase):
@@ -328,7 +328,7 @@ async def host_harness(
     })]
     start = {
         "source": source, "filename": filename, "name": name, "module": module,
-        "params": dict(params), "models_available": run.models_available,
+        "params": dict(params), "models_available": run.models_available, "run_id": run.run_id,
         "concurrency": run.concurrency, "stopped": run.stopped, "stop_reason": run.stop_reason,
         "budget": run.budget.model_dump(mode="json"), "config": run.config.model_dump(mode="json"),
     }

@@ -281,6 +281,10 @@ class Run(Composition):
         self.stats.notes.append(message)
         self.events.emit(Note(message=message))
 
+    def progress(self, message: str) -> None:
+        """A line for the live progress display and the event log, not the report."""
+        self.events.emit(Note(message=message))
+
     # agents -------------------------------------------------------------
 
     async def agent(

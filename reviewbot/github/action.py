@@ -38,7 +38,9 @@ from reviewbot.github.publish import PublishOutcome, previous_state, publish_rev
 from reviewbot.github.threads import resolve_fixed_threads
 from reviewbot.github.tracking import state_key
 from reviewbot.models.access import model_access
+from reviewbot.report.run_summary import run_summary_markdown
 from reviewbot.review.findings import ReviewResult
+from reviewbot.runtime.journal import state_dir
 
 MAX_RESULT_BYTES = 20_000_000
 
@@ -78,6 +80,13 @@ def _write_outputs(env: ActionEnv, outcome: ActionOutcome) -> None:
     ]
     with env.output.open("a", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def _run_summary(env: ActionEnv, run_id: str) -> str:
+    """The run's phases, agents, cost and timeline (what the dashboard shows) in Markdown."""
+    if not run_id:
+        return ""
+    return run_summary_markdown(state_dir(env.workspace), run_id) or ""
 
 
 def _step_summary(env: ActionEnv, text: str) -> None:
@@ -395,7 +404,10 @@ def _review(
     )
     _sarif(result, sarif_path)
     report = _markdown(result, cost, env.repository)
-    _step_summary(env, "\n\n".join([*[f"> {n}" for n in notes], report]))
+    parts = [*[f"> {n}" for n in notes], report]
+    if options.post_only is None and result.stats is not None:  # the run happened in this job
+        parts.append(_run_summary(env, result.stats.run_id))
+    _step_summary(env, "\n\n".join(p for p in parts if p))
     # On a push only the new commits were reviewed: earlier findings still open count too.
     severities = (
         published.open_severities
@@ -436,7 +448,8 @@ def _migrate(
         budget_usd=options.max_cost,
         env=dict(env_vars),
     )
-    _step_summary(env, job.report_markdown)
+    _step_summary(env, "\n\n".join(p for p in (job.report_markdown,
+                                                _run_summary(env, job.run_id)) if p))
     outcome = ActionOutcome(task=Task.MIGRATE, reason=trigger.reason, cost_usd=job.cost_usd)
     if gh is None or repo is None or job.changed_files == 0:
         if job.changed_files == 0:

@@ -231,6 +231,7 @@ class MigrationJob(BaseModel):
     changed_files: int
     cost_usd: float = 0.0
     remote_url: str | None = None
+    run_id: str = ""  # the journaled run (its summary goes to the job summary)
 
 
 def origin_url(path: Path) -> str | None:
@@ -288,6 +289,7 @@ def run_migration_job(
         changed_files=result.counts().get("migrated", 0),
         cost_usd=float(outcome.stats.total.cost_usd),
         remote_url=origin_url(path),
+        run_id=outcome.run_id,
     )
 
 

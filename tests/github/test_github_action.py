@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -265,3 +266,19 @@ def test_with_a_model_key_no_token_or_pr_text_reaches_the_model(scenario: PullSc
     assert all(scenario.server.token not in text for text in sent)
     assert all("zebra-canary-1234" not in text for text in sent)
     assert all(r.body.get("event") == "COMMENT" for r in scenario.server.calls("POST", "/reviews$"))
+
+    # The job summary ends with the run's summary: phases, agents, cost, funnel, timeline.
+    summary = (scenario.tmp / "step_summary.md").read_text()
+    run = summary[summary.index("### reviewbot run `"):]
+    assert re.search(r"^\*\*review\*\* · finished · \d+ agents · \$[\d.]+ · ", run, re.M)
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:]
+            for line in run.splitlines() if line.startswith("| ")}
+    assert "find" in rows and int(rows["find"][0]) >= 1  # agents started in the find phase
+    assert "**total**" in rows and "**Funnel:**" in run
+    chart = run[run.index("```mermaid"):]
+    assert chart.splitlines()[1:5] == ["gantt", "    title Agents over time",
+                                       "    dateFormat x", "    axisFormat %M:%S"]
+    assert "    section find" in chart
+    bars = re.findall(r"^    finder \d+ :(done|crit|active), (\d+), (\d+)$", chart, re.M)
+    assert len(bars) == int(rows["find"][0]) and all(int(s) < int(e) for _, s, e in bars)
+    assert "zebra-canary-1234" not in summary  # pull request text never reaches it

@@ -56,6 +56,10 @@ def test_migration_opens_a_pr_and_a_rerun_updates_it(
     assert "pkg/paths.py" in (pull.body or "") and "migrated" in (pull.body or "")
     issue_replies = scenario.server.repos[REPO].issue_comments[3]
     assert f"#{outcome.pull_number}" in issue_replies[-1]["body"]
+    # the job summary: the report, then the run's summary with its files
+    summary = (scenario.tmp / "step_summary.md").read_text()
+    assert summary.index("pkg/paths.py") < summary.index("### reviewbot run `")
+    assert "**migrate** · finished · " in summary and "**Files:** 2 migrated" in summary
 
     # A new commit on main with one more call; the rerun updates the same pull request.
     scenario.repo.write("pkg/third.py", "import os\n\nX = os.path.join('x', 'y')\n")

@@ -428,9 +428,14 @@ class _Scope:
                     new.add(node.targets[0].id)
                 elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                       and isinstance(node.func.value, ast.Name)
-                      and node.func.attr in ("append", "extend")
+                      and node.func.attr in _ACCUMULATE
                       and any(self._iterates(i, family) for i in self._loop_iters(node))):
-                    new.add(node.func.value.id)
+                    new.add(node.func.value.id)  # a list, or a `seen` set that dedups
+                elif (isinstance(node, ast.Assign) and len(node.targets) == 1
+                      and isinstance(node.targets[0], ast.Subscript)
+                      and isinstance(node.targets[0].value, ast.Name)
+                      and any(self._iterates(i, family) for i in self._loop_iters(node))):
+                    new.add(node.targets[0].value.id)  # `by_key[k] = item`: dedup by key
                 if new - family:
                     family |= new
                     changed = True
@@ -490,7 +495,7 @@ class _Scope:
             return False
         if isinstance(parent, ast.For | ast.AsyncFor | ast.comprehension):
             return child is parent.iter
-        if isinstance(parent, ast.Attribute) and parent.attr in ("append", "extend"):
+        if isinstance(parent, ast.Attribute) and parent.attr in _ACCUMULATE:
             return True  # accumulating into the family
         if isinstance(parent, ast.Call) and self.m.run_call(parent) == "pipeline":
             return bool(parent.args) and child is parent.args[0]

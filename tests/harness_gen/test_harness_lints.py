@@ -177,6 +177,68 @@ async def main(run):
     assert "max_rounds=plan.rounds" in warnings[0].message
 
 
+BARRIER_START = '''
+async def main(run):
+    async def find(i):
+        return await run.agent(f"Finder {i}: find bugs.", schema=Findings, role="finder")
+
+    async def verify(f):
+        return await run.vote(f.title, angles=ANGLES)
+
+    lists = await run.parallel([lambda i=i: find(i) for i in range(3)])
+'''
+
+# What happens between the barrier and the next stage, and whether the barrier is earned.
+BARRIER_VARIANTS = {
+    "a loop that verifies each result": (False, '''
+    out = []
+    for found in lists:
+        for f in (found.findings if found else [])[:5]:
+            out.append(await verify(f))
+    return out
+'''),
+    "flattened, then a pipeline": (False, '''
+    claims = []
+    for found in lists:
+        if found:
+            claims.extend(found.findings[:5])
+    return await run.pipeline(claims, verify)
+'''),
+    "deduplicated with a seen set": (True, '''
+    seen = set()
+    claims = []
+    for found in lists:
+        for f in (found.findings if found else [])[:5]:
+            if f.title not in seen:
+                seen.add(f.title)
+                claims.append(f)
+    return await run.pipeline(claims[:20], verify)
+'''),
+    "deduplicated by key in a dict": (True, '''
+    by_title = {}
+    for found in lists:
+        for f in (found.findings if found else [])[:5]:
+            by_title[f.title] = f
+    return await run.pipeline(list(by_title.values())[:20], verify)
+'''),
+    "the whole set in one prompt": (True, '''
+    everything = [f.title for found in lists if found for f in found.findings[:5]]
+    return await run.agent("Rank these findings.", schema=Findings, role="judge",
+                           context=everything)
+'''),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(BARRIER_VARIANTS))
+def test_a_barrier_is_earned_only_by_a_whole_set_use(variant: str) -> None:
+    earned, tail = BARRIER_VARIANTS[variant]
+    source = HEAD + BARRIER_START + tail
+    barrier = 1 + source.splitlines().index(
+        "    lists = await run.parallel([lambda i=i: find(i) for i in range(3)])")
+    rules = [(w.rule, w.line) for w in lint_source(source)]
+    assert rules == ([] if earned else [("barrier-then-map", barrier)])
+
+
 # The workflow of seed 002 as its pseudo-code writes it: a barrier over every file, then one
 # cross-check agent per high/medium finding, then a synthesis.
 SEED_002_AS_WRITTEN = HEAD + '''

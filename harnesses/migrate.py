@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Annotated
 
 import anyio.to_thread
 from pydantic import ValidationError
@@ -23,6 +24,7 @@ from reviewbot.migrate import (
     Discovery,
     FilePlan,
     FileResult,
+    LocalExecutor,
     MigrationJob,
     MigrationResult,
     MigrationSpec,
@@ -30,10 +32,10 @@ from reviewbot.migrate import (
     assemble_results,
     discover,
     estimate_cost,
-    migrate_file,
     order_files,
     rule_rewrite,
     sections_for_view,
+    task_for,
 )
 from reviewbot.runtime.api import HarnessRun
 
@@ -42,41 +44,6 @@ META = {
     "description": "Change every call site of a symbol, per file in worktrees, gated, "
     "onto one branch.",
     "phases": ["discover", "migrate", "skeptic", "assemble"],
-    "parameters": {
-        "instruction": {"type": "str", "required": True, "description": "what to change, in words"},
-        "repo": {"type": "path", "default": ".", "description": "a path inside the repository"},
-        "base": {"type": "str", "default": "HEAD", "description": "the commit to migrate from"},
-        "find": {"type": "str", "description": "qualified symbol whose calls to migrate"},
-        "query": {"type": "str", "description": "tree-sitter query source (instead of find)"},
-        "language": {"type": "str", "description": "language of the query"},
-        "template": {"type": "str", "description": "rewrite template for the rule tier"},
-        "imports": {
-            "type": "list[str]",
-            "default": [],
-            "description": "imports the template needs",
-        },
-        "site_capture": {"type": "str", "default": "site"},
-        "prune_imports": {
-            "type": "bool",
-            "default": True,
-            "description": "drop Python imports the rewrite leaves unused",
-        },
-        "paths": {"type": "list[str]", "default": [], "description": "glob patterns of files"},
-        "verify": {"type": "str", "description": "shell command that must pass in the worktree"},
-        "verify_timeout": {"type": "float", "default": 600.0},
-        "branch": {
-            "type": "str",
-            "description": "result branch (default reviewbot/migrate-<slug>)",
-        },
-        "limit": {"type": "int", "default": 0, "description": "only the first N files (0: all)"},
-        "jobs": {"type": "int", "default": 4, "description": "worktrees in parallel"},
-        "dry_run": {"type": "bool", "default": False},
-        "keep_task_branches": {
-            "type": "bool",
-            "default": False,
-            "description": "keep reviewbot/tasks/... branches after a finished run",
-        },
-    },
     "max_agents": 5000,
 }
 
@@ -129,24 +96,25 @@ def partial(run: HarnessRun, job: MigrationJob, result: MigrationResult, limit: 
 
 async def main(
     run: HarnessRun,
-    instruction: str,
-    repo: str = ".",
-    base: str = "HEAD",
-    find: str | None = None,
-    query: str | None = None,
-    language: str | None = None,
-    template: str | None = None,
-    imports: list[str] | None = None,
-    site_capture: str = "site",
-    prune_imports: bool = True,
-    paths: list[str] | None = None,
-    verify: str | None = None,
-    verify_timeout: float = 600.0,
-    branch: str | None = None,
-    limit: int = 0,
-    jobs: int = 4,
-    dry_run: bool = False,
-    keep_task_branches: bool = False,
+    instruction: Annotated[str, "what to change, in words"],
+    repo: Annotated[str, "a path inside the repository"] = ".",
+    base: Annotated[str, "the commit to migrate from"] = "HEAD",
+    find: Annotated[str | None, "qualified symbol whose calls to migrate"] = None,
+    query: Annotated[str | None, "tree-sitter query source (instead of find)"] = None,
+    language: Annotated[str | None, "language of the query"] = None,
+    template: Annotated[str | None, "rewrite template for the rule tier"] = None,
+    imports: Annotated[list[str] | None, "imports the template needs"] = None,
+    site_capture: Annotated[str, "the query capture that marks a site"] = "site",
+    prune_imports: Annotated[bool, "drop Python imports the rewrite leaves unused"] = True,
+    paths: Annotated[list[str] | None, "glob patterns of files"] = None,
+    verify: Annotated[str | None, "shell command that must pass in the worktree"] = None,
+    verify_timeout: Annotated[float, "seconds the verify command may take"] = 600.0,
+    branch: Annotated[str | None, "result branch (default reviewbot/migrate-<slug>)"] = None,
+    limit: Annotated[int, "only the first N files (0: all)"] = 0,
+    jobs: Annotated[int, "worktrees in parallel"] = 4,
+    dry_run: Annotated[bool, "plan and estimate only"] = False,
+    keep_task_branches: Annotated[
+        bool, "keep reviewbot/tasks/... branches after a finished run"] = False,
 ) -> MigrationResult:
     started = time.monotonic()
     try:
@@ -218,9 +186,8 @@ async def main(
                 rules_in_memory=not run.config.migrate.rules_in_worktrees,
             )
             with run.phase("migrate"):
-                done = await run.pipeline(
-                    order, lambda path: migrate_file(job, path, found.by_file[path])
-                )
+                tasks = [task_for(job, path, found.by_file[path]) for path in order]
+                done = await LocalExecutor().run(job, tasks)
             result.files = [
                 r if r is not None else crashed(run, i, path, found)
                 for i, (path, r) in enumerate(zip(order, done, strict=True))

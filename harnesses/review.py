@@ -100,7 +100,8 @@ async def main(
 
     with run.phase("deterministic"):
         det = await anyio.to_thread.run_sync(lambda: deterministic_findings(
-            target.base_view, target.head_view, target.changes.files, ruff=config.review.ruff))
+            target.base_view, target.head_view, target.changes.files, ruff=config.review.ruff,
+            linters=config.review.linters))
     result.findings.extend(det.findings)
     result.funnel.deterministic = len(det.findings)
     result.notes.extend(det.notes)

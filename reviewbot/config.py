@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -124,6 +124,8 @@ class ReviewConfig(_Section):
     tiny_change_lines: int = Field(default=40, ge=0)
     max_file_bytes: int = Field(default=1_000_000, ge=1)
     ruff: bool = True
+    # The deterministic tier's linters, by name (`ruff = false` leaves ruff out too).
+    linters: list[Literal["ruff", "syntax"]] = ["ruff", "syntax"]  # pydantic copies it
     # Review guidance. The review reads these keys from the configuration at the base commit
     # (like REVIEW.md), so a pull request cannot change the rules it is reviewed under.
     instructions: str = ""

@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("reviewbot.cli.runs:stop", "Stop a live run (its finished results are kept)."),
     "pause": ("reviewbot.cli.runs:pause", "Pause a live run (resume continues it)."),
     "find": ("reviewbot.cli.find:find", "Find call sites of a symbol."),
+    "memory": (
+        "reviewbot.cli.memory:memory",
+        "List or forget the dismissals the repository remembers.",
+    ),
     "diff": ("reviewbot.cli.diff:diff", "Show a change set, skipped files and changed symbols."),
     "action": ("reviewbot.cli.action:action", "Run as a GitHub Action step."),
     "harness": (

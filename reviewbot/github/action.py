@@ -29,10 +29,12 @@ from reviewbot.github.jobs import (
     head_reader,
     is_ancestor,
     migration_request,
+    origin_url,
     pull_base,
     run_migration_job,
     run_review_job,
 )
+from reviewbot.github.memory_pr import propose_memory
 from reviewbot.github.migration_pr import open_or_update_pr, push_branch
 from reviewbot.github.publish import PublishOutcome, previous_state, publish_review
 from reviewbot.github.threads import resolve_fixed_threads
@@ -40,6 +42,7 @@ from reviewbot.github.tracking import state_key
 from reviewbot.models.access import model_access
 from reviewbot.report.run_summary import run_summary_markdown
 from reviewbot.review.findings import ReviewResult
+from reviewbot.review.memory import MEMORY_FILE, Remembered
 from reviewbot.runtime.journal import state_dir
 
 MAX_RESULT_BYTES = 20_000_000
@@ -68,6 +71,7 @@ class ActionOutcome(BaseModel):
     pull_number: int | None = None
     pull_created: bool | None = None
     deterministic_only: bool = False
+    memory_pull: int | None = None  # the pull request that proposes remembered dismissals
 
 
 def _write_outputs(env: ActionEnv, outcome: ActionOutcome) -> None:
@@ -346,6 +350,7 @@ def _review(
 
     cost = _cost_line(result)
     published = None
+    memory_pull: int | None = None
     if pull is not None and gh is not None:
         try:
             read_head = head_reader(env.workspace, head)
@@ -386,6 +391,8 @@ def _review(
                     fail_on=fail_on,
                     summary=_markdown(result, cost, env.repository),
                 )
+            if config.github.remember_dismissals and published.to_remember and repo is not None:
+                memory_pull = _remember(env, repo, pull, published.to_remember, config, notes)
         except ForbiddenError:
             if not trigger.is_fork:
                 raise GitHubError(
@@ -424,7 +431,42 @@ def _review(
         sarif=sarif_path,
         published=published,
         deterministic_only=deterministic_only,
+        memory_pull=memory_pull,
     )
+
+
+def _remember(
+    env: ActionEnv,
+    repo: github3.repos.Repository,
+    pull: github3.pulls.PullRequest,
+    entries: list[Remembered],
+    config: Config,
+    notes: list[str],
+) -> int | None:
+    """Propose the dismissed findings for the repository's memory; a failure is a note."""
+    try:
+        update = propose_memory(
+            repo,
+            env.workspace,
+            base_ref=str(pull.base.ref),
+            base_sha=str(pull.base.sha),
+            entries=entries,
+            remote_url=origin_url(env.workspace)
+            or f"{env.server_url.rstrip('/')}/{env.repository}.git",
+            token=env.token.get_secret_value(),
+            push_attempts=config.github.push_attempts,
+        )
+    except (GitError, GitHubError, ForbiddenError) as exc:
+        why = exc.message if isinstance(exc, GitError | GitHubError) else "forbidden"
+        notes.append(f"Could not propose the dismissed findings for {MEMORY_FILE}: {why}")
+        return None
+    if update.pull is None:
+        return None
+    notes.append(
+        f"Proposed {len(update.added)} dismissed finding(s) for {MEMORY_FILE} "
+        f"in #{update.pull.number}."
+    )
+    return update.pull.number
 
 
 def _migrate(

@@ -133,7 +133,9 @@ def permission_checker(gh: github3.GitHub, repository: str) -> Callable[[str], b
     return can_write
 
 
-def thumbs_down_reader(gh: github3.GitHub, repository: str) -> Callable[[Mapping[str, Any]], list[str]]:
+def thumbs_down_reader(
+    gh: github3.GitHub, repository: str
+) -> Callable[[Mapping[str, Any]], list[str]]:
     """Logins that reacted 👎 on a review comment. GitHub's ``reactions`` summary in the
     comment, when present, saves the request for comments nobody reacted 👎 to."""
 

@@ -27,10 +27,13 @@ from reviewbot.github.tracking import (
     Placement,
     TrackedFinding,
     TrackingState,
+    dismissed_by_people,
     fingerprints_in,
     reconcile,
+    remembered_dismissals,
 )
 from reviewbot.review.findings import Finding, ReviewResult
+from reviewbot.review.memory import Remembered
 
 REVIEW_EVENT = "COMMENT"
 
@@ -49,6 +52,7 @@ class PublishOutcome(BaseModel):
     open_severities: list[Severity] = []  # of every open tracked finding, this push's and earlier
     dismissed: list[str] = []  # every finding dismissed on this pull request so far
     suppressed: list[str] = []  # new in this run, not posted: like a dismissed one
+    to_remember: list[Remembered] = []  # dismissed by people: for the repository's memory
     notes: list[str] = []
 
 
@@ -138,8 +142,9 @@ def publish_review(
     dismissed = feedback([rc.as_dict() for rc in review_comments]) if feedback else {}
 
     head = result.head
-    rec = reconcile(previous, posted, result.findings, head=head, read_head=read_head,
-                    dismissed=dismissed)
+    rec = reconcile(previous, posted, [*result.findings, *result.dismissed], head=head,
+                    read_head=read_head,
+                    dismissed={**remembered_dismissals(result.dismissed), **dismissed})
     state = rec.state
     diff = DiffMap.from_patches((f.filename, getattr(f, "patch", None)) for f in pull.files())
 
@@ -262,6 +267,7 @@ def publish_review(
         open_count=len(state.open_findings()),
         dismissed=[t.fingerprint for t in state.dismissed_findings()],
         suppressed=rec.suppressed,
+        to_remember=dismissed_by_people(state, int(pull.number)),
         open_severities=[t.severity for t in state.open_findings()],
         notes=notes,
     )

@@ -116,6 +116,8 @@ def _row(t: TrackedFinding, *, new: bool, repo: str) -> str:
 def _dismissal(d: Dismissal | None, repo: str) -> str:
     if d is None:
         return "dismissed"
+    if d.signal is Signal.MEMORY:
+        return f"not posted, {_cell(d.reason, 240, repo)}"
     who = code_span(d.by[:60])
     reason = f": {_cell(d.reason, 200, repo)}" if d.reason else ""
     return {

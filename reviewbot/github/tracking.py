@@ -26,8 +26,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ValidationError
 
 from reviewbot.config import Severity
-from reviewbot.review.dedup import title_similarity
-from reviewbot.review.findings import Finding, normalize_title
+from reviewbot.review.findings import Finding
+from reviewbot.review.memory import Remembered, alike
 
 SUMMARY_MARKER = "<!-- reviewbot:summary -->"
 STATE_PREFIX = "<!-- reviewbot:state"
@@ -75,6 +75,7 @@ class Signal(StrEnum):
     REPLY = "reply"  # a reply "false positive" / "won't fix"
     COMMAND = "command"  # /reviewbot dismiss [reason] in the thread
     SIMILAR = "similar"  # not posted: like a finding dismissed earlier on this pull request
+    MEMORY = "memory"  # not posted: like a dismissal the repository remembers
 
 
 class Dismissal(BaseModel):
@@ -210,20 +211,20 @@ class Reconciled(BaseModel):
     suppressed: list[str] = []  # new, but like a dismissed finding: not posted
 
 
-SIMILAR_TITLE = 0.5  # word overlap of two titles (same file, same category) that counts as alike
-
-
 def like_dismissed(f: Finding, dismissed: Iterable[TrackedFinding]) -> TrackedFinding | None:
-    """The dismissed finding ``f`` repeats in other words: same file, and the same title or a
-    similar one in the same category (the lines may have moved, the evidence changed)."""
-    for t in dismissed:
-        if t.path != f.path:
-            continue
-        if normalize_title(t.title) == normalize_title(f.title):
-            return t
-        if t.category == f.category and title_similarity(t.title, f.title) >= SIMILAR_TITLE:
-            return t
-    return None
+    """The dismissed finding ``f`` repeats in other words (see :func:`memory.alike`): the
+    lines may have moved, the evidence changed."""
+    return next((t for t in dismissed if alike(f, t)), None)
+
+
+def remembered_dismissals(findings: Iterable[Finding]) -> dict[str, Dismissal]:
+    """Dismissals for the findings the review set aside as like remembered ones."""
+    return {
+        f.fingerprint: Dismissal(fingerprint=f.fingerprint, by="", signal=Signal.MEMORY,
+                                 reason=f.remembered or "", path=f.path, line=f.start_line,
+                                 severity=f.severity, category=f.category, title=f.title)
+        for f in findings
+    }
 
 
 def _apply_dismissals(
@@ -235,8 +236,10 @@ def _apply_dismissals(
         tracked = state.findings.get(fp)
         if tracked is None:
             # Its comment was posted earlier; the state that listed it is lost or unverifiable.
+            placement = (Placement.NOT_POSTED if dismissal.signal is Signal.MEMORY
+                         else Placement.INLINE)
             tracked = state.findings[fp] = (
-                TrackedFinding.of(current[fp], head=head, placement=Placement.INLINE)
+                TrackedFinding.of(current[fp], head=head, placement=placement)
                 if fp in current else TrackedFinding(
                     fingerprint=fp, path=dismissal.path, start_line=dismissal.line,
                     end_line=dismissal.line, severity=dismissal.severity,
@@ -268,11 +271,11 @@ def reconcile(
     closed for good, and a new finding like one of them is not posted.
     """
     state = previous.model_copy(deep=True) if previous else TrackingState()
-    known = set(state.findings) | set(posted_fingerprints)
     current: dict[str, Finding] = {}
     for f in findings:
         current.setdefault(f.fingerprint, f)
     newly_dismissed = _apply_dismissals(state, current, dismissed or {}, head)
+    known = set(state.findings) | set(posted_fingerprints)
 
     closed = [t for t in state.findings.values() if t.status is TrackStatus.DISMISSED]
     new: list[Finding] = []
@@ -284,7 +287,8 @@ def reconcile(
         if like is None or like.dismissal is None:
             new.append(f)
             continue
-        tracked = state.findings[fp] = TrackedFinding.of(f, head=head, placement=Placement.NOT_POSTED)
+        tracked = state.findings[fp] = TrackedFinding.of(
+            f, head=head, placement=Placement.NOT_POSTED)
         tracked.status = TrackStatus.DISMISSED
         tracked.dismissal = Dismissal(fingerprint=fp, by=like.dismissal.by, signal=Signal.SIMILAR,
                                       reason=f"like {like.fingerprint[:8]} ({like.title[:80]})")
@@ -311,3 +315,18 @@ def reconcile(
     state.head = head
     return Reconciled(state=state, new=new, repeated=repeated, fixed=fixed,
                       dismissed=newly_dismissed, suppressed=suppressed)
+
+
+PEOPLE = (Signal.REACTION, Signal.REPLY, Signal.COMMAND)  # dismissals a person made
+
+
+def dismissed_by_people(state: TrackingState, pull: int) -> list[Remembered]:
+    """The findings people dismissed on pull request ``pull``, as memory entries."""
+    out = []
+    for t in state.dismissed_findings():
+        d = t.dismissal
+        if d is None or d.signal not in PEOPLE:
+            continue
+        out.append(Remembered(fingerprint=t.fingerprint, path=t.path, category=t.category,
+                              title=t.title, by=d.by, reason=d.reason, pull=pull))
+    return out

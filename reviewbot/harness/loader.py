@@ -12,6 +12,8 @@ import hashlib
 import importlib.util
 import inspect
 import sys
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,8 +183,41 @@ def load_harness(path: Path | str) -> Harness:
     main = getattr(module, "main", None)
     if main is None or not inspect.iscoroutinefunction(main):
         raise UsageError(f"harness {path} needs `async def main(run, **params)`")
+    if "parameters" not in raw_meta:
+        # Stated once: the annotated signature of `main` is the parameter list.
+        meta = meta.model_copy(update={"parameters": parameters_from_signature(path, main)})
     _check_signature(path, meta, main)
     return Harness(path=path.resolve(), meta=meta, main=main, source_hash=source_hash)
+
+
+def parameters_from_signature(path: Path, main: Callable[..., Any]) -> dict[str, ParamSpec]:
+    """``main``'s arguments after ``run`` as parameters: the type from the annotation, the
+    default from the default (none: required), the description from ``Annotated[T, "text"]``.
+    """
+    try:
+        hints = typing.get_type_hints(main, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise UsageError(f"harness {path}: main's annotations do not resolve ({exc})") from None
+    out: dict[str, ParamSpec] = {}
+    for p in list(inspect.signature(main).parameters.values())[1:]:
+        if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
+            continue
+        hint, description = hints.get(p.name, str), ""
+        if typing.get_origin(hint) is typing.Annotated:
+            hint, *extras = typing.get_args(hint)
+            description = " ".join(e for e in extras if isinstance(e, str))
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # `T | None`
+            options = [a for a in typing.get_args(hint) if a is not type(None)]
+            hint = options[0] if len(options) == 1 else hint
+        kind = _PY_TYPES.get(hint)
+        if kind is None:
+            allowed = "str, int, float, bool, list[str], list[int], Path"
+            raise UsageError(f"harness {path}: parameter '{p.name}' has type {hint!r}; use one "
+                             f"of {allowed}")
+        required = p.default is inspect.Parameter.empty
+        out[p.name] = ParamSpec(type=kind, required=required, description=description,
+                                default=None if required else p.default)
+    return out
 
 
 def _check_signature(path: Path, meta: HarnessMeta, main: Callable[..., Any]) -> None:

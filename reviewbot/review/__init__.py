@@ -36,6 +36,7 @@ from reviewbot.review.findings import (
     ranked,
 )
 from reviewbot.review.grounding import GroundingScope, Rejection, ground, locate_evidence
+from reviewbot.review.memory import MEMORY_FILE, Memory, Remembered, read_memory
 from reviewbot.review.plan import CostEstimate, ReviewPlan, Shard, finder_dimensions, plan_review
 from reviewbot.review.prompts import (
     FINDER_SYSTEM,
@@ -47,12 +48,19 @@ from reviewbot.review.prompts import (
     finder_task,
     synthesis_prompt,
 )
-from reviewbot.review.rules import ReviewRules, RuleSource, glob_match, load_rules
+from reviewbot.review.rules import (
+    ReviewRules,
+    RuleSource,
+    apply_guidance,
+    glob_match,
+    load_rules,
+)
 from reviewbot.review.tools import review_tools
 
 __all__ = [
     "DEFAULT_DIMENSIONS",
     "FINDER_SYSTEM",
+    "MEMORY_FILE",
     "CandidateFinding",
     "CostEstimate",
     "Coverage",
@@ -62,7 +70,9 @@ __all__ = [
     "FinderReport",
     "Funnel",
     "GroundingScope",
+    "Memory",
     "Rejection",
+    "Remembered",
     "ReviewPlan",
     "ReviewResult",
     "ReviewRules",
@@ -78,6 +88,7 @@ __all__ = [
     "Vote",
     "angles",
     "apply_cap",
+    "apply_guidance",
     "at_or_above",
     "assign_symbols",
     "changed_symbols_for",
@@ -99,6 +110,7 @@ __all__ = [
     "open_target",
     "plan_review",
     "ranked",
+    "read_memory",
     "review_tools",
     "ruff_findings",
     "same_issue",

@@ -57,6 +57,7 @@ class Finding(BaseModel):
     in_diff: bool = True  # every line start..end is a line of the diff on the new side
     verification: Verification | None = None
     duplicates: int = 0  # other candidates that collapsed into this one
+    remembered: str | None = None  # like a dismissal in the repository's memory: which one
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -118,6 +119,7 @@ class Funnel(BaseModel):
     unverified: int = 0  # not voted on (budget stop)
     deterministic: int = 0  # ruff / syntax findings, reported without a vote
     capped: int = 0  # confirmed but beyond review.max_findings: not reported
+    remembered: int = 0  # like a dismissal the repository remembers: listed as dismissed
 
 
 class SkippedFile(BaseModel):
@@ -137,6 +139,7 @@ class ReviewResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)  # confirmed + deterministic only
     refuted: list[Finding] = Field(default_factory=list)
     unverified: list[Finding] = Field(default_factory=list)  # not voted on (run stopped)
+    dismissed: list[Finding] = Field(default_factory=list)  # like remembered dismissals
     funnel: Funnel = Field(default_factory=Funnel)
     coverage: Coverage = Field(default_factory=Coverage)
     partial: bool = False

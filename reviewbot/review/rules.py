@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from reviewbot.config import ReviewConfig, Severity
 from reviewbot.models import data_block
+from reviewbot.review.findings import ReviewResult, apply_cap
+from reviewbot.review.memory import MEMORY_FILE, Memory, read_memory, set_aside_remembered
 
 RULE_FILES = ("REVIEW.md", "AGENTS.md", "CLAUDE.md")
 WHOLE_FILES = frozenset({"REVIEW.md"})  # read whole; the others by relevant section
@@ -60,6 +62,7 @@ class ReviewRules(BaseModel):
     ignore: list[str] = Field(default_factory=list)
     max_findings: int | None = None
     min_severity_inline: Severity | None = None
+    memory: Memory = Field(default_factory=Memory)  # dismissals remembered across changes
     notes: list[str] = Field(default_factory=list)
 
     def applicable(self, paths: Iterable[str]) -> list[RuleSource]:
@@ -259,9 +262,23 @@ def load_rules(
             f"This change edits {', '.join(edited)}: it was reviewed under the rules of the base "
             f"{at[:12]}; the new rules apply once they are merged."
         )
+    memory, memory_notes = read_memory(base, at=at)
     return ReviewRules(at=at, sources=sources, ignore=list(keys.ignore),
                        max_findings=keys.max_findings,
-                       min_severity_inline=keys.min_severity_inline, notes=notes)
+                       min_severity_inline=keys.min_severity_inline, memory=memory,
+                       notes=notes + memory_notes)
+
+
+def apply_guidance(result: ReviewResult, rules: ReviewRules) -> None:
+    """What the repository asks of the reported findings: the ones like a remembered
+    dismissal are listed as dismissed (not open), then ``max_findings`` caps the rest."""
+    result.findings, remembered = set_aside_remembered(result.findings, rules.memory)
+    if remembered:
+        result.dismissed.extend(remembered)
+        result.funnel.remembered += len(remembered)
+        result.notes.append(f"{len(remembered)} findings are like ones dismissed before "
+                            f"({MEMORY_FILE}): listed as dismissed, not as open")
+    apply_cap(result, rules.max_findings)
 
 
 __all__ = [
@@ -269,6 +286,7 @@ __all__ = [
     "RULE_FILES",
     "ReviewRules",
     "RuleSource",
+    "apply_guidance",
     "glob_match",
     "guidance_section",
     "load_rules",

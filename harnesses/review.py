@@ -28,7 +28,7 @@ from reviewbot.review import (
     Verification,
     Vote,
     angles,
-    apply_cap,
+    apply_guidance,
     assign_symbols,
     changed_symbols_for,
     claim,
@@ -113,7 +113,7 @@ async def main(
         for name in MODEL_PHASES:
             run.stats.skipped_phases.append(name)
         result.notes.append(NO_MODELS_NOTE)
-        apply_cap(result, rules.max_findings)
+        apply_guidance(result, rules)
         result.summary = _plain_summary(target.stat(), result.findings)
         return result
 
@@ -220,7 +220,7 @@ async def main(
         else:
             funnel.unverified += 1
             result.unverified.append(f)
-    apply_cap(result, rules.max_findings)
+    apply_guidance(result, rules)
     result.summary = _plain_summary(target.stat(), result.findings)
     if jobs and finished_finders == 0:
         _none_reviewed(result, plan.shards, unfinished, len(jobs), target.stat())

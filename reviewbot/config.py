@@ -151,6 +151,10 @@ class GitHubConfig(_Section):
     comment_commands: bool = True
     # Whose comments carry our tracking markers; a GitHub App token posts as "<app>[bot]".
     bot_login: str = "github-actions[bot]"
+    # Propose the findings people dismissed for .reviewbot/memory.json, through one pull
+    # request the bot keeps up to date (needs contents: write), so later pull requests
+    # are spared them too.
+    remember_dismissals: bool = False
     push_attempts: int = Field(default=3, ge=1, le=10)
 
 

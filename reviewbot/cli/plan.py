@@ -121,8 +121,12 @@ def plan(task: str, kind: str | None, run_it: bool, yes: bool, param_pairs: tupl
     writing.wall_seconds = time.monotonic() - started
     path = write_generated(generated, default_output(generated.name, root))
     _show_generated(out, generated, writing, summary, path)
-    loaded = load_sandboxed(path)
-    est = estimate(loaded, params, config, workspace=root)
+    try:
+        loaded = load_sandboxed(path)
+        est = estimate(loaded, params, config, workspace=root)
+    except BaseException:
+        click.echo(cost_line(writing), err=True)  # the harness is written and paid for
+        raise
     out.echo("\nestimate:")
     out.echo(est.describe())
     limit = budget if budget is not None else generated.budget_usd

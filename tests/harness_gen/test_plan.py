@@ -274,3 +274,28 @@ def test_without_a_model_plan_run_runs_the_built_in(
     assert any("model phases skipped" in note for note in result["notes"])
     assert "closest built-in harness is review (--kind review)" in err
     assert err.rstrip().splitlines()[-1].startswith("cost: 0 agents")
+
+
+def test_plan_with_a_parameter_to_give_says_so_after_its_cost_line(
+    shop: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    needs = GOOD.replace('    "max_agents": 30,\n',
+                         '    "parameters": {"prefix": {"type": "str", "required": True}},\n'
+                         '    "max_agents": 30,\n').replace(
+        "async def main(run) -> Result:", "async def main(run, prefix: str) -> Result:").replace(
+        'run.repo.grep(r"except Exception:\\s*$")', 'run.repo.grep(r"except Exception:\\s*$", '
+        'prefix)')
+    assert needs.count("prefix") == 3
+    model_env(by_role({"orchestrator": draft(needs)}))
+    code, out, err = cli(capsys, "plan", TASK, "--repo", str(shop.path))
+    assert code == 2
+    assert "verdict:\nok: swallowed_exceptions" in out
+    assert err.rstrip().splitlines()[-2].startswith("cost: 1 agent ·")
+    assert "needs parameter 'prefix' (str); pass --param prefix=..." in err
+
+    model_env(by_role({"orchestrator": draft(needs)}))
+    code, out, err = cli(capsys, "plan", TASK, "-p", "prefix=src/jobs.py", "--repo",
+                         str(shop.path))
+    assert code == 0, err
+    assert "dry run of swallowed_exceptions: 3 agents" in out  # the one handler there
+    assert "-p prefix=src/jobs.py" in err

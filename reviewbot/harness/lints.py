@@ -247,6 +247,9 @@ class _Scope:
             return self.key(expr) in self.t.uncapped
         if isinstance(expr, ast.Await):
             kind = self.m.run_call(expr.value)
+            if kind == "until_dry" and isinstance(expr.value, ast.Call) and expr.value.args:
+                # at most max_rounds rounds: as long as what one round returns
+                return self._returns_unbounded(expr.value.args[0])
             return kind is not None and _MODEL_LENGTH[kind]
         if isinstance(expr, ast.Attribute):
             return expr.attr not in self.m.capped_fields and self.refs_model(expr.value)
@@ -274,6 +277,13 @@ class _Scope:
         if isinstance(expr, ast.List | ast.Tuple | ast.Set):
             return any(isinstance(e, ast.Starred) and self.unbounded(e.value) for e in expr.elts)
         return False
+
+    def _returns_unbounded(self, fn: ast.expr) -> bool:
+        body = self._body_of(fn)
+        if isinstance(body, ast.Lambda):
+            return self.unbounded(body.body)
+        return any(isinstance(n, ast.Return) and n.value is not None
+                   and self.unbounded(n.value) for n in ast.walk(body))
 
     def _loop_iters(self, node: ast.AST) -> Iterator[ast.expr]:
         """The iterables of the loops and comprehensions around ``node``, innermost first."""

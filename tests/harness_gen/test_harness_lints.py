@@ -309,3 +309,22 @@ def test_harness_check_shows_warnings_with_lines(
                              "(found.findings) without a cap")
     assert second.endswith("[uncapped-fanout]")
     assert source.startswith(MARKER)
+
+
+@pytest.mark.parametrize("cap", ["[:5]", ""])
+def test_fan_out_over_until_dry_is_as_capped_as_its_rounds(cap: str) -> None:
+    source = HEAD + f'''
+async def main(run):
+    async def round_(index):
+        return (await run.agent("Find more bugs.", schema=Findings, role="finder")).findings{cap}
+
+    found = await run.until_dry(round_, key=lambda f: f.title, max_rounds=4)
+
+    async def verify(f):
+        return await run.vote(f.title, angles=ANGLES)
+
+    return await run.pipeline(found, verify)
+'''
+    line = 1 + source.splitlines().index("    return await run.pipeline(found, verify)")
+    expected = [] if cap else [("uncapped-fanout", line)]
+    assert [(w.rule, w.line) for w in lint_source(source)] == expected

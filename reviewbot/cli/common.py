@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pygit2
@@ -15,11 +15,13 @@ from rich.console import Console
 from reviewbot.config import Config, load_config
 from reviewbot.errors import ExitCode
 from reviewbot.git.repo import open_repository
-from reviewbot.harness import HarnessOutcome
 from reviewbot.report.cost import cost_line, failed_message
 from reviewbot.report.progress import Progress
 from reviewbot.runtime.events import RunFinished
 from reviewbot.runtime.stats import RunStats
+
+if TYPE_CHECKING:  # the runner pulls in the model SDK: not for `runs`, `show` and `--help`
+    from reviewbot.harness import HarnessOutcome
 
 # The same option on every command that takes it.
 param_option = click.option(

@@ -6,6 +6,7 @@ survives across runs is the call-site results cache (:mod:`reviewbot.code.cache`
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -19,6 +20,9 @@ from reviewbot.errors import UsageError
 _PARSERS: dict[str, tree_sitter.Parser] = {}
 _TREE_CACHE: OrderedDict[tuple[str, str], ParsedFile] = OrderedDict()
 TREE_CACHE_SIZE = 256
+_RECENT: OrderedDict[tuple[str, bytes], tree_sitter.Tree] = OrderedDict()  # by content
+_RECENT_LOCK = threading.Lock()
+RECENT_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,26 @@ def resolve_language(language: Language | str) -> Language:
 
 
 def parse(source: bytes, language: Language | str) -> tree_sitter.Tree:
-    """Parse bytes. Never raises on bad code: errors become ERROR/MISSING nodes in the tree."""
+    """Parse bytes. Never raises on bad code: errors become ERROR/MISSING nodes in the tree.
+
+    The last few results are kept by content: a migration's rewrite and its gates ask for
+    the trees of the same before and after texts several times each."""
     lang = resolve_language(language)
+    key = (lang.name, source)
+    with _RECENT_LOCK:
+        tree = _RECENT.get(key)
+        if tree is not None:
+            _RECENT.move_to_end(key)
+            return tree
     parser = _PARSERS.get(lang.name)
     if parser is None:
         parser = _PARSERS[lang.name] = tree_sitter.Parser(lang.grammar())
-    return parser.parse(source)
+    tree = parser.parse(source)
+    with _RECENT_LOCK:
+        _RECENT[key] = tree
+        if len(_RECENT) > RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return tree
 
 
 def parse_blob(path: str, blob_id: str, source: bytes, language: Language) -> ParsedFile:

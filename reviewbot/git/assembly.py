@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pygit2
@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from reviewbot.errors import GitError
 from reviewbot.git.gitcli import status as git_status
-from reviewbot.git.objects import commit_tree, signature
+from reviewbot.git.objects import commit_tree, signature, tree_changes, tree_with
 from reviewbot.git.repo import Repo
 from reviewbot.git.worktrees import Worktree
 
@@ -81,6 +81,36 @@ def _checked_out_branches(repo: Repo) -> set[str]:
     return names
 
 
+class _Touched:
+    """Paths changed since the base, and their directories: a change elsewhere cannot
+    conflict with them (a file and a directory of the same name count as the same path)."""
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+        self.dirs: set[str] = set()
+
+    def reset(self, changes: Mapping[str, object]) -> None:
+        self.paths.clear()
+        self.dirs.clear()
+        self.add(changes)
+
+    def add(self, changes: Mapping[str, object]) -> None:
+        for path in changes:
+            self.paths.add(path)
+            self.dirs.update(_parents(path))
+
+    def overlaps(self, changes: Mapping[str, object]) -> bool:
+        return any(
+            path in self.paths or path in self.dirs or not self.paths.isdisjoint(_parents(path))
+            for path in changes
+        )
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def assemble(
     repo: Repo, base: str, commits: Sequence[tuple[str, str]], target_branch: str
 ) -> AssemblyResult:
@@ -102,17 +132,34 @@ def assemble(
     task_shas = [(task, repo.resolve(sha)) for task, sha in commits]
     # A private repository object: merges can take a while and must not hold `repo.lock`.
     main = pygit2.Repository(str(repo.git_dir))
-    current = pygit2.Oid(hex=base_sha)
+    base_oid = pygit2.Oid(hex=base_sha)
+    current = base_oid
     committer = signature(main)
     result = AssemblyResult(branch=target_branch, base=base_sha, head=base_sha)
+    base_tree = main[base_sha].peel(pygit2.Tree)
+    assembled = _Touched()  # the paths the assembled commits changed since the base
     for task, sha in task_shas:
         theirs = main[sha].peel(pygit2.Commit)
+        if theirs.parent_ids == [base_oid] and current != base_oid:
+            # A task commit made on the base: when it changes none of the paths assembled so
+            # far, a three-way merge would only add its changes, so they are put in directly
+            # (trees along its paths) instead of merging two whole trees.
+            changes = tree_changes(main, base_tree, theirs.tree)
+            if not assembled.overlaps(changes):
+                tree = tree_with(main, main[current].peel(pygit2.Tree), changes)
+                current = main.create_commit(
+                    None, theirs.author, committer, theirs.message, tree, [current]
+                )
+                assembled.add(changes)
+                result.merged.append(task)
+                continue
         ancestor = main.merge_base(current, theirs.id)
         if ancestor == theirs.id:  # already contained
             result.merged.append(task)
             continue
         if ancestor == current:
             current = theirs.id
+            assembled.reset(tree_changes(main, base_tree, theirs.tree))
             result.merged.append(task)
             continue
         index = main.merge_commits(current, theirs.id)
@@ -128,6 +175,7 @@ def assemble(
         current = main.create_commit(
             None, theirs.author, committer, theirs.message, tree, [current]
         )
+        assembled.reset(tree_changes(main, base_tree, main[tree].peel(pygit2.Tree)))
         result.merged.append(task)
     main.references.create(refname, current, force=True)
     result.head = str(current)

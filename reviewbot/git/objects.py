@@ -28,32 +28,30 @@ def signature(repository: pygit2.Repository) -> pygit2.Signature:
         return pygit2.Signature(*_FALLBACK_SIGNATURE)
 
 
-def tree_with(
-    repository: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[str, bytes | None]
-) -> pygit2.Oid:
-    """The id of ``tree`` with ``files`` (path -> content, None: deleted) put in.
+# What goes at a path: new content (the file keeps its mode), an exact entry (blob id and
+# mode, as a diff reports it), or None (deleted).
+Entry = bytes | tuple[pygit2.Oid, int] | None
 
-    A file keeps its mode (an executable stays executable), a new one is a plain file, and
-    a directory left empty disappears, as in a commit of the same files from a worktree.
+
+def tree_with(
+    repository: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[str, Entry]
+) -> pygit2.Oid:
+    """The id of ``tree`` with ``files`` put in.
+
+    Content keeps the file's mode (an executable stays executable), a new file is a plain
+    one, and a directory left empty disappears, as in a commit of the same files from a
+    worktree.
     """
-    here: dict[str, bytes | None] = {}
-    below: dict[str, dict[str, bytes | None]] = {}
-    for path, content in files.items():
+    here: dict[str, Entry] = {}
+    below: dict[str, dict[str, Entry]] = {}
+    for path, entry in files.items():
         head, sep, rest = path.partition("/")
         if sep:
-            below.setdefault(head, {})[rest] = content
+            below.setdefault(head, {})[rest] = entry
         else:
-            here[path] = content
+            here[path] = entry
     builder = repository.TreeBuilder(tree) if tree is not None else repository.TreeBuilder()
-    for name, content in here.items():
-        old = builder.get(name)
-        if content is None:
-            if old is not None:
-                builder.remove(name)
-            continue
-        keep = old is not None and int(old.filemode) in (_BLOB, _BLOB_EXECUTABLE)
-        mode = int(old.filemode) if keep and old is not None else _BLOB
-        builder.insert(name, repository.create_blob(content), mode)
+    # directories first: a file that replaces a directory is then put in over it
     for name, inner in below.items():
         old = builder.get(name)
         oid = tree_with(repository, old if isinstance(old, pygit2.Tree) else None, inner)
@@ -62,11 +60,36 @@ def tree_with(
                 builder.remove(name)
         else:
             builder.insert(name, oid, _TREE)
+    for name, entry in here.items():
+        old = builder.get(name)
+        if entry is None:
+            # a file replaced by a directory of the same name was put in above
+            if old is not None and name not in below:
+                builder.remove(name)
+        elif isinstance(entry, tuple):
+            builder.insert(name, *entry)
+        else:
+            keep = old is not None and int(old.filemode) in (_BLOB, _BLOB_EXECUTABLE)
+            mode = int(old.filemode) if keep and old is not None else _BLOB
+            builder.insert(name, repository.create_blob(entry), mode)
     return builder.write()
 
 
+def tree_changes(
+    repository: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree
+) -> dict[str, Entry]:
+    """What turns ``old`` into ``new``: path -> (blob id, mode), None where deleted."""
+    out: dict[str, Entry] = {}
+    for delta in old.diff_to_tree(new).deltas:
+        if delta.status == pygit2.enums.DeltaStatus.DELETED:
+            out[delta.old_file.path] = None
+        else:
+            out[delta.new_file.path] = (delta.new_file.id, int(delta.new_file.mode))
+    return out
+
+
 def commit_files(
-    repo: Repo, parent: str, files: Mapping[str, bytes | None], message: str, branch: str
+    repo: Repo, parent: str, files: Mapping[str, Entry], message: str, branch: str
 ) -> str | None:
     """Commit ``files`` (path -> content, None: deleted) onto ``parent`` and point
     ``refs/heads/<branch>`` at it; None (and no branch) when that changes nothing."""

@@ -13,7 +13,6 @@ a verify command, or a model author editing with tools.
 
 from __future__ import annotations
 
-import difflib
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +45,7 @@ from reviewbot.migrate.gates import (
     RemainingSite,
     SkepticVerdict,
     clip,
+    line_matcher,
     parse_gate,
     scope_gate,
     sites_gate,
@@ -641,25 +641,14 @@ async def _gates(
     """Run the gates in order; stop at the first failure (later gates cost more).
 
     ``cwd``: the worktree a verify command runs in (None: a change gated in memory)."""
-    results: list[GateResult] = []
     if not changes:
-        results.append(GateResult(gate="sites", passed=False, output="the attempt changed nothing"))
-        return results
-    target = next((c for c in changes if c.path == path), None)
+        return [GateResult(gate="sites", passed=False, output="the attempt changed nothing")]
     with job.tally.timed("gates"):
-        results.append(await anyio.to_thread.run_sync(parse_gate, changes))
-        if not results[-1].passed:
-            return results
-        results.append(_sites_gate(job, path, sites, target, kept))
-        if not results[-1].passed:
-            return results
-        site_lines = {n for s in sites for n in range(s.line, s.end_line + 1)}
-        results.append(scope_gate(path, changes, site_lines, justification=justification))
-        if not results[-1].passed:
-            return results
-        results.append(await anyio.to_thread.run_sync(weakened_tests_gate, changes))
-        if not results[-1].passed:
-            return results
+        results = await anyio.to_thread.run_sync(
+            _deterministic_gates, job, path, sites, changes, kept, justification
+        )
+    if not results[-1].passed:
+        return results
     if job.verify:
         assert cwd is not None, "a verify command needs a worktree"
         with job.tally.timed("verify"):
@@ -668,6 +657,31 @@ async def _gates(
             return results
     if tier != RULE_TIER:
         results.append(await _skeptic_gate(job, changes))
+    return results
+
+
+def _deterministic_gates(
+    job: MigrationJob,
+    path: str,
+    sites: Sequence[Site],
+    changes: list[FileChange],
+    kept: Sequence[RemainingSite],
+    justification: str | None,
+) -> list[GateResult]:
+    """parse, sites, scope, tests: up to the first that fails (in one worker thread)."""
+    target = next((c for c in changes if c.path == path), None)
+    site_lines = {n for s in sites for n in range(s.line, s.end_line + 1)}
+    gates: list[Callable[[], GateResult]] = [
+        partial(parse_gate, changes),
+        partial(_sites_gate, job, path, sites, target, kept),
+        partial(scope_gate, path, changes, site_lines, justification=justification),
+        partial(weakened_tests_gate, changes),
+    ]
+    results: list[GateResult] = []
+    for gate in gates:
+        results.append(gate())
+        if not results[-1].passed:
+            break
     return results
 
 
@@ -688,6 +702,8 @@ def _sites_gate(
         # same function, but it is the migrated form, not a leftover
         written = {s.callee for s in sites}
         after = [s for s in after if s.callee in written]
+    if not after:
+        return sites_gate([], kept)
     # explanations name lines of the original file: map the new file's lines back
     back = original_lines(target.before or b"", target.after)
     return sites_gate([(back.get(s.line, s.line), s.snippet) for s in after], kept)
@@ -695,9 +711,8 @@ def _sites_gate(
 
 def original_lines(before: bytes, after: bytes) -> dict[int, int]:
     """New line number -> old line number, for lines the change left in place."""
-    matcher = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), autojunk=False)
     out: dict[int, int] = {}
-    for block in matcher.get_matching_blocks():
+    for block in line_matcher(before, after).get_matching_blocks():
         for k in range(block.size):
             out[block.b + k + 1] = block.a + k + 1
     return out

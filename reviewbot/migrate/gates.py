@@ -17,15 +17,17 @@ import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 
 import anyio
 import anyio.to_thread
 from pydantic import BaseModel, Field
+from tree_sitter import Query, QueryCursor
 
 from reviewbot import process
-from reviewbot.code.languages import language_for_path
+from reviewbot.code.languages import Language, language_for_path
 from reviewbot.code.parsing import parse, syntax_errors
 
 GateName = Literal[
@@ -143,6 +145,13 @@ def _multiline_import_lines(path: str, source: bytes) -> set[int]:
     return out
 
 
+@lru_cache(maxsize=16)
+def line_matcher(before: bytes, after: bytes) -> difflib.SequenceMatcher[bytes]:
+    """The line diff of two texts, computed once: the sites and scope gates both read it,
+    and on a long file it costs more than the rest of either gate."""
+    return difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), autojunk=False)
+
+
 def _what_happened(ch: FileChange) -> str:
     if ch.after is None:
         return "deleted"
@@ -170,7 +179,7 @@ def scope_gate(
             continue
         old = (ch.before or b"").splitlines()
         new = (ch.after or b"").splitlines()
-        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        matcher = line_matcher(ch.before or b"", ch.after or b"")
         old_imports: set[int] | None = None  # parsed only when a changed line needs it
         new_imports: set[int] | None = None
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -222,16 +231,20 @@ _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*$|_test\.[a-z]+$|(^|/)conftest\.py$"
     r"|\.(test|spec)\.[a-z]+$|Tests?\.(java|cs|kt)$"
 )
+# Each pattern opens with a lookahead on the first characters its alternatives can start
+# with: the same matches, but most positions are rejected without trying every alternative.
 _ASSERTION = re.compile(
-    r"\bassert\w*\b|\bexpect\s*\(|\bpytest\.raises\b|\bshould\b|\bt\.(Error|Fatal|Fail)\w*\b|\bverify\s*\("
+    r"(?=[aepstv])(?:\bassert\w*\b|\bexpect\s*\(|\bpytest\.raises\b|\bshould\b"
+    r"|\bt\.(Error|Fatal|Fail)\w*\b|\bverify\s*\()"
 )
 _SKIP = re.compile(
-    r"\bskip\w*\b|\bxfail\b|\bxit\s*\(|\bxdescribe\s*\(|\.todo\s*\(|@Disabled\b|@Ignore\b|\bt\.Skip\w*\b"
-    r"|#\[ignore\]",
+    r"(?=[sxt.@#])(?:\bskip\w*\b|\bxfail\b|\bxit\s*\(|\bxdescribe\s*\(|\.todo\s*\(|@Disabled\b"
+    r"|@Ignore\b|\bt\.Skip\w*\b|#\[ignore\])",
     re.IGNORECASE,
 )
 _TEST_DEF = re.compile(
-    r"\bdef\s+test\w*|\b(?:it|test)\s*\(\s*['\"`]|\bfunc\s+Test\w+|@Test\b|#\[test\]|\[Fact\]|\[Test\]"
+    r"(?=[dit@#\[f])(?:\bdef\s+test\w*|\b(?:it|test)\s*\(\s*['\"`]|\bfunc\s+Test\w+|@Test\b"
+    r"|#\[test\]|\[Fact\]|\[Test\])"
 )
 
 
@@ -245,21 +258,33 @@ def _code_text(path: str, source: bytes) -> str:
     if lang is None:
         return source.decode("utf-8", errors="replace")
     tree = parse(source, lang)
-    cuts: list[tuple[int, int]] = []
-    stack = [tree.root_node]
-    while stack:
-        node = stack.pop()
-        if "comment" in node.type:
-            cuts.append((node.start_byte, node.end_byte))
-            continue
-        stack.extend(node.children)
     out = bytearray()
     pos = 0
-    for start, end in sorted(cuts):
+    query = _comment_query(lang)
+    found = QueryCursor(query).captures(tree.root_node).get("c", []) if query else []
+    for start, end in sorted((n.start_byte, n.end_byte) for n in found):
+        if start < pos:
+            continue  # inside a comment already cut
         out += source[pos:start]
         pos = end
     out += source[pos:]
     return out.decode("utf-8", errors="replace")
+
+
+@cache
+def _comment_query(lang: Language) -> Query | None:
+    """A query for every kind of comment node the grammar has (found in C, not by walking
+    the tree in Python)."""
+    grammar = lang.grammar()
+    kinds = {
+        grammar.node_kind_for_id(i)
+        for i in range(grammar.node_kind_count)
+        if grammar.node_kind_is_named(i) and grammar.node_kind_is_visible(i)
+    }
+    comments = sorted(k for k in kinds if k and "comment" in k)
+    if not comments:
+        return None
+    return Query(grammar, "[" + " ".join(f"({k})" for k in comments) + "] @c")
 
 
 @dataclass(frozen=True)

@@ -226,16 +226,23 @@ async def main(run):
 
     return await run.pipeline(found.claims, verify)
 '''
-    model_env(by_role({"orchestrator": draft(uncapped, "claims")}))
+    refused = "import os\n" + uncapped  # a checker problem, and the same lint
+    server = model_env(by_role({"orchestrator": Script([draft(refused, "claims"),
+                                                        draft(uncapped, "claims")])}))
     code, out, err = cli(capsys, "plan", "verify the README's claims", "--repo", str(shop.path))
     assert code == 0, err
+    # the repair round gets the checker's problems and the lint warnings
+    repair = [r for r in server.requests if r.role == "orchestrator"][1].last_user_text
+    assert "line 2: import of os is not allowed" in repair
+    assert '<data label="lint warnings (fix them too where you can)">' in repair
+    assert "[uncapped-fanout]" in repair
     saved = shop.path / ".git" / "reviewbot" / "harnesses" / "claims.py"
     line = 1 + uncapped.splitlines().index("    return await run.pipeline(found.claims, verify)")
     verdict = out.split("\nverdict:\n", 1)[1].splitlines()
     assert verdict[0] == "ok: claims (max_agents 60, budget $0.50); 1 warning"
     assert verdict[1].startswith(f"{saved}:{line + 1}: warning: fan-out over model output "
                                  "(found.claims) without a cap")
-    assert "(1 attempt)" in out
+    assert "(2 attempts)" in out
 
 
 def test_without_a_model_plan_picks_a_built_in_and_spends_nothing(

@@ -147,6 +147,7 @@ def generate(task: str, output: Path | None, budget: float | None, repo: Path,
     click.echo(f"wrote {path}: {generated.meta.name} — {generated.description} "
                f"(max_agents {generated.meta.max_agents}, budget {dollars(generated.budget_usd)}, "
                f"{generated.attempts} attempt{'s' if generated.attempts != 1 else ''})")
+    echo_warnings(generated.report, path)
     click.echo(f"next: reviewbot harness dry-run {path}", err=True)
     click.echo(cost_line(run.stats), err=True)
     return int(ExitCode.OK)

@@ -4,12 +4,14 @@ on the fixed harness, the built-in harnesses and the seed example workflows."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hg_samples import FANOUT_VOTE, cli
 
 from reviewbot.harness.checker import MARKER, check_harness_source
 from reviewbot.harness.lints import lint_source
+from reviewbot.testing import by_role
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -328,3 +330,18 @@ async def main(run):
     line = 1 + source.splitlines().index("    return await run.pipeline(found, verify)")
     expected = [] if cap else [("uncapped-fanout", line)]
     assert [(w.rule, w.line) for w in lint_source(source)] == expected
+
+
+def test_harness_generate_shows_the_warnings_of_what_it_wrote(
+    git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body, _ = CASES["uncapped-fanout"]
+    source = HEAD.split("\n", 1)[1] + body  # the generator adds the marker
+    model_env(by_role({"orchestrator": {"name": "linted", "description": "d",
+                                        "source": source}}))
+    code, out, err = cli(capsys, "harness", "generate", "verify the bugs",
+                         "--repo", str(git_repo.path))
+    assert code == 0, err
+    written = git_repo.path / ".git" / "reviewbot" / "harnesses" / "linted.py"
+    line = _bug_line(written.read_text(encoding="utf-8"))
+    assert f"{written}:{line}: warning: fan-out over model output" in out

@@ -146,10 +146,6 @@ def _names_in(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _target_names(target: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-
-
 def _store_names(target: ast.AST) -> list[ast.Name]:
     """The names an assignment target binds (``a``, ``a, b``; not ``a[i]`` or ``a.x``)."""
     if isinstance(target, ast.Name):
@@ -460,8 +456,7 @@ class _Scope:
             return any(self._iterates(v, family) for v in expr.values)
         if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Slice):
             return self._iterates(expr.value, family)
-        # an element of the family (`for claim in found`) is iterated item by item too
-        return False
+        return False  # (loops over an element of the family: see _elements)
 
     def _only_mapped(self, start: str, barrier: ast.Assign) -> int | None:
         """The line of the stage that maps the barrier's results item by item, when nothing
@@ -487,7 +482,7 @@ class _Scope:
         for node in self.nodes:
             if isinstance(node, ast.For | ast.AsyncFor | ast.comprehension) and self._iterates(
                     node.iter, family):
-                found |= _target_names(node.target)
+                found |= _names_in(node.target)
         return found
 
     def _itemwise_use(self, name: ast.Name, family: set[str]) -> bool:
@@ -553,7 +548,7 @@ class _Scope:
         for node in self.nodes:
             if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Await)
                     and self.m.run_call(node.value.value) == "until_dry"):
-                accepted |= set().union(*(_target_names(t) for t in node.targets))
+                accepted |= set().union(*(_names_in(t) for t in node.targets))
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name)
                     and node.func.attr in _ACCUMULATE):

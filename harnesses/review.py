@@ -47,6 +47,7 @@ from reviewbot.review import (
     synthesis_prompt,
     without_ignored,
 )
+from reviewbot.review.thorough import Rounds
 
 META = {
     "name": "review",
@@ -64,6 +65,8 @@ META = {
         # Where the repository's review rules are read (REVIEW.md, review keys): the pull
         # request's base branch; empty: the review's base.
         "rules_at": {"type": "str", "default": ""},
+        # "thorough": finder rounds until dry (empty: review.mode).
+        "mode": {"type": "str", "default": ""},
     },
     "max_agents": 400,
 }
@@ -84,6 +87,7 @@ async def main(
     dimensions: str = "",
     description: str = "",
     rules_at: str = "",
+    mode: str = "",
 ) -> ReviewResult:
     config = run.config
     target = await anyio.to_thread.run_sync(lambda: open_target(
@@ -138,6 +142,8 @@ async def main(
     finders = finder_dimensions(dims, plan.tiny)
     index = DedupIndex()
     funnel = result.funnel
+    rounds = Rounds(index, funnel, thorough=(mode or config.review.mode) == "thorough",
+                    max_rounds=config.review.max_rounds)
     verdicts: dict[int, Verification] = {}
     finished_finders = 0
     # (dimension, shard) -> why that finder did not answer: its error, or the run's stop
@@ -149,7 +155,7 @@ async def main(
         dim, shard = job
         try:
             report = await run.agent(
-                finder_task(dim), schema=FinderReport, role=dim.role, tools=tools,
+                finder_task(dim) + rounds.told(), schema=FinderReport, role=dim.role, tools=tools,
                 phase="find", context=[contexts[shard].text], system=FINDER_SYSTEM,
             )
         except ReviewbotError as exc:
@@ -201,7 +207,8 @@ async def main(
     jobs = [(d, s.index) for s in plan.shards for d in finders]
     # No barrier: a finder's new findings are verified while slower finders still run.
     with run.phase("find"):
-        await run.pipeline(jobs, find, verify_all)
+        await rounds.run(run, jobs, find, verify_all,
+                         lambda gid: verdicts[gid].status if gid in verdicts else None)
 
     funnel.duplicates = index.duplicates
     funnel.deduplicated = len(index)

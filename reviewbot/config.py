@@ -72,6 +72,7 @@ class ModelsConfig(_Section):
             "judge": Tier.DEEP,
             "author": Tier.FAST,
             "synthesizer": Tier.FAST,
+            "reproducer": Tier.FAST,  # a failed reproduction is retried one tier up
             "orchestrator": Tier.DEEP,
         }
     )
@@ -133,6 +134,16 @@ class ReviewConfig(_Section):
     ignore: list[str] = Field(default_factory=list)  # globs never reviewed
     max_findings: int | None = Field(default=None, ge=0)
     min_severity_inline: Severity | None = None  # below it: summary only, no inline comment
+    # "thorough": finder rounds until two in a row find nothing new (at most max_rounds).
+    mode: Literal["default", "thorough"] = "default"
+    max_rounds: int = Field(default=5, ge=1, le=20)
+    # Reproduce correctness findings with a test run at head: "high" (high and critical
+    # ones) or "all"; at most max_reproductions per review, each run under reproduce_timeout.
+    reproduce: Literal["off", "high", "all"] = "off"
+    max_reproductions: int = Field(default=3, ge=0, le=50)
+    reproduce_timeout: float = Field(default=120.0, gt=0)
+    # How to run one test file; "{test}" is replaced by its path. Unset: detected.
+    test_command: str | None = None
 
 
 class MigrateConfig(_Section):

@@ -106,10 +106,12 @@ def _dry_run(path: Path, config: Config, base: str | None, head: str | None,
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               metavar="FILE", help="Configuration file (default: .reviewbot.toml or pyproject).")
 @click.option("--quiet", is_flag=True, help="No progress output (the cost line remains).")
+@click.option("--thorough", is_flag=True,
+              help="Finder rounds until two in a row find nothing new (review.mode).")
 def review(
     path: Path, base: str | None, head: str | None, no_uncommitted: bool, dimensions: str | None,
     fmt: str, output: Path | None, fail_on: str | None, budget: float | None, dry_run: bool,
-    config_file: Path | None, quiet: bool,
+    config_file: Path | None, quiet: bool, thorough: bool,
 ) -> int:
     """Review a change and report verified findings."""
     repo = Repo.open(path)
@@ -120,7 +122,8 @@ def review(
         return _dry_run(path, config, base, head, not no_uncommitted, names, fmt)
 
     params = {"repo": str(path.resolve()), "base": base or "", "head": head or "",
-              "uncommitted": not no_uncommitted, "dimensions": ",".join(names)}
+              "uncommitted": not no_uncommitted, "dimensions": ",".join(names),
+              "mode": "thorough" if thorough else ""}
     progress = KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
         outcome = run_harness(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from reviewbot.report.cost import failed_phases
 from reviewbot.review.findings import Finding, Funnel, ReviewResult, line_label, ranked
+from reviewbot.review.thorough import round_line
 
 _BACKTICKS = re.compile(r"`+")
 _LANG_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go",
@@ -36,12 +37,18 @@ def funnel_line(result: ReviewResult) -> str:
 
 def funnel_text(fn: Funnel) -> str:
     """Candidates to confirmed findings in one line, with what was dropped at each step."""
-    return (
+    line = (
         f"{fn.candidates} candidates → {fn.grounded} grounded ({fn.ungrounded} dropped) → "
         f"{fn.deduplicated} distinct ({fn.duplicates} duplicates) → {fn.confirmed} confirmed, "
         f"{fn.refuted} refuted, {fn.unverified} unverified ({fn.escalated} escalated to the judge)"
         f"; {fn.deterministic} from ruff/parsers"
     )
+    if fn.reproduced or fn.disproved:
+        line += (f"; tests run at head: {fn.reproduced} reproduced, "
+                 f"{fn.disproved} passed (refuted)")
+    if len(fn.rounds) > 1:
+        line += f"; {len(fn.rounds)} finder rounds: {round_line(fn.rounds)}"
+    return line
 
 
 def _same(text: str, inline: bool) -> str:

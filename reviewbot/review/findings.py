@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, computed_field
 
 from reviewbot.config import Severity
+from reviewbot.review.evidence import Reproduction
 from reviewbot.runtime.stats import RunStats
 
 
@@ -36,6 +37,7 @@ class Verification(BaseModel):
     votes: list[Vote] = Field(default_factory=list)
     escalated: bool = False
     judge: Vote | None = None
+    reproduction: Reproduction | None = None  # a test run at head: decides without a vote
 
 
 class Finding(BaseModel):
@@ -107,6 +109,17 @@ def fingerprint(path: str, category: str, title: str, evidence: str, span: str =
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
 
 
+class RoundFunnel(BaseModel):
+    """One finder round (thorough mode runs several)."""
+
+    round: int
+    candidates: int = 0
+    grounded: int = 0
+    new: int = 0  # distinct findings not seen in an earlier round
+    confirmed: int = 0
+    refuted: int = 0
+
+
 class Funnel(BaseModel):
     candidates: int = 0  # model findings proposed
     ungrounded: int = 0  # dropped by grounding
@@ -119,6 +132,9 @@ class Funnel(BaseModel):
     unverified: int = 0  # not voted on (budget stop)
     deterministic: int = 0  # ruff / syntax findings, reported without a vote
     capped: int = 0  # confirmed but beyond review.max_findings: not reported
+    reproduced: int = 0  # of confirmed: a test failed at head for the stated reason, no vote
+    disproved: int = 0  # of refuted: the reproducing test passed at head
+    rounds: list[RoundFunnel] = Field(default_factory=list)  # finder rounds, in order
     remembered: int = 0  # like a dismissal the repository remembers: listed as dismissed
 
 

@@ -1,0 +1,27 @@
+"""Deterministic evidence for a model finding: a test that was run against the head."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class Outcome(StrEnum):
+    REPRODUCED = "reproduced"  # the test failed at head for the stated reason: confirmed
+    NOT_REPRODUCED = "not_reproduced"  # the test passed at head: evidence against, refuted
+    INCONCLUSIVE = "inconclusive"  # could not run, timed out, failed otherwise: the vote decides
+
+
+class Reproduction(BaseModel):
+    """What the reproducer wrote and what running it at the head showed."""
+
+    outcome: Outcome
+    reason: str  # one line: why this outcome
+    test_path: str = ""
+    test: str = ""  # the test's source, offered as a suggested test when reproduced
+    command: str = ""
+    output: str = ""  # the end of the command's output
+    seconds: float = 0.0
+    attempts: int = 0
+    tier: str = ""

@@ -35,14 +35,21 @@ from reviewbot.harness.dryrun import (
     vary_strings,
     widen_schema,
 )
-from reviewbot.harness.generator import default_output, generate_harness, write_generated
+from reviewbot.harness.generator import (
+    MAX_ATTEMPTS,
+    GeneratedHarness,
+    default_output,
+    generate_harness,
+    write_generated,
+)
 from reviewbot.harness.loader import Harness
 from reviewbot.harness.sandbox import describe_isolation, load_sandboxed
-from reviewbot.models import make_client, model_access
+from reviewbot.models import ModelAccess, make_client, model_access
 from reviewbot.report.cost import cost_line, dollars
 from reviewbot.report.progress import make_progress
 from reviewbot.runtime.errors import ModelsUnavailable
 from reviewbot.runtime.run import NO_MODELS_MESSAGE, Run
+from reviewbot.runtime.stats import RunStats
 from reviewbot.testing import MessagesRequest, ModelServer, Reply, minimal_instance
 
 
@@ -121,36 +128,48 @@ def generate(task: str, output: Path | None, budget: float | None, repo: Path,
         # fail before spending anything when there is nowhere to write
         raise UsageError(f"{root} is not inside a git repository; pass -o FILE")
 
-    runs: list[Run] = []
-    started = time.monotonic()
-
-    async def write() -> tuple[Any, Run]:
-        client = make_client(access, config.models)
-        run = Run(run_id="generate", config=config, client=client, harness="generate",
-                  budget_usd=budget)
-        runs.append(run)
-        try:
-            return await generate_harness(task, run=run), run
-        finally:
-            await client.close()
-
-    try:
-        generated, run = anyio.run(write)
-    except BaseException:
-        # A failed or interrupted generation still says what it spent.
-        if runs:
-            runs[0].stats.wall_seconds = time.monotonic() - started
-            click.echo(cost_line(runs[0].stats), err=True)
-        raise
-    run.stats.wall_seconds = time.monotonic() - started
+    generated, stats = write_harness(task, config=config, access=access, name="generate",
+                                     budget_usd=budget)
     path = write_generated(generated, output or default_output(generated.name, root))
     click.echo(f"wrote {path}: {generated.meta.name} — {generated.description} "
                f"(max_agents {generated.meta.max_agents}, budget {dollars(generated.budget_usd)}, "
                f"{generated.attempts} attempt{'s' if generated.attempts != 1 else ''})")
     echo_warnings(generated.report, path)
     click.echo(f"next: reviewbot harness dry-run {path}", err=True)
-    click.echo(cost_line(run.stats), err=True)
+    click.echo(cost_line(stats), err=True)
     return int(ExitCode.OK)
+
+
+def write_harness(
+    task: str, *, config: Config, access: ModelAccess, name: str,
+    budget_usd: float | None = None, max_attempts: int = MAX_ATTEMPTS,
+    repository: str | None = None, kind: str | None = None,
+) -> tuple[GeneratedHarness, RunStats]:
+    """The orchestrator's harness for ``task`` (see ``generate_harness``) and what writing
+    it cost. A failed or interrupted generation still prints its cost line."""
+    runs: list[Run] = []
+    started = time.monotonic()
+
+    async def write() -> GeneratedHarness:
+        client = make_client(access, config.models)
+        run = Run(run_id=name, config=config, client=client, harness=name,
+                  budget_usd=budget_usd)
+        runs.append(run)
+        try:
+            return await generate_harness(task, run=run, max_attempts=max_attempts,
+                                          repository=repository, kind=kind)
+        finally:
+            await client.close()
+
+    try:
+        generated = anyio.run(write)
+    except BaseException:
+        if runs:
+            runs[0].stats.wall_seconds = time.monotonic() - started
+            click.echo(cost_line(runs[0].stats), err=True)
+        raise
+    runs[0].stats.wall_seconds = time.monotonic() - started
+    return generated, runs[0].stats
 
 
 @harness.command()

@@ -13,11 +13,9 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import anyio
 import click
 import pygit2
 from rich.console import Console
@@ -36,24 +34,18 @@ from reviewbot.cli.harness import (
     run_within_estimate,
     verdict_line,
     warning_lines,
+    write_harness,
 )
 from reviewbot.config import Config
 from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import builtin_harness, parse_param_args, run_harness
 from reviewbot.harness.closest import closest_builtin
-from reviewbot.harness.generator import (
-    KINDS,
-    GeneratedHarness,
-    default_output,
-    generate_harness,
-    write_generated,
-)
+from reviewbot.harness.generator import KINDS, GeneratedHarness, default_output, write_generated
 from reviewbot.harness.repo_summary import RepoSummary, summarize_repo
 from reviewbot.harness.sandbox import describe_isolation, load_sandboxed
-from reviewbot.models import make_client, model_access
+from reviewbot.models import model_access
 from reviewbot.report.cost import cost_line
 from reviewbot.report.progress import make_progress
-from reviewbot.runtime.run import Run
 from reviewbot.runtime.stats import RunStats
 
 # The first draft and one repair round with the checker's problems.
@@ -97,28 +89,9 @@ def plan(task: str, kind: str | None, run_it: bool, yes: bool, param_pairs: tupl
                              fmt=fmt, quiet=quiet)
 
     summary = summarize_repo(root, config)
-    started = time.monotonic()
-    runs: list[Run] = []
-
-    async def write() -> GeneratedHarness:
-        client = make_client(access, config.models)
-        run = Run(run_id="plan", config=config, client=client, harness="plan")
-        runs.append(run)
-        try:
-            return await generate_harness(task, run=run, max_attempts=ATTEMPTS,
-                                          repository=summary.describe(), kind=kind)
-        finally:
-            await client.close()
-
-    try:
-        generated = anyio.run(write)
-    except BaseException:
-        if runs:  # a failed or interrupted plan still says what writing spent
-            runs[0].stats.wall_seconds = time.monotonic() - started
-            click.echo(cost_line(runs[0].stats), err=True)
-        raise
-    writing = runs[0].stats
-    writing.wall_seconds = time.monotonic() - started
+    generated, writing = write_harness(task, config=config, access=access, name="plan",
+                                       max_attempts=ATTEMPTS, repository=summary.describe(),
+                                       kind=kind)
     path = write_generated(generated, default_output(generated.name, root))
     _show_generated(out, generated, writing, summary, path)
     try:

@@ -11,6 +11,8 @@ to ruff's defaults (``--isolated``) on both sides.
 
 from __future__ import annotations
 
+import ast
+import configparser
 import json
 import re
 from collections.abc import Sequence
@@ -20,7 +22,7 @@ from typing import Any
 from reviewbot import process
 from reviewbot.config import Severity
 from reviewbot.review.findings import Finding, Source
-from reviewbot.review.linting import Diagnostic, LintRun, Tree, line_of, read_toml
+from reviewbot.review.linting import Diagnostic, FileView, LintRun, Tree, line_of, read_toml
 
 RUFF_CONFIG_FILES = ("pyproject.toml", "ruff.toml", ".ruff.toml")
 _RUFF_TIMEOUT = 120.0
@@ -66,12 +68,38 @@ def _minimum_python(spec: str) -> int | None:
     return min(minors) if minors else None
 
 
-def _declared_target(root: Path) -> str | None:
-    """``pyXY`` from the project's ``requires-python`` (or Poetry's ``python`` dependency),
-    when no ruff configuration of the tree sets a target version of its own.
+def _setup_python(view: FileView) -> str | None:
+    """``python_requires`` of a setuptools project: ``setup.cfg``'s ``[options]``, or a
+    string literal passed to ``setup()`` in ``setup.py`` (requests declares it only there)."""
+    if view.exists("setup.cfg"):
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(view.read_bytes("setup.cfg").decode("utf-8", "replace"))
+        except configparser.Error:
+            pass
+        else:
+            if parser.has_option("options", "python_requires"):
+                return parser.get("options", "python_requires")
+    if view.exists("setup.py"):
+        try:
+            tree = ast.parse(view.read_bytes("setup.py"))
+        except (SyntaxError, ValueError):
+            return None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg == "python_requires" and (
+                    isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                return node.value.value
+    return None
+
+
+def _declared_target(root: Path, view: FileView) -> str | None:
+    """``pyXY`` from the project's ``requires-python`` (or Poetry's ``python`` dependency,
+    or setuptools' ``python_requires``), when no ruff configuration of the tree sets a
+    target version of its own.
 
     Ruff reads ``requires-python`` itself only in some layouts (never under ``--isolated``,
-    never from Poetry's table); passing the version explicitly makes every layout agree.
+    never from Poetry's table or setuptools); passing the version explicitly makes every
+    layout agree.
     """
     for config in [*root.rglob("ruff.toml"), *root.rglob(".ruff.toml")]:
         if "target-version" in read_toml(config):
@@ -91,6 +119,8 @@ def _declared_target(root: Path) -> str | None:
             declared = deps.get("python") if isinstance(deps, dict) else None
         if isinstance(declared, str):
             spec = declared
+    if spec is None:
+        spec = _setup_python(view)
     minor = _minimum_python(spec) if spec else None
     if minor is None:
         return None
@@ -154,7 +184,7 @@ class Ruff:
                "--no-unsafe-fixes"]
         if defaults:
             cmd.append("--isolated")
-        target = _declared_target(root)
+        target = _declared_target(root, tree.view)
         if target is not None:
             cmd += ["--target-version", target]
         proc = process.run([*cmd, "--", *tree.paths], cwd=root, timeout=_RUFF_TIMEOUT)

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reviewbot.review import deterministic_findings, open_target
+from reviewbot.config import Severity
+from reviewbot.review import Finding, deterministic_findings, open_target
 from reviewbot.review.linting import Diagnostic, LintRun, Tree
 from reviewbot.review.ruff_linter import Ruff
 
@@ -65,9 +66,6 @@ class _Todo:
         return out
 
     def report(self, new: Any, tree: Tree, *, defaults: bool) -> list[Any]:
-        from reviewbot.review import Finding
-        from reviewbot.config import Severity
-
         return [Finding(path=d.path, start_line=d.line, end_line=d.line, severity=Severity.LOW,
                         category="lint", title="TODO", evidence=tree.text(d.path).splitlines()[
                             d.line - 1]) for d in new]
@@ -105,3 +103,24 @@ def test_ruff_runs_with_the_process_policy(
     env = dump.read_text(encoding="utf-8")
     assert "PATH=" in env
     assert "canary" not in env and "ANTHROPIC" not in env and "GITHUB_TOKEN" not in env
+
+
+def test_setuptools_python_requires_is_the_target_version(git_repo: Any) -> None:
+    """requests declares its oldest Python only in setup.py: `List` -> `list` (UP006) needs
+    3.9, so on 3.8 ruff's FA100 applies instead, as a by-hand run with py38 reports."""
+    git_repo.write("ruff.toml", '[lint]\nselect = ["UP006", "FA100"]\n')
+    git_repo.write("setup.py", 'from setuptools import setup\n\n'
+                               'setup(name="m", python_requires=">=3.8")\n')
+    git_repo.write("m.py", "X = 1\n")
+    git_repo.commit("base")
+    git_repo.write("m.py", "from typing import List\n\n\ndef f(a: List[int]) -> None: ...\n")
+
+    def rules() -> list[str]:
+        target = open_target(git_repo.path)
+        return [f.rule or "" for f in deterministic_findings(
+            target.base_view, target.head_view, target.changes.files).findings]
+
+    assert rules() == ["FA100"]
+    git_repo.write("setup.py", "")
+    git_repo.write("setup.cfg", "[options]\npython_requires = >=3.11\n")
+    assert rules() == ["UP006"]

@@ -213,7 +213,7 @@ def _chromium(*args: str) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 def test_pages_render_in_headless_chromium(model_env, git_repo, harness_file: Path,
-                                           dashboard: Dashboard, tmp_path: Path) -> None:
+                                           dashboard: Dashboard, artifacts: Path) -> None:
     model_env(answer, latency=Fixed(0.05))
     LiveRun(harness_file, git_repo.path, 4, "shown-1", concurrency=2).join()
     runs_url = dashboard.url
@@ -224,7 +224,7 @@ def test_pages_render_in_headless_chromium(model_env, git_repo, harness_file: Pa
     assert '<svg id="timeline"' in view and view.count('class="agent a-finished"') == 5
     assert "<td>find</td>" in view and "<td>sum</td>" in view
     for name, url in (("runs", runs_url), ("run", run_url)):
-        shot = tmp_path / f"dashboard-{name}.png"
+        shot = artifacts / f"dashboard-{name}.png"
         _chromium(f"--screenshot={shot}", url)
         assert shot.is_file() and shot.stat().st_size > 10_000
 
@@ -270,7 +270,8 @@ def test_outcome_of_reviews_and_migrations() -> None:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path,
-                                         dashboard: Dashboard, tmp_path: Path) -> None:
+                                         dashboard: Dashboard, tmp_path: Path,
+                                         artifacts: Path) -> None:
     from cdp_pipe import Browser
 
     assert CHROMIUM is not None
@@ -286,7 +287,7 @@ def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path
         count = "document.querySelectorAll('rect.a-finished').length"
         first = browser.js(count)
         browser.wait_for(f"{count} > {first}")
-        browser.screenshot(tmp_path / "dashboard-live-run.png")
+        browser.screenshot(artifacts / "dashboard-live-run.png")
         browser.js("document.querySelector('button.stop').click()")
         outcome = live.join()
         assert outcome.status == "partial" and outcome.stats.stop_reason == STOP_REASON
@@ -297,7 +298,7 @@ def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path
         assert browser.js(count) == kept
     finally:
         browser.close()
-    assert (tmp_path / "dashboard-live-run.png").stat().st_size > 10_000
+    assert (artifacts / "dashboard-live-run.png").stat().st_size > 10_000
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")

@@ -4,7 +4,6 @@ real headless Chromium, and saving a run's harness from the run view."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -24,14 +23,6 @@ from reviewbot.testing import Fixed
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    """Where screenshots go: $REVIEWBOT_TEST_ARTIFACTS (CI uploads it), else a temp dir."""
-    where = Path(os.environ.get("REVIEWBOT_TEST_ARTIFACTS") or tmp_path / "artifacts")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 @pytest.fixture
@@ -152,9 +143,10 @@ def test_three_runs_in_a_browser_with_screenshots(three: tuple[Any, LiveRun, Das
         browser.js("document.querySelector('#save-name').value = 'review'")
         browser.js("document.querySelector('button.save').click()")
         browser.wait_for("document.querySelector('#save-msg .err') !== null")
+        browser.screenshot(artifacts / "dashboard-review.png")  # funnel, phases, Save
     finally:
         browser.close()
-    for name in ("dashboard-runs.png", "dashboard-run.png"):
+    for name in ("dashboard-runs.png", "dashboard-run.png", "dashboard-review.png"):
         assert (artifacts / name).stat().st_size > 10_000
     assert live.thread.is_alive()
 

@@ -404,18 +404,26 @@ class _Scope:
 
     def _barriers(self) -> Iterator[HarnessLint]:
         for node in self.nodes:
+            call = node.value.value if isinstance(node, ast.Assign) and isinstance(
+                node.value, ast.Await) else None
             if (isinstance(node, ast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], ast.Name)
-                    and isinstance(node.value, ast.Await)
-                    and self.m.run_call(node.value.value) == "parallel"):
+                    and isinstance(call, ast.Call) and self._is_barrier(call)):
                 stage = self._only_mapped(node.targets[0].id, node)
                 if stage is not None:
+                    what = "run.parallel" if self.m.run_call(call) else "gather"
                     yield HarnessLint(
                         line=node.lineno, rule="barrier-then-map",
-                        message=f"run.parallel waits for every {node.targets[0].id!r} before "
+                        message=f"{what} waits for every {node.targets[0].id!r} before "
                         f"line {stage} maps them one by one: chain the stages with "
                         "run.pipeline(items, first, then) so early items go on at once",
                     )
+
+    def _is_barrier(self, call: ast.Call) -> bool:
+        """``run.parallel(...)``, or ``asyncio.gather(...)`` of agents (trusted harnesses)."""
+        if self.m.run_call(call) == "parallel":
+            return True
+        return _name(call.func) == "gather" and any(self.m.spends(a) for a in call.args)
 
     def _family(self, start: str, barrier: ast.AST) -> set[str]:
         """``start`` and the names built from it item by item (filtered, flattened)."""
@@ -456,6 +464,8 @@ class _Scope:
             return any(self._iterates(v, family) for v in expr.values)
         if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Slice):
             return self._iterates(expr.value, family)
+        if isinstance(expr, ast.ListComp | ast.GeneratorExp):  # filtered or flattened inline
+            return any(self._iterates(g.iter, family) for g in expr.generators)
         return False  # (loops over an element of the family: see _elements)
 
     def _only_mapped(self, start: str, barrier: ast.Assign) -> int | None:

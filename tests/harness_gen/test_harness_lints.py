@@ -345,3 +345,21 @@ def test_harness_generate_shows_the_warnings_of_what_it_wrote(
     written = git_repo.path / ".git" / "reviewbot" / "harnesses" / "linted.py"
     line = _bug_line(written.read_text(encoding="utf-8"))
     assert f"{written}:{line}: warning: fan-out over model output" in out
+
+
+def test_a_gather_of_agents_is_a_barrier_too() -> None:
+    # Trusted harnesses may use asyncio; the same bug has the same lint.
+    source = HEAD.replace("from pydantic", "import asyncio\n\nfrom pydantic", 1) + '''
+async def main(run, paths: list[str] = ["a.py"]):
+    async def find(path):
+        return await run.agent(f"Find bugs in {path}", schema=Findings, role="finder")
+
+    async def verify(f):
+        return await run.vote(f.title, angles=ANGLES)
+
+    reports = await asyncio.gather(*[find(p) for p in paths[:10]])  # BUG
+    return await run.pipeline([f for r in reports for f in r.findings[:5]], verify)
+'''
+    warnings = lint_source(source)
+    assert [(w.rule, w.line) for w in warnings] == [("barrier-then-map", _bug_line(source))]
+    assert warnings[0].message.startswith("gather waits for every 'reports' before line")

@@ -67,7 +67,8 @@ def show(name: str, repo: Path) -> int:
 
         console = stdout_console()
         console.print(f"[dim]{path}[/dim]")
-        console.print(Syntax(source, "python", line_numbers=True, word_wrap=False))
+        console.print(Syntax(source, "python", line_numbers=True, word_wrap=False,
+                             background_color="default"))
     else:
         click.echo(source, nl=False)
     return int(ExitCode.OK)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +110,22 @@ def test_save_list_show_a_run_harness(model_env: Any, git_repo: Any, tmp_path: P
     again = run_harness(load_harness(saved), {"n": 1}, config=Config(),
                         repo_path=git_repo.path)
     assert again.result == ["A:item 0"]
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="no script(1) for a terminal")
+def test_show_highlights_on_a_terminal(git_repo: Any) -> None:
+    git_repo.write(".reviewbot/harnesses/asker.py", PLAIN)
+    # script(1) gives the command a pseudo-terminal, as a user's shell would
+    proc = subprocess.run(
+        ["script", "-qec", f"{sys.executable} -m reviewbot harness show asker", "/dev/null"],
+        cwd=git_repo.path, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"},
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "\x1b[" in proc.stdout  # colours
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
+    assert "asker.py" in plain.splitlines()[0]
+    assert re.search(r"^ *1 \"\"\"Ask one agent per item.\"\"\"", plain, re.M)  # line numbers
 
 
 def test_save_refuses_what_it_cannot_save(model_env: Any, git_repo: Any, tmp_path: Path,

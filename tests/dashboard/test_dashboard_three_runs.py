@@ -31,7 +31,7 @@ def three(model_env: Any, git_repo: Any, tmp_path: Path,
     srv = model_env(three_runs_handler, latency=Fixed(0.02))
     harness = tmp_path / "ask_each.py"
     harness.write_text(HARNESS)
-    live = make_three_runs(git_repo, harness, capsys, n=20)
+    live = make_three_runs(git_repo, harness, capsys, n=60)  # live for the whole test
     srv.latency = Fixed(0.4)
     server = Dashboard(state_dir(git_repo.path), repo_root=git_repo.path).start()
     try:

@@ -41,7 +41,7 @@ def test_runs_and_show_on_three_runs_then_stop(model_env: Any, git_repo: Any,
     srv = model_env(three_runs_handler, latency=Fixed(0.02))
     repo = str(git_repo.path)
     srv.latency = Fixed(0.02)
-    live = make_three_runs(git_repo, harness_file, capsys, n=16)
+    live = make_three_runs(git_repo, harness_file, capsys, n=48)
     srv.latency = Fixed(0.4)
     wait(lambda: '"agent_finished"' in _events(git_repo, "live-3"), what="a live agent")
 
@@ -105,7 +105,7 @@ def test_runs_and_show_on_three_runs_then_stop(model_env: Any, git_repo: Any,
     outcome = live.join()
     assert outcome.status == "partial" and outcome.stats.stop_reason == STOP_REASON
     kept = sum(a is not None for a in outcome.result["answers"])
-    assert 1 <= kept < 16
+    assert 1 <= kept < 48
     code, out, _ = cli(capsys, "runs", "--repo", repo)
     first = _columns(out)[0]
     assert first["STATUS"] == "partial" and first["OUTCOME"] == STOP_REASON

@@ -64,12 +64,16 @@ _SECRET = re.compile(
     re.IGNORECASE,
 )
 
+# Names the pattern above catches that hold no credential (GIT_AUTHOR_* is who commits).
+_NOT_SECRET = frozenset({"GIT_TERMINAL_PROMPT", "GOPRIVATE", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+                         "GIT_AUTHOR_DATE"})
+
 Inherit = Literal["none", "base", "toolchain"]
 
 
 def is_secret(name: str) -> bool:
     """Whether a variable of this name may hold a credential (never inherited)."""
-    return bool(_SECRET.search(name)) and name not in ("GIT_TERMINAL_PROMPT", "GOPRIVATE")
+    return bool(_SECRET.search(name)) and name not in _NOT_SECRET
 
 
 def _inherited(name: str, inherit: Inherit) -> bool:
@@ -206,6 +210,28 @@ def run(
         if watch_write >= 0:
             os.close(watch_write)
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err or "")
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    cwd: Path | str,
+    inherit: Inherit = "base",
+    extra: Mapping[str, str] | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived child (a server, a worker) with the environment policy; its
+    output goes to ``log`` (appended) or nowhere. The caller ends it (``terminate``/``kill``)
+    and waits for it; it runs in its own process group, so a signal to ours leaves it be."""
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(  # noqa: S603 - argv lists only, never a shell string
+            list(argv), cwd=cwd, env=environment(inherit, extra), stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    finally:
+        if log is not None and not isinstance(out, int):
+            out.close()  # the child has its own copy
 
 
 def _end(proc: subprocess.Popen[str], watch_write: int) -> None:

@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"review", "migrate"},
     {"harness"},
+    {"temporal"},  # the distributed engine: runs migrate's tasks and harness on Temporal
     {"cli", "github", "report", "dashboard"},
 ]
 ANYWHERE = {"config", "errors", "lazy", "__init__", "__main__"}

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "dashboard": ("reviewbot.cli.dashboard:dashboard", "Serve a live web dashboard of runs."),
     "control": ("reviewbot.cli.dashboard:control", "Stop, pause or continue a live run."),
+    "worker": (
+        "reviewbot.cli.worker:worker",
+        "Run distributed migrations' tasks for a Temporal service.",
+    ),
     "serve-model": (
         "reviewbot.cli.serve:serve_model",
         "Serve the loopback Anthropic-compatible test server.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,10 @@ from reviewbot.report.cost import cost_line, failed_phases
 from reviewbot.report.migration import render_json, render_text
 from reviewbot.report.progress import make_progress
 from reviewbot.runtime.errors import RunInterrupted
+from reviewbot.runtime.stats import RunStats
+
+if TYPE_CHECKING:
+    from reviewbot.git import Repo
 
 
 @click.command()
@@ -110,6 +115,27 @@ from reviewbot.runtime.errors import RunInterrupted
 @click.option(
     "--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "temporal"]),
+    default="local",
+    show_default=True,
+    help="local: this process; temporal: a durable workflow run by `reviewbot worker`s.",
+)
+@click.option("--temporal", "temporal_address", metavar="HOST:PORT",
+              help="Temporal service (default TEMPORAL_ADDRESS or localhost:7233).")
+@click.option("--namespace", metavar="NS", help="Temporal namespace (default TEMPORAL_NAMESPACE).")
+@click.option("--task-queue", metavar="Q", default=None, help="Task queue the workers poll.")
+@click.option("--remote", metavar="NAME|URL", default="origin", show_default=True,
+              help="The shared remote the workers fetch from and push to (--engine temporal).")
+@click.option("--attach", "attach_id", metavar="WORKFLOW_ID",
+              help="Follow a running migration workflow to its report.")
+@click.option("--batch-size", type=click.IntRange(1, 500), default=25, show_default=True,
+              metavar="N", help="Files per activity (--engine temporal).")
+@click.option("--max-in-flight", type=click.IntRange(1, 1000), default=16, show_default=True,
+              metavar="N", help="Batches running at once across workers (--engine temporal).")
+@click.option("--heartbeat-timeout", type=click.FloatRange(1, 600), default=20.0, hidden=True)
+@click.option("--history-limit", type=click.IntRange(100, 40_000), default=10_000, hidden=True)
 def migrate(
     instruction: str,
     find: str | None,
@@ -135,8 +161,34 @@ def migrate(
     config_path: Path | None,
     quiet: bool,
     repo: Path,
+    engine: str,
+    temporal_address: str | None,
+    namespace: str | None,
+    task_queue: str | None,
+    remote: str,
+    attach_id: str | None,
+    batch_size: int,
+    max_in_flight: int,
+    heartbeat_timeout: float,
+    history_limit: int,
 ) -> int:
     """Migrate every call site of something, one file per worktree, gated, onto one branch."""
+    if engine == "temporal" or attach_id is not None:
+        from reviewbot.cli.migrate_temporal import migrate_on_temporal
+
+        return migrate_on_temporal(
+            instruction, repo=repo, config_path=config_path, attach_id=attach_id, fmt=fmt,
+            quiet=quiet, address=temporal_address, namespace=namespace, task_queue=task_queue,
+            submission=dict(
+                find=find, query_file=query_file, language=language, rewrite=rewrite,
+                add_imports=add_imports, rule_file=rule_file, paths=paths,
+                prune_imports=not keep_imports, base=base, remote=remote, branch=branch,
+                verify=verify, verify_timeout=verify_timeout, limit=limit, budget_usd=budget,
+                keep_task_branches=keep_task_branches, batch_size=batch_size,
+                max_in_flight=max_in_flight, heartbeat_seconds=heartbeat_timeout,
+                history_limit=history_limit,
+            ),
+        )
     if not instruction.strip():
         raise UsageError(
             "say what to change, e.g. reviewbot migrate "
@@ -206,21 +258,28 @@ def migrate(
         )
         return int(ExitCode.PARTIAL)
     result = MigrationResult.model_validate(outcome.result)
+    return report(repository, base, result, outcome.stats, fmt, f"run id: {outcome.run_id}")
+
+
+def report(
+    repository: Repo, base: str, result: MigrationResult, stats: RunStats, fmt: str, where: str
+) -> int:
+    """Print the report and the cost line; the exit status of the migration."""
     site_files = [f.path for f in result.files] or [p.path for p in result.plan]
     warning = uncommitted_warning(uncommitted_site_files(repository, base, site_files), base)
     if warning is not None:
         click.echo(f"reviewbot: {warning}", err=True)
     if fmt == "json":
-        click.echo(render_json(result, outcome.stats))
+        click.echo(render_json(result, stats))
     else:
-        click.echo(render_text(result, outcome.stats))
-        click.echo(f"run id: {outcome.run_id}")
-    click.echo(cost_line(outcome.stats), err=True)
+        click.echo(render_text(result, stats))
+        click.echo(where)
+    click.echo(cost_line(stats), err=True)
     nothing = result.nothing_migrated()
     if nothing is not None:
         # a run that changed nothing is not a success, whatever the reason
         click.echo(f"reviewbot: error: {nothing}", err=True)
-        if failed_phases(outcome.stats):
+        if failed_phases(stats):
             return int(ExitCode.ENVIRONMENT)  # no model agent answered: the service failed
         return int(ExitCode.FINDINGS)
     return int(ExitCode.OK)

@@ -7,20 +7,23 @@ repository). Everything else goes through pygit2.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from reviewbot import process
 from reviewbot.errors import GitError
 
 
-def git(cwd: Path, *args: str) -> str:
-    """Run ``git args`` in ``cwd``; a failure becomes a one-line GitError."""
+def git(cwd: Path, *args: str, extra: Mapping[str, str] | None = None) -> str:
+    """Run ``git args`` in ``cwd``; a failure becomes a one-line GitError.
+
+    ``extra``: variables for this one command (a credential for a remote)."""
     exe = shutil.which("git")
     if exe is None:
         raise GitError("the git program is not on PATH; install git")
     # The base environment has no GIT_DIR and friends (set inside git hooks), so git works
     # on ``cwd`` and not on the repository of a hook that started us.
-    proc = process.run([exe, *args], cwd=cwd)
+    proc = process.run([exe, *args], cwd=cwd, extra=extra)
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
         raise GitError(f"git {args[0]} failed: {detail}")

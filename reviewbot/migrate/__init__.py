@@ -15,6 +15,13 @@ from reviewbot.migrate.engine import (
     worktree_changes,
 )
 from reviewbot.migrate.estimate import estimate_cost
+from reviewbot.migrate.executor import (
+    FileTask,
+    LocalExecutor,
+    MigrationExecutor,
+    run_task,
+    task_for,
+)
 from reviewbot.migrate.gates import (
     FileChange,
     GateResult,
@@ -52,8 +59,11 @@ __all__ = [
     "ImportSections",
     "FileChange",
     "FilePlan",
+    "FileTask",
     "FileResult",
     "GateResult",
+    "LocalExecutor",
+    "MigrationExecutor",
     "MigrationJob",
     "MigrationResult",
     "MigrationSpec",
@@ -76,11 +86,13 @@ __all__ = [
     "render",
     "rewrite_file",
     "rule_rewrite",
+    "run_task",
     "scope_gate",
     "sites_gate",
     "sites_in_source",
     "sections_for_view",
     "spec_from_options",
+    "task_for",
     "task_key",
     "weakened_tests_gate",
     "verify_gate",

@@ -1,0 +1,79 @@
+"""`reviewbot migrate ... --engine temporal` and `--attach ID`: the client side of a
+distributed migration (submit, follow with progress, fetch the branch and the report)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reviewbot.config import load_config
+from reviewbot.errors import ExitCode, UsageError
+
+
+def _missing_extra() -> UsageError:
+    return UsageError("the temporal engine needs the extra: pip install 'reviewbot[temporal]'")
+
+
+def migrate_on_temporal(
+    instruction: str,
+    *,
+    repo: Path,
+    config_path: Path | None,
+    attach_id: str | None,
+    fmt: str,
+    quiet: bool,
+    address: str | None,
+    namespace: str | None,
+    task_queue: str | None,
+    submission: dict[str, Any],
+) -> int:
+    try:
+        from reviewbot.temporal import client as tc
+        from reviewbot.temporal.connection import Connection, connect
+        from reviewbot.temporal.messages import DEFAULT_TASK_QUEUE
+    except ImportError:
+        raise _missing_extra() from None
+    from reviewbot.cli.migrate import report
+    from reviewbot.git import Repo
+    from reviewbot.migrate import spec_from_options
+
+    repository = Repo.open(repo)
+    config = load_config(repository.root, config_path)
+    conn = Connection.from_env(address, namespace)
+    stream = None if quiet else sys.stderr
+    if attach_id is None:
+        if not instruction.strip():
+            raise UsageError("say what to change (or pass --attach WORKFLOW_ID)")
+        names = ("find", "query_file", "language", "rewrite", "add_imports", "rule_file",
+                 "paths", "prune_imports")
+        spec = spec_from_options(**{n: submission.pop(n) for n in names})
+        request = tc.request_for(repository, config, tc.Submission(
+            instruction=instruction, spec=spec, **submission))
+    workflow = attach_id or tc.workflow_id(request.instruction, request.spec, request.base)
+
+    async def go() -> Any:
+        client = await connect(conn)
+        if attach_id is None:
+            handle = await tc.submit(client, repository, request, task_queue or DEFAULT_TASK_QUEUE)
+        else:
+            handle = tc.attach(client, attach_id)
+        if stream is not None:
+            print(f"reviewbot: workflow {workflow} on {conn.address} ({conn.namespace}); "
+                  f"Ctrl-C leaves it running, `reviewbot migrate --attach {workflow}` follows it",
+                  file=stream, flush=True)
+        return await tc.follow(handle, stream)
+
+    try:
+        outcome = asyncio.run(go())
+    except KeyboardInterrupt:
+        click.echo(f"reviewbot: workflow {workflow} keeps running; follow it again with "
+                   f"`reviewbot migrate --attach {workflow}`", err=True)
+        return int(ExitCode.INTERRUPTED)
+    result, stats = tc.collect(repository, workflow, outcome)
+    return report(repository, result.base, result, stats, fmt,
+                  f"workflow id: {workflow} ({outcome.batches} batches, {outcome.executed} tasks "
+                  f"run, {outcome.reused} reused)")

@@ -1,0 +1,183 @@
+"""The migration workflow: discover, batches of file tasks, assembly; the budget's ledger.
+
+Workflow code is replayed by Temporal to rebuild its state, so it must be deterministic:
+no I/O, no clocks but ``workflow.now()``, no randomness. Everything that touches git, the
+file system or a model is an activity (``reviewbot.temporal.activities``), named here by
+string so this module imports only the message types.
+
+Limits respected: at most ``max_in_flight`` batch activities pending (Temporal allows
+2,000); each batch is one activity, so the history grows by a few events per batch and
+the workflow continues as new (carrying its :class:`State`) before ``history_limit``
+events; messages are paths, commit ids and short per-file records.
+"""
+
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from reviewbot.runtime.stats import RunStats
+    from reviewbot.temporal.messages import (
+        WORKFLOW_NAME,
+        AssembleInput,
+        AssembleOutput,
+        BatchInput,
+        BatchOutput,
+        MigrationRequest,
+        Outcome,
+        Plan,
+        Progress,
+        State,
+    )
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=8)
+# The least a batch is granted when a budget is set: a grant smaller than one model turn's
+# worst case would stop the batch's run before its first agent.
+MIN_GRANT_USD = 0.10
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class MigrationWorkflow:
+    def __init__(self) -> None:
+        self._progress = Progress()
+
+    @workflow.query
+    def progress(self) -> Progress:
+        return self._progress
+
+    @workflow.run
+    async def run(self, request: MigrationRequest, state: State | None = None) -> Outcome:
+        run_id = workflow.info().workflow_id
+        started = workflow.now()
+        if state is None:
+            self._progress = Progress(budget_usd=request.budget_usd)
+            plan = await workflow.execute_activity(
+                "discover", args=[request, run_id], result_type=Plan,
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(seconds=60), retry_policy=RETRY,
+            )
+            state = State(plan=plan, pending=list(plan.paths))
+        self._show(request, state, "migrate", 0)
+        drained = await self._batches(request, run_id, state)
+        if not drained:
+            state.wall_seconds += (workflow.now() - started).total_seconds()
+            state.generation += 1
+            workflow.continue_as_new(args=[request, state])
+        self._show(request, state, "assemble", 0)
+        assembled = await workflow.execute_activity(
+            "assemble",
+            AssembleInput(request=request, run=run_id, plan=state.plan,
+                          results_commits=state.results_commits, lost=state.lost,
+                          unstarted=state.unstarted, stopped=state.stopped,
+                          partial=self._partial(request, state)),
+            result_type=AssembleOutput, start_to_close_timeout=timedelta(hours=6),
+            heartbeat_timeout=timedelta(seconds=60), retry_policy=RETRY,
+        )
+        state.wall_seconds += (workflow.now() - started).total_seconds()
+        self._show(request, state, "done", 0)
+        spent = state.spent
+        stats = RunStats(
+            run_id=run_id, harness="migrate", partial=state.stopped is not None,
+            stop_reason=state.stopped, total=spent.total, by_tier=spent.by_tier,
+            by_phase=spent.by_phase, budget_usd=request.budget_usd, errors=spent.errors,
+            wall_seconds=state.wall_seconds,
+        )
+        return Outcome(report_commit=assembled.report_commit, branch=request.branch,
+                       head=assembled.head, remote=request.remote, stats=stats,
+                       executed=state.executed, reused=state.reused, batches=state.next_index,
+                       generation=state.generation)
+
+    async def _batches(self, request: MigrationRequest, run_id: str, state: State) -> bool:
+        """Run batches until none is left (True), or until the history is long enough to
+        continue as new (False: nothing is in flight then)."""
+        in_flight: dict[asyncio.Task[BatchOutput], BatchInput] = {}
+        while True:
+            long_history = self._history_is_long(request)
+            while (not long_history and state.pending and state.stopped is None
+                   and len(in_flight) < request.max_in_flight):
+                grant = self._grant(request, state, in_flight)
+                if grant is False:
+                    state.stopped = "budget"
+                    break
+                batch = BatchInput(request=request, run=run_id, plan_commit=state.plan.commit,
+                                   index=state.next_index, paths=state.pending[:request.batch_size],
+                                   allowance_usd=grant if isinstance(grant, float) else None)
+                state.pending = state.pending[request.batch_size:]
+                state.next_index += 1
+                task = asyncio.ensure_future(workflow.execute_activity(
+                    "migrate_batch", batch, result_type=BatchOutput,
+                    start_to_close_timeout=timedelta(hours=4),
+                    heartbeat_timeout=timedelta(seconds=request.heartbeat_seconds),
+                    retry_policy=RETRY,
+                ))
+                in_flight[task] = batch
+            self._show(request, state, "migrate", len(in_flight))
+            if not in_flight:
+                if state.stopped is not None:
+                    state.unstarted.extend(state.pending)
+                    state.pending = []
+                return not state.pending
+            finished, _ = await workflow.wait(list(in_flight), return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                batch = in_flight.pop(task)
+                try:
+                    out = task.result()
+                except ActivityError:
+                    state.lost.extend(batch.paths)  # failed on every try: reported per file
+                    continue
+                self._record(request, state, batch, out)
+
+    def _record(self, request: MigrationRequest, state: State, batch: BatchInput,
+                out: BatchOutput) -> None:
+        state.spent.add(out.spent)
+        state.executed += out.executed
+        state.reused += out.reused
+        state.results_commits.append(out.results_commit)
+        unfinished = [d.path for d in out.files if not d.final]
+        if out.stopped == "budget" and unfinished and len(unfinished) < len(batch.paths):
+            # the batch's grant ran out after some progress: its unfinished files go back in
+            # the queue while the global budget can still grant a batch
+            state.pending = unfinished + state.pending
+            finished = [d for d in out.files if d.final]
+        else:
+            finished = out.files
+            if out.stopped == "budget":
+                state.stopped = "budget"
+        state.done.extend(finished)
+
+    def _grant(self, request: MigrationRequest, state: State,
+               in_flight: dict[asyncio.Task[BatchOutput], BatchInput]) -> float | bool:
+        """What the next batch may spend: True (no budget), a grant, or False (the remaining
+        budget cannot cover a batch: none starts)."""
+        if request.budget_usd is None:
+            return True
+        reserved = sum(b.allowance_usd or 0.0 for b in in_flight.values())
+        remaining = request.budget_usd - state.spent.total.cost_usd - reserved
+        if remaining < min(MIN_GRANT_USD, request.budget_usd) or remaining <= 0:
+            return False
+        free = request.max_in_flight - len(in_flight)
+        return min(remaining, max(remaining / free, MIN_GRANT_USD))
+
+    def _partial(self, request: MigrationRequest, state: State) -> bool:
+        sample = 0 < request.limit < state.plan.files_found
+        unfinished = any(not d.final for d in state.done)
+        return sample or state.stopped is not None or bool(state.lost) or unfinished
+
+    def _history_is_long(self, request: MigrationRequest) -> bool:
+        info = workflow.info()
+        return (info.get_current_history_length() >= request.history_limit
+                or info.is_continue_as_new_suggested())
+
+    def _show(self, request: MigrationRequest, state: State, phase: str, in_flight: int) -> None:
+        failed = sum(1 for d in state.done if d.status in ("failed", "dropped"))
+        self._progress = Progress(
+            phase=phase, files=len(state.plan.paths), done=len(state.done) - failed, failed=failed,
+            batches_in_flight=in_flight, spent_usd=state.spent.total.cost_usd,
+            budget_usd=request.budget_usd, executed=state.executed, reused=state.reused,
+            generation=state.generation,
+        )

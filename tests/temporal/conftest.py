@@ -1,0 +1,105 @@
+"""A Temporal dev server, a shared bare remote, clones for workers and the user, and
+`reviewbot worker` processes: everything real, on loopback, in temporary directories."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("temporalio", reason="pip install 'reviewbot[temporal]'")
+
+from reviewbot import process  # noqa: E402
+from reviewbot.testing.temporal_server import DevServer  # noqa: E402
+
+JOIN = ["--find", "os.path.join", "--rewrite", "join({args})",
+        "--add-import", "from os.path import join"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    proc = process.run(["git", *args], cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def generate(path: Path, files: int, every: int = 3) -> None:
+    """A Python repository of ``files`` modules; every ``every``-th calls os.path.join (some
+    twice, one in a way the rule cannot rewrite), the rest do not."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for i in range(files):
+        rel = path / f"pkg{i % 50}" / f"mod{i}.py"
+        rel.parent.mkdir(exist_ok=True)
+        if i % every == 0:
+            body = f"import os\n\n\ndef f{i}(p):\n    return os.path.join(p, 'x{i}')\n"
+            if i % (every * 4) == 0:
+                body += f"\n\ndef g{i}(p):\n    return os.path.join(p, os.path.join('a', 'b'))\n"
+        else:
+            body = f"def f{i}(p):\n    return p + '{i}'\n"
+        rel.write_text(body)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "generated")
+
+
+class Setup:
+    """One generated repository published on a bare remote, with clones around it."""
+
+    def __init__(self, root: Path, files: int) -> None:
+        self.root = root
+        self.source = root / "source"
+        generate(self.source, files)
+        self.remote = root / "remote.git"
+        git(root, "init", "-q", "--bare", "-b", "main", str(self.remote))
+        git(self.source, "push", "-q", str(self.remote), "main")
+        self.user = self.clone("user")
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def clone(self, name: str) -> Path:
+        target = self.root / name
+        git(self.root, "clone", "-q", str(self.remote), str(target))
+        return target
+
+    def start_worker(self, server: DevServer, name: str, *, queue: str, jobs: int = 2,
+                     extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        clone = self.root / name
+        if not clone.exists():
+            self.clone(name)
+        proc = process.start(
+            [sys.executable, "-m", "reviewbot", "worker", "--temporal", server.address,
+             "--task-queue", queue, "--jobs", str(jobs), "--repo", str(clone)],
+            cwd=clone, extra=extra, log=self.root / f"{name}.log",
+        )
+        self.workers.append(proc)
+        return proc
+
+    def migrate_argv(self, server: DevServer, queue: str, *more: str) -> list[str]:
+        return [sys.executable, "-m", "reviewbot", "migrate", "use join", *JOIN,
+                "--engine", "temporal", "--temporal", server.address, "--task-queue", queue,
+                "--repo", str(self.user), "--format", "json", *more]
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DevServer]:
+    with DevServer(tmp_path, db=tmp_path / "temporal.sqlite") as s:
+        yield s
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -291,6 +291,8 @@ def run_within_estimate(
         return int(ExitCode.OK)
     outcome = run_harness(loaded, params, config=config, repo_path=root, budget_usd=limit,
                           progress=make_progress("quiet" if quiet else "auto", sys.stderr))
+    click.echo(f"keep it as a command: reviewbot harness save {outcome.run_id} NAME, then "
+               "reviewbot run NAME", err=True)
     code = emit_outcome(outcome, fmt)
     if outcome.status == "partial":
         click.echo(f"run {outcome.run_id} stopped early ({outcome.stats.stop_reason}); the "

@@ -184,9 +184,20 @@ def test_plan_run_yes_runs_it_sandboxed_and_keeps_it_with_the_run(
     assert lines[-1].startswith("cost: 9 agents")  # the dry run counted what the run ran
     runs = list((shop.path / ".git" / "reviewbot" / "runs").iterdir())
     assert len(runs) == 1
+    assert (f"keep it as a command: reviewbot harness save {runs[0].name} NAME, then "
+            "reviewbot run NAME") in err
     kept = (runs[0] / "harness.py").read_text(encoding="utf-8")
     assert kept == MARKER + "\n" + GOOD
     assert shop.git("status", "--porcelain") == ""  # the working tree is untouched
+
+    # kept as a command and rerun by name: the same answer, still sandboxed
+    code, _, err = cli(capsys, "harness", "save", runs[0].name, "swallowed",
+                       "--repo", str(shop.path))
+    assert code == 0, err
+    code, again, err = cli(capsys, "run", "swallowed", "--format", "json", "--quiet",
+                           "--repo", str(shop.path))
+    assert code == 0, err
+    assert json.loads(again) == result
 
 
 def test_plan_gives_up_after_one_repair_round_with_its_cost_line(

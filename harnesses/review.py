@@ -47,6 +47,7 @@ from reviewbot.review import (
     synthesis_prompt,
     without_ignored,
 )
+from reviewbot.review.reproduce import Reproducer
 from reviewbot.review.thorough import Rounds
 
 META = {
@@ -67,6 +68,9 @@ META = {
         "rules_at": {"type": "str", "default": ""},
         # "thorough": finder rounds until dry (empty: review.mode).
         "mode": {"type": "str", "default": ""},
+        # Which correctness findings a test run at head may decide: off, high, all (empty:
+        # review.reproduce).
+        "reproduce": {"type": "str", "default": ""},
     },
     "max_agents": 400,
 }
@@ -88,6 +92,7 @@ async def main(
     description: str = "",
     rules_at: str = "",
     mode: str = "",
+    reproduce: str = "",
 ) -> ReviewResult:
     config = run.config
     target = await anyio.to_thread.run_sync(lambda: open_target(
@@ -144,6 +149,7 @@ async def main(
     funnel = result.funnel
     rounds = Rounds(index, funnel, thorough=(mode or config.review.mode) == "thorough",
                     max_rounds=config.review.max_rounds)
+    reproducer = Reproducer(run, target, config.review, funnel, level=reproduce)
     verdicts: dict[int, Verification] = {}
     finished_finders = 0
     # (dimension, shard) -> why that finder did not answer: its error, or the run's stop
@@ -180,6 +186,11 @@ async def main(
 
     async def verify(gid: int) -> None:
         f = index.merged(gid)
+        # A test run at head, when it settles the finding, takes the place of the vote.
+        settled, proof = await reproducer.verification(f)
+        if settled is not None:
+            verdicts[gid] = settled
+            return
         try:
             outcome = await run.vote(
                 claim(f), angles=angles(config.review.skeptics),
@@ -198,6 +209,7 @@ async def main(
             escalated=outcome.escalated,
             judge=(Vote(verdict=outcome.judge.verdict, reason=outcome.judge.reason,
                         angle="judge", model=outcome.judge.model) if outcome.judge else None),
+            reproduction=proof,
         )
 
     async def verify_all(fresh: list[int]) -> bool:
@@ -207,8 +219,9 @@ async def main(
     jobs = [(d, s.index) for s in plan.shards for d in finders]
     # No barrier: a finder's new findings are verified while slower finders still run.
     with run.phase("find"):
-        await rounds.run(run, jobs, find, verify_all,
-                         lambda gid: verdicts[gid].status if gid in verdicts else None)
+        async with reproducer:
+            await rounds.run(run, jobs, find, verify_all,
+                             lambda gid: verdicts[gid].status if gid in verdicts else None)
 
     funnel.duplicates = index.duplicates
     funnel.deduplicated = len(index)

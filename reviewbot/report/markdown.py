@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from reviewbot.report.cost import failed_phases
+from reviewbot.review.evidence import reproducing_test
 from reviewbot.review.findings import Finding, Funnel, ReviewResult, line_label, ranked
 from reviewbot.review.thorough import round_line
 
@@ -87,6 +88,12 @@ def render_markdown(
                 out += [fenced(f.evidence, f.path), ""]
             if f.replacement is not None:
                 out += ["Suggested replacement:", "", fenced(f.replacement, f.path), ""]
+            proof = reproducing_test(f.verification)
+            if proof is not None:
+                out += [f"Reproduced at head: {_escape(text(proof.reason, True))} "
+                        f"(`{_escape(proof.command)}`). Suggested test, "
+                        f"`{_escape(proof.test_path)}`:", "",
+                        fenced(proof.test, proof.test_path), ""]
     elif failed_phases(result.stats) or result.partial:
         out += ["No findings from the checks that ran; the review is incomplete (see above).", ""]
     else:

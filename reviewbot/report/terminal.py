@@ -10,6 +10,7 @@ from rich.text import Text
 from reviewbot.config import Severity
 from reviewbot.report.cost import failed_phases
 from reviewbot.report.markdown import funnel_line
+from reviewbot.review.evidence import reproducing_test
 from reviewbot.review.findings import Finding, ReviewResult, line_label, ranked
 
 _STYLE = {
@@ -37,6 +38,8 @@ def _finding(f: Finding) -> Panel:
         meta += f" · {f.verification.status.value}"
         if f.verification.escalated:
             meta += " (judge)"
+        if reproducing_test(f.verification) is not None:
+            meta += " (reproduced by a test)"
     if f.rule:
         meta += f" · rule {f.rule}"
     parts.append(Text(meta, style="dim"))
@@ -48,6 +51,12 @@ def _finding(f: Finding) -> Panel:
     if f.replacement is not None:
         parts.append(Text("suggested replacement:", style="dim"))
         parts.append(Syntax(f.replacement.rstrip("\n") or " ", _lexer(f.path), word_wrap=True))
+    proof = reproducing_test(f.verification)
+    if proof is not None:
+        parts.append(Text(f"{proof.reason} (`{proof.command}`); suggested test "
+                          f"{proof.test_path}:", style="dim"))
+        parts.append(Syntax(proof.test.rstrip("\n") or " ", _lexer(proof.test_path),
+                            word_wrap=True))
     return Panel(Group(*parts), border_style=_STYLE[f.severity].split()[-1], expand=True)
 
 

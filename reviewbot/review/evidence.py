@@ -25,3 +25,12 @@ class Reproduction(BaseModel):
     seconds: float = 0.0
     attempts: int = 0
     tier: str = ""
+
+
+def reproducing_test(verification: object | None) -> Reproduction | None:
+    """The test that reproduced a finding (a finding's ``verification``), to show and offer
+    as a suggested test; None when no test reproduced it."""
+    proof = getattr(verification, "reproduction", None)
+    if isinstance(proof, Reproduction) and proof.outcome is Outcome.REPRODUCED:
+        return proof
+    return None

@@ -44,7 +44,7 @@ from reviewbot.harness.generator import KINDS, GeneratedHarness, default_output,
 from reviewbot.harness.repo_summary import RepoSummary, summarize_repo
 from reviewbot.harness.sandbox import describe_isolation, load_sandboxed
 from reviewbot.models import model_access
-from reviewbot.report.cost import cost_line
+from reviewbot.report.cost import cost_line, dollars
 from reviewbot.report.progress import make_progress
 from reviewbot.runtime.stats import RunStats
 
@@ -105,6 +105,9 @@ def plan(task: str, kind: str | None, run_it: bool, yes: bool, param_pairs: tupl
     limit = budget if budget is not None else generated.budget_usd
     if not run_it:
         args = "".join(f" -p {shlex.quote(f'{k}={v}')}" for k, v in params.items())
+        if est.est_cost_high > limit:
+            click.echo(f"\nthe high estimate {dollars(est.est_cost_high)} exceeds the budget "
+                       f"{dollars(limit)}: a run would be refused; raise --budget", err=True)
         click.echo(f"\nnext: reviewbot harness run {path} --budget {limit:g}{args}", err=True)
         click.echo(cost_line(writing), err=True)
         return int(ExitCode.OK)

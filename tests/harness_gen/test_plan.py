@@ -317,3 +317,18 @@ def test_plan_with_a_parameter_to_give_says_so_after_its_cost_line(
     assert code == 0, err
     assert "dry run of swallowed_exceptions: 3 agents" in out  # the one handler there
     assert "-p prefix=src/jobs.py" in err
+
+
+def test_plan_says_when_the_estimate_exceeds_the_budget_and_run_refuses(
+    shop: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = model_env(by_role({"orchestrator": Script([draft(GOOD), draft(GOOD)])}))
+    code, _, err = cli(capsys, "plan", TASK, "--budget", "0.0001", "--repo", str(shop.path))
+    assert code == 0, err
+    assert "exceeds the budget $0.0001: a run would be refused; raise --budget" in err
+    code, _, err = cli(capsys, "plan", TASK, "--budget", "0.0001", "--run", "--yes",
+                       "--repo", str(shop.path))
+    assert code == 2
+    assert "exceeds the budget $0.0001; raise --budget to at least $" in err
+    assert "plan cost: 1 agent" in err
+    assert server.calls == 2  # only the orchestrator: no skeptic was started

@@ -36,6 +36,7 @@ from reviewbot.harness import channel
 from reviewbot.harness.capabilities import RepoAccess
 from reviewbot.harness.guards import SandboxViolation
 from reviewbot.harness.runner import HarnessFailed, to_jsonable
+from reviewbot.harness.workflows import check_sandboxed_step
 from reviewbot.models import Tool
 from reviewbot.process import environment, find_bwrap
 from reviewbot.runtime.compose import RUN_FATAL, at_pipeline_position
@@ -258,6 +259,7 @@ class _Host:
             assembly = await run.assemble(message.commits, message.branch)
             return assembly.model_dump(mode="json")
         if isinstance(message, channel.WorkflowCall):
+            check_sandboxed_step(run, message.name, message.params)
             result = await run.workflow(message.name, **message.params)
             return to_jsonable(result, harness=message.name)
         try:

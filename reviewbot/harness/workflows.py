@@ -14,11 +14,36 @@ from contextvars import ContextVar
 from typing import Any
 
 from reviewbot.errors import UsageError
-from reviewbot.harness.loader import coerce_params, load_harness
+from reviewbot.harness.loader import builtin_dirs, coerce_params, is_generated, load_harness
 from reviewbot.harness.saved import find_harness
 from reviewbot.runtime.run import Run
 
 _inside: ContextVar[str | None] = ContextVar("reviewbot_workflow", default=None)
+
+# What a sandboxed harness may not hand a step: a shell command runs unsandboxed here.
+SANDBOX_REFUSED_PARAMS = frozenset({"repo", "verify"})
+
+
+def check_sandboxed_step(run: Run, name: str, params: dict[str, Any]) -> None:
+    """Refuse what a generated harness's ``run.workflow`` call could use to act outside its
+    sandbox: a verify command, another repository, a branch of the user's, or a step that
+    is a plain Python file of the repository (only built-ins and generated harnesses, which
+    run sandboxed again, may be steps of a generated harness)."""
+    refused = sorted(SANDBOX_REFUSED_PARAMS & set(params))
+    if refused:
+        raise UsageError(f"run.workflow({name!r}): a generated harness cannot pass "
+                         f"{', '.join(refused)}= (configure migrate.verify instead)")
+    branch = params.get("branch")
+    if branch is not None and not str(branch).startswith("reviewbot/"):
+        raise UsageError(f"run.workflow({name!r}): branch= must start with reviewbot/ from a "
+                         "generated harness")
+    path = find_harness(run.workspace, name)
+    if path is None:
+        return  # run_workflow says so
+    builtin = any(path.resolve().parent == d.resolve() for d in builtin_dirs() if d.is_dir())
+    if not builtin and not is_generated(path):
+        raise UsageError(f"run.workflow({name!r}): {path.name} is not a generated harness; a "
+                         "generated harness may only run built-in or generated ones as steps")
 
 
 async def run_workflow(run: Run, name: str, params: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ step is the parent's stop), one journal, the run's own repository.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,14 +81,25 @@ def test_a_budget_stop_inside_the_step_stops_the_parent(
 @pytest.mark.parametrize(
     ("call", "fragment"),
     [
-        ('run.workflow("review", repo="/")', "drop repo="),
+        ('run.workflow("review", repo="/")', "cannot pass repo="),
         ('run.workflow("nope")', "no harness named 'nope'"),
+        ('run.workflow("migrate", instruction="x", find="a.b", verify="touch /tmp/pwned")',
+         "cannot pass verify="),
+        ('run.workflow("migrate", instruction="x", find="a.b", branch="main")',
+         "branch= must start with reviewbot/"),
+        ('run.workflow("plain")', "plain.py is not a generated harness"),
     ],
 )
 def test_workflow_refusals_are_one_line(
     git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str], call: str, fragment: str
 ) -> None:
     _repo(git_repo)
+    # A plain Python file in the repository's harness folder is code of the repository's:
+    # a generated harness must not get it run unsandboxed as its step.
+    saved = git_repo.path / ".reviewbot" / "harnesses"
+    saved.mkdir(parents=True)
+    (saved / "plain.py").write_text("META = {'name': 'plain'}\n\nasync def main(run):\n"
+                                    "    open('/tmp/pwned-by-step', 'w')\n")
     model_env()
     source = WRAP.replace('run.workflow("review", base="HEAD~1", uncommitted=False)', call)
     harness = git_repo.path / "wrap.py"
@@ -96,3 +108,4 @@ def test_workflow_refusals_are_one_line(
     assert code == 2
     assert fragment in err
     assert "Traceback" not in err
+    assert not Path("/tmp/pwned-by-step").exists() and not Path("/tmp/pwned").exists()

@@ -36,12 +36,19 @@ def _ms(seconds: float | None) -> int:
     return int(round(max(0.0, seconds or 0.0) * 1000))
 
 
+def _axis_format(seconds: float) -> str:
+    """Tick labels for a run this long (the chart's time 0 is the run's start)."""
+    if seconds < 10:
+        return "%S.%L"  # seconds and milliseconds
+    return "%M:%S" if seconds < 3600 else "%H:%M"
+
+
 def gantt(view: dict[str, Any]) -> str:
     """A mermaid gantt chart of the run's agents over time (seconds from its start)."""
     calls = [c for c in view.get("calls") or [] if c.get("start") is not None]
     end_of_run = float(view.get("elapsed") or 0.0)
     lines = ["```mermaid", "gantt", "    title Agents over time", "    dateFormat x",
-             "    axisFormat %M:%S"]
+             f"    axisFormat {_axis_format(end_of_run)}"]
     phases = [p["phase"] for p in view.get("phases") or []]
     per_phase = len(calls) > MAX_BARS
     for phase in phases:

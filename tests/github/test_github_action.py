@@ -277,7 +277,7 @@ def test_with_a_model_key_no_token_or_pr_text_reaches_the_model(scenario: PullSc
     assert "**total**" in rows and "**Funnel:**" in run
     chart = run[run.index("```mermaid"):]
     assert chart.splitlines()[1:5] == ["gantt", "    title Agents over time",
-                                       "    dateFormat x", "    axisFormat %M:%S"]
+                                       "    dateFormat x", "    axisFormat %S.%L"]  # < 10 s
     assert "    section find" in chart
     bars = re.findall(r"^    finder \d+ :(done|crit|active), (\d+), (\d+)$", chart, re.M)
     assert len(bars) == int(rows["find"][0]) and all(int(s) < int(e) for _, s, e in bars)

@@ -18,7 +18,8 @@ independently:
 Per project: reported, reference-new, extra (reported, not new by the reference) and
 missed (new by the reference, not reported), for ruff and for syntax (info: reports the
 language's parser contradicts, marked as probable grammar gaps; unverif.: reports no
-second parser here can judge, such as TypeScript).
+second parser here can judge, such as TypeScript; ts-fails: changed files tree-sitter
+fails to parse at head, reported or not: what the parse check had to judge).
 
 Run: python bench/deterministic.py [--only requests,zod] [--show]
 Goal: zero extra and zero missed everywhere.
@@ -45,6 +46,7 @@ from typing import Any
 
 from sdist import CACHE, git, place_sdist
 
+from reviewbot.code import language_for_path, syntax_errors
 from reviewbot.review import deterministic_findings, open_target
 
 
@@ -270,6 +272,7 @@ class Row:
     syntax_extra: list[str]  # reported where the language's parser accepts the file
     syntax_missed: list[str]  # newly rejected by the language's parser, nothing reported
     unverified: int  # syntax reports no second parser can judge (TypeScript)
+    grammar_fails: int  # changed files tree-sitter fails to parse at head (reported or not)
 
     @property
     def extra(self) -> set[Key]:
@@ -308,14 +311,20 @@ def compare(pair: Pair) -> Row:
                 continue
             if fd.old is None or _parses(base, fd.old) is True:
                 missed.append(path)
+    grammar_fails = 0
+    for change in target.changes.files:
+        language = language_for_path(change.path)
+        if language is not None and target.head_view.exists(change.path) and syntax_errors(
+                target.head_view.read_bytes(change.path), language):
+            grammar_fails += 1
     return Row(pair.name, len(target.changes.files), seconds, reported, ruff_new, syntax,
-               extra, missed, unverified)
+               extra, missed, unverified, grammar_fails)
 
 
 def table(rows: list[Row]) -> str:
     head = (f"{'project':<10} {'files':>5} {'reported':>8} {'ruff-new':>8} {'extra':>5} "
             f"{'missed':>6} | {'syntax':>6} {'info':>4} {'extra':>5} {'missed':>6} "
-            f"{'unverif.':>8} {'seconds':>7}")
+            f"{'unverif.':>8} {'ts-fails':>8} {'seconds':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
@@ -323,7 +332,8 @@ def table(rows: list[Row]) -> str:
             f"{len(r.extra):>5} {len(r.missed):>6} | "
             f"{sum(1 for s in r.syntax if s[2] != 'info'):>6} "
             f"{sum(1 for s in r.syntax if s[2] == 'info'):>4} {len(r.syntax_extra):>5} "
-            f"{len(r.syntax_missed):>6} {r.unverified:>8} {r.seconds:>7.1f}")
+            f"{len(r.syntax_missed):>6} {r.unverified:>8} {r.grammar_fails:>8} "
+            f"{r.seconds:>7.1f}")
     return "\n".join(lines)
 
 

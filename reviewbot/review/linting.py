@@ -11,12 +11,13 @@ lint), or the construct around it (a top-level statement for a parse error). Hea
 diagnostics of one kind (rule and message) on one anchor are compared with the base's of
 that kind on the same construct, found two ways: an anchor of the same (whitespace-
 normalised) text, or the base lines the head anchor came from (its kept lines that hold
-a word, and the lines its hunks replaced). Only as many as the head has beyond the base
+a word, and the lines its added lines replaced). Only as many as the head has beyond the base
 are new, and only those on an added line are reported.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -195,17 +196,29 @@ def line_map(change: Change, head_text: str) -> dict[int, int]:
     return out
 
 
-def replaced_lines(change: Change, start: int, end: int) -> set[int]:
-    """Base lines removed by the hunks that touch head lines ``start..end``: what an edited
-    line (a one-line statement rewritten in place) replaced."""
+def replaced_lines(
+    change: Change, mapping: dict[int, int], head_lines: int, start: int, end: int
+) -> set[int]:
+    """Base lines that the added lines among head lines ``start..end`` replaced: those removed
+    between the same two kept neighbours (line for line when as many were removed as added:
+    lines edited in place; else all of them: a statement collapsed onto one line)."""
     removed: set[int] = set(getattr(change, "removed_lines", ()) or ())
+    if not removed:
+        return set()
+    kept = sorted(mapping)
     out: set[int] = set()
-    for hunk in getattr(change, "hunks", ()) or ():
-        new_end = hunk.new_start + max(hunk.new_lines, 1) - 1
-        if hunk.new_start > end or new_end < start:
+    for n in range(start, end + 1):
+        if n not in change.added_lines:
             continue
-        out |= {n for n in range(hunk.old_start, hunk.old_start + hunk.old_lines)
-                if n in removed}
+        at = bisect.bisect_left(kept, n)
+        before, after = (kept[at - 1] if at > 0 else 0), (
+            kept[at] if at < len(kept) else head_lines + 1)
+        low = mapping[before] if before else 0
+        high = mapping[after] if after in mapping else max(removed) + 1
+        gap = [b for b in range(low + 1, high) if b in removed]
+        if len(gap) == after - before - 1:
+            gap = [low + n - before]
+        out |= set(gap)
     return out
 
 
@@ -245,6 +258,7 @@ def new_diagnostics(
     for (identity, _), ranges in unmatched.items():
         rest.setdefault(identity, []).extend(ranges)
     mapping = line_map(change, head_text) if base else {}
+    head_lines = len(head_text.splitlines())
     out: list[Diagnostic] = []
     for (identity, start, end), found in groups.items():
         excess = left[(identity, start, end)]
@@ -255,7 +269,7 @@ def new_diagnostics(
         # came from: the diff may pair them with any other closing brace.
         origin = {mapping[n] for n in range(start, end + 1)
                   if n in mapping and _WORD.search(line_of(head_text, n))}
-        origin |= replaced_lines(change, start, end)
+        origin |= replaced_lines(change, mapping, head_lines, start, end)
         candidates = rest.get(identity, [])
         came_from = [r for r in candidates if any(r[0] <= n <= r[1] for n in origin)]
         for r in came_from[:excess]:

@@ -71,29 +71,28 @@ class _Todo:
                             d.line - 1]) for d in new]
 
 
-def test_the_differ_is_the_same_for_any_linter(git_repo: Any) -> None:
-    """Old todos that moved stay quiet, a new one on an added line is reported."""
-    git_repo.write("notes.txt", "a\nTODO one\nb\nTODO two\n")
+def _new_todos(git_repo: Any, base: str, head: str) -> list[tuple[int, str]]:
+    git_repo.write("notes.txt", base)
     git_repo.commit("base")
-    git_repo.write("notes.txt", "new line\nTODO two\na\nTODO one\nb\nTODO three\n")
+    git_repo.write("notes.txt", head)
     git_repo.commit("head")
     target = open_target(git_repo.path, base="HEAD~1", head="HEAD")
     det = deterministic_findings(target.base_view, target.head_view, target.changes.files,
                                  linters=[_Todo()])
-    assert [(f.start_line, f.evidence) for f in det.findings] == [(6, "TODO three")]
+    return [(f.start_line, f.evidence) for f in det.findings]
+
+
+def test_the_differ_is_the_same_for_any_linter(git_repo: Any) -> None:
+    """Old todos that moved stay quiet, a new one on an added line is reported."""
+    assert _new_todos(git_repo, "a\nTODO one\nb\nTODO two\n",
+                      "new line\nTODO two\na\nTODO one\nb\nTODO three\n") == [(6, "TODO three")]
 
 
 def test_a_rewritten_line_is_compared_with_the_line_it_replaced(git_repo: Any) -> None:
     """An edited line keeps its old todo; a todo written over another line is new, even when
     the same hunk removed a todo elsewhere."""
-    git_repo.write("notes.txt", "TODO a\nk1\nk2\nx\nTODO d\n")
-    git_repo.commit("base")
-    git_repo.write("notes.txt", "y\nk1\nk2\nTODO c\nTODO d!\n")
-    git_repo.commit("head")
-    target = open_target(git_repo.path, base="HEAD~1", head="HEAD")
-    det = deterministic_findings(target.base_view, target.head_view, target.changes.files,
-                                 linters=[_Todo()])
-    assert [(f.start_line, f.evidence) for f in det.findings] == [(4, "TODO c")]
+    assert _new_todos(git_repo, "TODO a\nk1\nk2\nx\nTODO d\n",
+                      "y\nk1\nk2\nTODO c\nTODO d!\n") == [(4, "TODO c")]
 
 
 def test_ruff_runs_with_the_process_policy(

@@ -78,7 +78,7 @@ def test_sigkill_then_rerun_redoes_only_unfinished_files(git_repo, tmp_path: Pat
     assert 2 <= len(done_before) < len(FILES), done_before
     first_log = log.read_text().splitlines()
 
-    time.sleep(1.0)  # a verify command started just before the kill runs on, in its own session
+    time.sleep(1.0)  # the killed run's verify commands die with it; the next run prunes
     log.unlink()
     (killed_run,) = [p.name for p in (git_repo.path / ".git" / "reviewbot" / "runs").iterdir()]
     out = subprocess.run(

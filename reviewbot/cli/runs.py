@@ -10,7 +10,7 @@ import click
 
 from reviewbot.cli.common import repo_root
 from reviewbot.errors import ExitCode, UsageError
-from reviewbot.runtime.history import STATUSES, list_runs, run_view
+from reviewbot.runtime.history import RUNS_LIMIT, STATUSES, list_runs, run_view
 from reviewbot.runtime.journal import state_dir
 
 _repo_option = click.option(
@@ -24,11 +24,12 @@ def _state(repo: Path) -> Path:
     return state_dir(repo_root(repo.resolve()))
 
 
-def print_runs(state: Path, status: str | None = None, *, fmt: str = "text") -> None:
+def print_runs(state: Path, status: str | None = None, *, fmt: str = "text",
+               limit: int = 50) -> None:
     """The runs list on stdout (also `reviewbot resume --list`)."""
     from reviewbot.report.runs import runs_table
 
-    rows = list_runs(state, status)
+    rows = list_runs(state, status, limit)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -53,12 +54,14 @@ def _status_filter(_ctx: click.Context, _param: click.Parameter,
 @click.command()
 @click.option("--status", default=None, metavar="STATUS[,STATUS]", callback=_status_filter,
               help=f"Only runs with these statuses ({', '.join(STATUSES)}).")
+@click.option("--limit", type=click.IntRange(1, RUNS_LIMIT), default=50, show_default=True,
+              help="At most this many runs, the newest.")
 @_format_option
 @_repo_option
-def runs(status: str | None, fmt: str, repo: Path) -> int:
+def runs(status: str | None, limit: int, fmt: str, repo: Path) -> int:
     """List the repository's journaled runs, newest first: harness, status, start, duration,
     agents, cost, and the findings of a review or the files of a migration."""
-    print_runs(_state(repo), status, fmt=fmt)
+    print_runs(_state(repo), status, fmt=fmt, limit=limit)
     return int(ExitCode.OK)
 
 

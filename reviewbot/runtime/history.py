@@ -149,14 +149,16 @@ def run_summary(state: Path, record: RunRecord, now: float | None = None,
     }
 
 
-def list_runs(state: Path, status: str | None = None) -> list[dict[str, Any]]:
-    """The runs list, newest first; ``status``: keep only these (comma-separated)."""
+def list_runs(state: Path, status: str | None = None,
+              limit: int = RUNS_LIMIT) -> list[dict[str, Any]]:
+    """The runs list, newest first; ``status``: keep only these (comma-separated); at most
+    ``limit`` rows (of the newest ``RUNS_LIMIT`` runs)."""
     now = time.time()
     runs = [run_summary(state, r, now, spent) for r, spent in _records(state)]
     if status:
         wanted = set(status.split(","))
         runs = [r for r in runs if r["status"] in wanted]
-    return runs
+    return runs[:limit]
 
 
 def _usage_parts(usage: dict[str, Any] | None) -> tuple[int, int, int, int]:

@@ -80,6 +80,8 @@ def test_runs_and_show_on_three_runs_then_stop(model_env: Any, git_repo: Any,
 
     code, out, _ = cli(capsys, "runs", "--status", "running", "--repo", repo)
     assert [r["RUN"] for r in _columns(out)] == ["live-3"]
+    code, out, _ = cli(capsys, "runs", "--status", "finished", "--limit", "1", "--repo", repo)
+    assert [r["HARNESS"] for r in _columns(out)] == ["migrate"]  # the newest finished one
     code, _, err = cli(capsys, "runs", "--status", "done", "--repo", repo)
     assert code == 2 and err.startswith("reviewbot: error:") and "finished" in err
 

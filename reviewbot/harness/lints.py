@@ -46,6 +46,8 @@ _ACCUMULATE = frozenset({"append", "extend", "add", "insert", "update", "appendl
 _ITEMWISE_CALLS = frozenset({"list", "tuple", "reversed", "enumerate", "filter", "zip"})
 _PASS_LENGTH = _ITEMWISE_CALLS | {"sorted", "set", "frozenset", "chain"}
 _CAPS = frozenset({"islice", "min"})
+MAX_PASSES = 12
+MAX_BARRIERS = 20  # per function
 
 
 class HarnessLint(BaseModel):
@@ -112,16 +114,24 @@ class _Module:
         return None
 
     def _spending_functions(self, tree: ast.Module) -> set[str]:
-        defs = [n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef)]
-        spending: set[str] = set()
-        changed = True
-        while changed:  # a fixed point over the file's functions (bounded by their number)
-            changed = False
-            for d in defs:
-                if d.name not in spending and any(self._starts_work(n, spending)
-                                                  for n in ast.walk(d)):
-                    spending.add(d.name)
-                    changed = True
+        """Functions that start model work themselves or through a function they call
+        (a worklist over the call graph: linear in the file, whatever a hostile one holds)."""
+        direct: set[str] = set()
+        callers: dict[str, set[str]] = {}
+        for d in ast.walk(tree):
+            if not isinstance(d, ast.AsyncFunctionDef | ast.FunctionDef):
+                continue
+            for n in ast.walk(d):
+                if self.run_call(n) is not None:
+                    direct.add(d.name)
+                elif isinstance(n, ast.Call) and _name(n.func):
+                    callers.setdefault(_name(n.func), set()).add(d.name)
+        spending, todo = set(direct), list(direct)
+        while todo:
+            for caller in callers.get(todo.pop(), ()):
+                if caller not in spending:
+                    spending.add(caller)
+                    todo.append(caller)
         return spending
 
     def _starts_work(self, node: ast.AST, spending: set[str]) -> bool:
@@ -212,17 +222,30 @@ class _Scope:
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
         self.bound = {id(n): _bound_in(n) for n in self.nodes if isinstance(n, _SCOPES)}
+        self._keys: dict[int, _Key] = {}
+        self.defs: dict[str, ast.AST] = {}
+        for node in self.nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                self.defs.setdefault(node.name, node)
+        self._site_names: dict[int, set[str]] = {}
         self.t = _Taint()
+        self._site_list: list[tuple[ast.expr | ast.stmt, ast.expr]] | None = None
         self._propagate()
 
     def key(self, name: ast.Name) -> _Key:
         """Which binding ``name`` means: the innermost scope around it that binds it."""
+        found = self._keys.get(id(name))
+        if found is not None:
+            return found
         node: ast.AST | None = name
+        found = (0, name.id)
         while node is not None:
             if isinstance(node, _SCOPES) and name.id in self.bound[id(node)]:
-                return (id(node), name.id)
+                found = (id(node), name.id)
+                break
             node = self.parents.get(node)
-        return (0, name.id)
+        self._keys[id(name)] = found
+        return found
 
     def lints(self) -> list[HarnessLint]:
         return [*self._barriers(), *self._until_dry(), *self._fanouts(), *self._skeptics(),
@@ -301,11 +324,14 @@ class _Scope:
         return before != (len(self.t.model), len(self.t.uncapped))
 
     def _propagate(self) -> None:
-        changed = True
-        while changed:  # each pass only adds names, so this ends
+        # Each pass carries model output one assignment further. Real harnesses pass a
+        # value through a few names; the cap keeps a hostile file's lint time linear.
+        for _ in range(MAX_PASSES):
             changed = False
             for node in self.nodes:
                 changed |= self._step(node)
+            if not changed:
+                return
 
     def _step(self, node: ast.AST) -> bool:
         if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign) and node.value is not None:
@@ -342,8 +368,13 @@ class _Scope:
 
     # fan-out sites ----------------------------------------------------------------
 
-    def _sites(self) -> Iterator[tuple[ast.expr | ast.stmt, ast.expr]]:
+    def _sites(self) -> list[tuple[ast.expr | ast.stmt, ast.expr]]:
         """(where, the items it fans out over) for every place that starts agents per item."""
+        if self._site_list is None:
+            self._site_list = list(self._find_sites())
+        return self._site_list
+
+    def _find_sites(self) -> Iterator[tuple[ast.expr | ast.stmt, ast.expr]]:
         for node in self.nodes:
             kind = self.m.run_call(node)
             if kind == "pipeline" and isinstance(node, ast.Call) and node.args:
@@ -360,6 +391,11 @@ class _Scope:
             elif (isinstance(node, ast.ListComp | ast.GeneratorExp)
                   and self.m.spends(node.elt) and not self._is_thunks(node)):
                 yield from ((node, g.iter) for g in node.generators)
+
+    def _names_at(self, site: ast.AST) -> set[str]:
+        if id(site) not in self._site_names:
+            self._site_names[id(site)] = _names_in(site)
+        return self._site_names[id(site)]
 
     def _is_thunks(self, comp: ast.AST) -> bool:
         parent = self.parents.get(comp)
@@ -403,12 +439,18 @@ class _Scope:
     # barrier, then item by item -----------------------------------------------------
 
     def _barriers(self) -> Iterator[HarnessLint]:
+        # Each barrier costs a pass over the function; a real harness has a few, and the
+        # cap keeps a hostile file from making the checker slow.
+        barriers = 0
         for node in self.nodes:
             call = node.value.value if isinstance(node, ast.Assign) and isinstance(
                 node.value, ast.Await) else None
             if (isinstance(node, ast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], ast.Name)
                     and isinstance(call, ast.Call) and self._is_barrier(call)):
+                barriers += 1
+                if barriers > MAX_BARRIERS:
+                    return
                 stage = self._only_mapped(node.targets[0].id, node)
                 if stage is not None:
                     what = "run.parallel" if self.m.run_call(call) else "gather"
@@ -428,8 +470,7 @@ class _Scope:
     def _family(self, start: str, barrier: ast.AST) -> set[str]:
         """``start`` and the names built from it item by item (filtered, flattened)."""
         family = {start}
-        changed = True
-        while changed:
+        for _ in range(MAX_PASSES):  # as in _propagate
             changed = False
             for node in self.nodes:
                 if node is barrier:
@@ -453,6 +494,8 @@ class _Scope:
                 if new - family:
                     family |= new
                     changed = True
+            if not changed:
+                break
         return family
 
     def _iterates(self, expr: ast.expr, family: set[str]) -> bool:
@@ -543,18 +586,15 @@ class _Scope:
     def _body_of(self, fn: ast.expr) -> ast.AST:
         """A lambda itself, or the local function a name refers to."""
         if isinstance(fn, ast.Name):
-            for node in self.nodes:
-                if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                        and node.name == fn.id):
-                    return node
+            return self.defs.get(fn.id, fn)
         return fn
 
     def _accepted(self, calls: list[ast.Call]) -> set[str]:
         """Collections that hold only accepted items: until_dry's own result, what an
         ``accept=`` function collects, what is collected under a verdict test."""
         accepted: set[str] = set()
-        accept_bodies = [self._body_of(k.value) for c in calls for k in c.keywords
-                         if k.arg == "accept"]
+        in_accept = {id(n) for c in calls for k in c.keywords if k.arg == "accept"
+                     for n in ast.walk(self._body_of(k.value))}
         for node in self.nodes:
             if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Await)
                     and self.m.run_call(node.value.value) == "until_dry"):
@@ -563,8 +603,7 @@ class _Scope:
                     and isinstance(node.func.value, ast.Name)
                     and node.func.attr in _ACCUMULATE):
                 continue
-            inside_accept = any(node in set(ast.walk(b)) for b in accept_bodies)
-            if inside_accept or self._under_verdict(node):
+            if id(node) in in_accept or self._under_verdict(node):
                 accepted.add(node.func.value.id)
         return accepted
 
@@ -623,7 +662,7 @@ class _Scope:
             return True
         owner = self._enclosing_function(call)
         return owner is not None and any(
-            self._panel_size(items) > 1 and owner.name in _names_in(site)
+            self._panel_size(items) > 1 and owner.name in self._names_at(site)
             for site, items in self._sites()
         )
 
@@ -662,7 +701,7 @@ class _Scope:
             return True
         owner = self._enclosing_function(call)
         return owner is not None and any(
-            self._iterates(items, high) and owner.name in _names_in(site)
+            self._iterates(items, high) and owner.name in self._names_at(site)
             for site, items in self._sites()
         )
 

@@ -3,6 +3,7 @@ on the fixed harness, the built-in harnesses and the seed example workflows."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -363,3 +364,22 @@ async def main(run, paths: list[str] = ["a.py"]):
     warnings = lint_source(source)
     assert [(w.rule, w.line) for w in warnings] == [("barrier-then-map", _bug_line(source))]
     assert warnings[0].message.startswith("gather waits for every 'reports' before line")
+
+
+def test_a_hostile_file_cannot_make_the_lints_slow() -> None:
+    # Model output carried through thousands of names in the worst order for a fixed point,
+    # and a thousand barriers: near the checker's size limit, linted in seconds (each took
+    # minutes when every pass revisited the whole function).
+    chain = "".join(f"    x{i + 1} = x{i}\n" for i in reversed(range(6000)))
+    barriers = "".join(
+        f"    r{i} = await run.parallel([lambda p=p: run.agent(p, schema=Finding, "
+        f"role='finder') for p in paths])\n    await run.pipeline(r{i}, run.agent)\n"
+        for i in range(1000))
+    for body in (chain + "    x0 = await run.agent('x', schema=Finding, role='finder')\n",
+                 barriers):
+        source = HEAD + "\nasync def main(run, paths: list[str] = []):\n" + body
+        assert len(source) < 200_000
+        started = time.monotonic()
+        report = check_harness_source(source)
+        assert time.monotonic() - started < 20
+        assert report.ok, report.describe()

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from reviewbot.errors import GitError
 from reviewbot.git.gitcli import status as git_status
-from reviewbot.git.objects import commit_tree, signature, tree_changes, tree_with
+from reviewbot.git.objects import commit_tree, parent_dirs, signature, tree_changes, tree_with
 from reviewbot.git.repo import Repo
 from reviewbot.git.worktrees import Worktree
 
@@ -97,18 +97,13 @@ class _Touched:
     def add(self, changes: Mapping[str, object]) -> None:
         for path in changes:
             self.paths.add(path)
-            self.dirs.update(_parents(path))
+            self.dirs.update(parent_dirs(path))
 
     def overlaps(self, changes: Mapping[str, object]) -> bool:
         return any(
-            path in self.paths or path in self.dirs or not self.paths.isdisjoint(_parents(path))
+            path in self.paths or path in self.dirs or not self.paths.isdisjoint(parent_dirs(path))
             for path in changes
         )
-
-
-def _parents(path: str) -> list[str]:
-    parts = path.split("/")[:-1]
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def assemble(

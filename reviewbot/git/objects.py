@@ -20,6 +20,12 @@ _BLOB = int(pygit2.enums.FileMode.BLOB)
 _BLOB_EXECUTABLE = int(pygit2.enums.FileMode.BLOB_EXECUTABLE)
 
 
+def parent_dirs(path: str) -> list[str]:
+    """``a/b/c.py`` -> ``["a", "a/b"]``."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def signature(repository: pygit2.Repository) -> pygit2.Signature:
     """The configured user, or a fixed identity where git has none."""
     try:

@@ -1,8 +1,12 @@
 """`WorktreePool`: isolated writable worktrees, created once and reused.
 
 Creating a worktree of a large repository costs seconds, so a pool keeps a few and hands
-them out at any commit. On release only what the task touched is put back (the paths that
-`git status` reports), so a reuse costs about one status scan.
+them out at any commit. On release only what the task touched is put back: a kernel watch
+on the worktree's directories (:mod:`reviewbot.git.watch`) names the paths written,
+created or deleted, so a return costs in proportion to what the task did, not to the size
+of the tree. Where the watch cannot say (another platform, an overflowed event queue,
+git commands run inside the worktree), one `git status` scan finds them instead. Moving a
+worktree to another commit writes only the paths that differ between the two trees.
 
 Each worktree lives under ``<git dir>/reviewbot/worktrees/<name>`` next to ``<name>.lock``.
 The pool that owns a worktree holds an exclusive ``flock`` on that file, which the kernel
@@ -40,7 +44,9 @@ import pygit2
 
 from reviewbot.git.gitcli import git
 from reviewbot.git.gitcli import status as git_status
+from reviewbot.git.objects import parent_dirs
 from reviewbot.git.repo import Repo
+from reviewbot.git.watch import TreeWatch
 
 _PREFIX = "rb-"
 _GITLINK = int(pygit2.enums.FileMode.COMMIT)
@@ -61,6 +67,10 @@ class Worktree:
     repository: pygit2.Repository = field(repr=False)
     _lock: IO[str] | None = field(default=None, repr=False)
     _dirty: bool = field(default=False, repr=False)  # adopted: restore before first use
+    _watch: TreeWatch | None = field(default=None, repr=False)  # set by the first full restore
+    _index_stamp: tuple[int, int, int] | None = field(default=None, repr=False)
+    # how its returns found the touched paths: from the watch, or by a status scan
+    restores: dict[str, int] = field(default_factory=lambda: {"watch": 0, "scan": 0})
 
 
 def _worktrees_dir(repo: Repo) -> Path:
@@ -225,6 +235,7 @@ class WorktreePool:
             self._idle.append(wt)
 
     def _retire(self, wt: Worktree) -> None:
+        _unwatch(wt)
         if self.keep and wt._lock is not None:
             _write_state(wt._lock, f"{_FREE} {wt.commit}")
             wt._lock.close()  # drops the flock: the next pool may adopt it
@@ -262,7 +273,9 @@ class WorktreePool:
             lock.close()
             raise
         self._created += 1
-        return Worktree(name=name, path=path, commit=sha, repository=repository, _lock=lock)
+        wt = Worktree(name=name, path=path, commit=sha, repository=repository, _lock=lock)
+        _watch(wt)
+        return wt
 
 
 def _prepare(wt: Worktree, sha: str) -> None:
@@ -274,6 +287,7 @@ def _prepare(wt: Worktree, sha: str) -> None:
 
 
 def _discard(repo: Repo, wt: Worktree) -> None:
+    _unwatch(wt)
     _remove(repo, wt.name, wt.path, _worktrees_dir(repo) / f"{wt.name}.lock")
     if wt._lock is not None:
         wt._lock.close()
@@ -343,13 +357,21 @@ def prune_stale(repo: Repo, *, parked: bool = False) -> list[str]:
 def restore(wt: Worktree) -> list[str]:
     """Put back what a task touched in ``wt`` (index and files); returns the touched paths.
 
-    One status scan finds the touched paths; only those are rewritten from ``wt.commit``.
-    Untracked and ignored files the task left are deleted.
+    Only the touched paths are rewritten from ``wt.commit``; untracked and ignored files the
+    task left are deleted. The worktree's watch names them; without a usable one, a status
+    scan does (and the watch starts again).
     """
+    touched = _watched_restore(wt)
+    if touched is not None:
+        wt.restores["watch"] += 1
+        return touched
+    wt.restores["scan"] += 1
+    return _scanned_restore(wt)
+
+
+def _scanned_restore(wt: Worktree) -> list[str]:
     w = wt.repository
     status = git_status(wt.path)
-    if not status:
-        return []
     tracked: list[str] = []
     for path, code in status.items():
         if code in ("??", "!!"):
@@ -358,7 +380,41 @@ def restore(wt: Worktree) -> list[str]:
             tracked.append(path)
     if tracked:
         _sync_paths(w, wt.path, w[wt.commit].peel(pygit2.Tree), tracked)
+    _watch(wt)
     return sorted(status)
+
+
+def _watched_restore(wt: Worktree) -> list[str] | None:
+    """The restore from the watch's events; None when they cannot be trusted."""
+    watch = wt._watch
+    if watch is None or not watch.usable or _stamp(wt) != wt._index_stamp:
+        return None  # no watch, or git itself ran in the worktree (its index moved)
+    w = wt.repository
+    if w.head_is_unborn or str(w.head.target) != wt.commit:
+        return None
+    changes = watch.changes()
+    if changes is None or ".git" in changes.paths:
+        return None
+    if not changes.paths:
+        return []
+    tree = w[wt.commit].peel(pygit2.Tree)
+    paths: set[str] = set()
+    for path in sorted(changes.paths):
+        entry = _tree_object(tree, path)
+        if entry is None:
+            _delete(wt.path, path)  # untracked: a file, or a whole new directory
+        elif not isinstance(entry, pygit2.Tree):
+            paths.add(path)
+        elif path in changes.dirs:
+            # a tracked directory deleted, recreated or moved: what it holds now is unknown
+            # (a new directory has no watch yet), so all of it comes back from the commit
+            target = wt.path / path
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            paths.update(f"{path}/{p}" for p in _blob_paths(entry))
+    _sync_paths(w, wt.path, tree, sorted(paths), index=False)
+    _rewatch(wt, tree, paths)
+    return sorted(changes.paths)
 
 
 def _move(wt: Worktree, sha: str) -> None:
@@ -374,22 +430,94 @@ def _move(wt: Worktree, sha: str) -> None:
         _sync_paths(w, wt.path, new, sorted(changed))
     w.set_head(pygit2.Oid(hex=sha))
     wt.commit = sha
+    _rewatch(wt, new, changed)
 
 
-def _sync_paths(w: pygit2.Repository, root: Path, tree: pygit2.Tree, paths: list[str]) -> None:
-    """Make ``paths`` in the work tree and index match ``tree``, touching nothing else.
+# --- the watch ------------------------------------------------------------------------------
+
+
+def _stamp(wt: Worktree) -> tuple[int, int, int] | None:
+    """When the worktree's index file last changed (git commands run in it rewrite it)."""
+    try:
+        info = (Path(wt.repository.path) / "index").stat()
+    except FileNotFoundError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino
+
+
+def _watch(wt: Worktree) -> None:
+    """(Re)start watching every tracked directory of a clean worktree."""
+    index = wt.repository.index
+    index.read(False)
+    dirs = {""}
+    for entry in index:
+        dirs.update(parent_dirs(entry.path))
+    if wt._watch is None:
+        wt._watch = TreeWatch(wt.path)
+    wt._watch.reset(sorted(dirs))
+    wt._index_stamp = _stamp(wt)
+
+
+def _rewatch(wt: Worktree, tree: pygit2.Tree, paths: set[str]) -> None:
+    """After writing ``paths`` ourselves: watch the directories that writing (re)created and
+    forget the events it caused."""
+    watch = wt._watch
+    if watch is None:
+        return
+    dirs = {
+        d for p in paths for d in parent_dirs(p) if isinstance(_tree_object(tree, d), pygit2.Tree)
+    }
+    watch.add(sorted(dirs))
+    watch.changes()  # our own writes; an overflow here sends the next restore to a scan
+    wt._index_stamp = _stamp(wt)
+
+
+def _unwatch(wt: Worktree) -> None:
+    if wt._watch is not None:
+        wt._watch.close()
+        wt._watch = None
+
+
+def _tree_object(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
+    try:
+        return tree[path]
+    except KeyError:
+        return None
+
+
+def _blob_paths(tree: pygit2.Tree) -> list[str]:
+    """Every file, symlink and submodule path below ``tree``, relative to it."""
+    out: list[str] = []
+    for obj in tree:
+        name = obj.name or ""
+        if isinstance(obj, pygit2.Tree):
+            out.extend(f"{name}/{p}" for p in _blob_paths(obj))
+        else:
+            out.append(name)
+    return out
+
+
+def _sync_paths(
+    w: pygit2.Repository, root: Path, tree: pygit2.Tree, paths: list[str], *, index: bool = True
+) -> None:
+    """Make ``paths`` in the work tree (and, with ``index``, the index) match ``tree``,
+    touching nothing else.
 
     A libgit2 checkout limited to paths still walks the whole work tree; writing the few
-    blobs ourselves keeps a reuse proportional to what changed.
+    blobs ourselves keeps a reuse proportional to what changed. Without ``index`` the index
+    keeps its entries (they already name ``tree``'s blobs) with stale stat data, which git
+    only answers by re-reading those files: writing a 7k-entry index costs more than the
+    rest of a return.
     """
-    index = w.index
-    index.read(False)
+    entries = w.index if index else None
+    if entries is not None:
+        entries.read(False)
     present: list[tuple[str, pygit2.Oid, int]] = []
     for path in paths:
         entry = _tree_entry(tree, path)
         if entry is None:  # gone at the target commit, or now a directory (its files are listed)
-            if path in index:
-                index.remove(path)
+            if entries is not None and path in entries:
+                entries.remove(path)
             if not (root / path).is_dir() or (root / path).is_symlink():
                 _delete(root, path)
             continue
@@ -406,7 +534,8 @@ def _sync_paths(w: pygit2.Repository, root: Path, tree: pygit2.Tree, paths: list
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode == _GITLINK:
             target.mkdir()
-            index.add(pygit2.IndexEntry(path, oid, pygit2.enums.FileMode(mode)))
+            if entries is not None:
+                entries.add(pygit2.IndexEntry(path, oid, pygit2.enums.FileMode(mode)))
             continue
         data = w[oid].peel(pygit2.Blob).data
         if mode == _LINK:
@@ -416,8 +545,10 @@ def _sync_paths(w: pygit2.Repository, root: Path, tree: pygit2.Tree, paths: list
             current = target.stat().st_mode
             if bool(current & 0o100) != (mode == _EXECUTABLE):
                 target.chmod(current | 0o111 if mode == _EXECUTABLE else current & ~0o111)
-        index.add(path)  # re-reads the file we wrote, so the index holds fresh stat data
-    index.write()
+        if entries is not None:
+            entries.add(path)  # re-reads the file we wrote, so the index holds fresh stat data
+    if entries is not None:
+        entries.write()
 
 
 def _tree_entry(tree: pygit2.Tree, path: str) -> tuple[pygit2.Oid, int] | None:
@@ -439,9 +570,16 @@ def _delete(root: Path, rel: str) -> None:
     else:
         target.unlink(missing_ok=True)
     parent = target.parent
-    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+    while parent != root and parent.is_dir() and _empty(parent):
         parent.rmdir()
         parent = parent.parent
+
+
+def _empty(directory: Path) -> bool:
+    # scandir stops at the first entry; Path.iterdir lists them all (quadratic when a task
+    # left thousands of files in one directory)
+    with os.scandir(directory) as entries:
+        return next(entries, None) is None
 
 
 def _remove(repo: Repo, name: str, path: Path, lock: Path) -> None:

@@ -84,6 +84,8 @@ class AgentRequest(Generic[M]):
     # Awaited before every model turn with its worst case; returns the output tokens the
     # turn may use (at most ``plan.max_tokens``) or raises TurnDenied.
     before_turn: Callable[[TurnPlan], Awaitable[int]] | None = None
+    # Called with each tool's name as the model asks for it (what the agent looked at).
+    on_tool: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -457,6 +459,9 @@ async def run_agent(client: anthropic.AsyncAnthropic, request: AgentRequest[M]) 
         convo.messages.append({"role": "assistant", "content": _assistant_content(message)})
         uses = _tool_uses(message)
         if message.stop_reason == "tool_use" and uses:
+            if request.on_tool is not None:
+                for use in uses:
+                    request.on_tool(str(use.name))
             convo.messages.append({"role": "user", "content": await _run_tools(tools, uses)})
             continue
         if message.stop_reason == "refusal":

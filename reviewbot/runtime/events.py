@@ -50,6 +50,9 @@ class _AgentEvent(_Event):
     tier: str
     model: str
     phase: str | None = None
+    # the journal's key of the call (input hash, ordinal): its row, exactly
+    key: str | None = None
+    ordinal: int | None = None
 
 
 class _AgentEnded(_AgentEvent):
@@ -58,6 +61,9 @@ class _AgentEnded(_AgentEvent):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     seconds: float = 0.0
+    tools_called: list[str] = Field(default_factory=list)  # in the order the model asked
+    prompt_chars: int = 0
+    context_chars: int = 0  # the shared (cached) context blocks together
 
 
 class AgentStarted(_AgentEvent):

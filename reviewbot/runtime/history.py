@@ -187,6 +187,8 @@ def _agents(events: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]:
                 "status": "running", "start": None, "end": None, "replayed": False,
                 "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
                 "cache_write_tokens": 0, "cost_usd": 0.0, "seconds": 0.0, "error": None,
+                "key": e.get("key"), "ordinal": e.get("ordinal"), "tools_called": [],
+                "prompt_chars": None, "context_chars": None,
             },
         )
         ts = float(e.get("ts") or t0) - t0
@@ -201,6 +203,8 @@ def _agents(events: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]:
         row.update(
             input_tokens=inp, output_tokens=out, cache_read_tokens=read,
             cache_write_tokens=write, cost_usd=float(e.get("cost_usd") or 0.0),
+            tools_called=list(e.get("tools_called") or []),
+            prompt_chars=e.get("prompt_chars"), context_chars=e.get("context_chars"),
         )
         if kind == "agent_failed":
             row["status"], row["error"] = "failed", e.get("error")
@@ -316,13 +320,19 @@ def _journal_row(state: Path, run_id: str, agent: dict[str, Any],
     path = journal_path(state)
     if not path.is_file():
         return None
+    columns = ("SELECT role, model, tier, phase, prompt, result, usage, cost, duration, error,"
+               " status, finished FROM agent_calls WHERE run_id=?")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = db.execute(
-            "SELECT role, model, tier, phase, prompt, result, usage, cost, duration, error,"
-            " status, finished FROM agent_calls WHERE run_id=? AND role=? AND model=?",
-            (run_id, agent["role"], agent["model"]),
-        ).fetchall()
+        if agent.get("key") is not None and agent.get("ordinal") is not None:
+            # the events carry the journal's key: the row, exactly
+            rows = db.execute(columns + " AND input_hash=? AND ordinal=?",
+                              (run_id, agent["key"], agent["ordinal"])).fetchall()
+            if rows:
+                return _row_detail(rows[0])
+        # older event logs: match by role, phase, model and finish time
+        rows = db.execute(columns + " AND role=? AND model=?",
+                          (run_id, agent["role"], agent["model"])).fetchall()
     finally:
         db.close()
     phase = None if agent["phase"] == "main" else agent["phase"]
@@ -330,7 +340,10 @@ def _journal_row(state: Path, run_id: str, agent: dict[str, Any],
     if not candidates:
         return None
     end = t0 + (agent["end"] if agent["end"] is not None else 0.0)
-    best = min(candidates, key=lambda r: abs(r[11] - end))
+    return _row_detail(min(candidates, key=lambda r: abs(r[11] - end)))
+
+
+def _row_detail(best: tuple[Any, ...]) -> dict[str, Any]:
     result: Any = None
     if best[5] is not None:
         try:

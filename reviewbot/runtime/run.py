@@ -328,16 +328,20 @@ class Run(Composition):
         self._ordinals[key] = ordinal + 1
         call = next(self._calls)
 
+        # Which call an event is about, and its journal key (the dashboard's drill-down).
+        ident: dict[str, Any] = {
+            "call": call, "role": role, "tier": chosen.value, "model": model, "phase": phase,
+            "key": key, "ordinal": ordinal,
+        }
+        sizes: dict[str, Any] = {
+            "prompt_chars": len(prompt), "context_chars": sum(len(c) for c in context)
+        }
         stored = self._replay.get((key, ordinal))
         if stored is not None:
             sched.count_replayed()
             replayed = schema.model_validate_json(stored)
             self._account(phase, chosen, Usage(), 0.0, failed=False, replayed=True)
-            self.events.emit(
-                AgentFinished(
-                    call=call, role=role, tier=chosen.value, model=model, phase=phase, replayed=True
-                )
-            )
+            self.events.emit(AgentFinished(**ident, **sizes, replayed=True))
             return replayed
         if self._client is None:
             raise ModelsUnavailable(NO_MODELS_MESSAGE)
@@ -364,6 +368,7 @@ class Run(Composition):
                 primer.set()
             raise
         ticket: int | None = None  # the scheduler's, once the first turn is admitted
+        tools_called: list[str] = []
         announced = False
         live = Usage()
         try:
@@ -377,11 +382,7 @@ class Run(Composition):
                         model, plan.input_tokens, plan.max_tokens, plan.min_tokens
                     )
                     announced = True
-                    self.events.emit(
-                        AgentStarted(
-                            call=call, role=role, tier=chosen.value, model=model, phase=phase
-                        )
-                    )
+                    self.events.emit(AgentStarted(**ident))
                     return granted
                 turn = await sched.next_turn(
                     ticket, plan.input_tokens, plan.max_tokens, plan.min_tokens
@@ -403,6 +404,7 @@ class Run(Composition):
 
             request.on_usage = on_usage
             request.before_turn = before_turn
+            request.on_tool = tools_called.append
             limit = timeout if timeout is not None else self.config.runtime.agent_timeout
             started = time.perf_counter()
             error: str | None = None
@@ -455,21 +457,15 @@ class Run(Composition):
             self._failures.append(Failure(where=f"{role} agent{where}", error=error, role=role,
                                           phase=phase))
             if not announced:  # failed before its first turn (inputs that cannot be sent)
-                self.events.emit(
-                    AgentStarted(call=call, role=role, tier=chosen.value, model=model, phase=phase)
-                )
+                self.events.emit(AgentStarted(**ident))
             self.events.emit(
-                AgentFailure(
-                    call=call, role=role, tier=chosen.value, model=model, phase=phase, error=error,
-                    usage=usage, cost_usd=cost, seconds=seconds,
-                )
+                AgentFailure(**ident, **sizes, error=error, usage=usage, cost_usd=cost,
+                             seconds=seconds, tools_called=tools_called)
             )
             raise AgentError(f"{role} agent failed: {error}", role=role, phase=phase)
         self.events.emit(
-            AgentFinished(
-                call=call, role=role, tier=chosen.value, model=model, phase=phase, usage=usage,
-                cost_usd=cost, seconds=seconds,
-            )
+            AgentFinished(**ident, **sizes, usage=usage, cost_usd=cost, seconds=seconds,
+                          tools_called=tools_called)
         )
         assert output is not None
         return output

@@ -134,7 +134,9 @@ async function showAgent(call, quiet) {
     ['ran', `${secs(a.start)} → ${a.end == null ? 'running' : secs(a.end)} (${secs(a.seconds)})`],
     ['tokens', `${tok(a.input_tokens)} in, ${tok(a.output_tokens)} out, ${tok(a.cache_read_tokens)} cache read, ${tok(a.cache_write_tokens)} cache write`],
     ['cost', usd(a.cost_usd)],
-    ['prompt size', j.prompt_chars != null ? j.prompt_chars + ' chars' : ''],
+    ['prompt size', (a.prompt_chars ?? j.prompt_chars) != null ? (a.prompt_chars ?? j.prompt_chars) + ' chars' : ''],
+    ['context size', a.context_chars != null ? a.context_chars + ' chars (shared, cached)' : ''],
+    ['tools called', a.tools_called && a.tools_called.length ? esc(a.tools_called.join(', ')) : 'none'],
     ['result size', j.result_chars != null ? j.result_chars + ' chars' : '']];
   $('agent').innerHTML = `<h2>Agent #${a.call}</h2><div class="card"><div class="grid">${rows.map(
     ([k, v]) => `<div>${k}</div><div>${v}</div>`).join('')}</div>

@@ -102,7 +102,8 @@ class MigrationWorkflow:
                    and len(in_flight) < request.max_in_flight):
                 grant = self._grant(request, state, in_flight)
                 if grant is False:
-                    state.stopped = "budget"
+                    if not in_flight:  # nothing will hand back an unspent grant
+                        state.stopped = "budget"
                     break
                 batch = BatchInput(request=request, run=run_id, plan_commit=state.plan.commit,
                                    index=state.next_index, paths=state.pending[:request.batch_size],
@@ -138,16 +139,17 @@ class MigrationWorkflow:
         state.executed += out.executed
         state.reused += out.reused
         state.results_commits.append(out.results_commit)
-        unfinished = [d.path for d in out.files if not d.final]
-        if out.stopped == "budget" and unfinished and len(unfinished) < len(batch.paths):
-            # the batch's grant ran out after some progress: its unfinished files go back in
-            # the queue while the global budget can still grant a batch
-            state.pending = unfinished + state.pending
-            finished = [d for d in out.files if d.final]
-        else:
-            finished = out.files
-            if out.stopped == "budget":
-                state.stopped = "budget"
+        finished = out.files
+        if out.stopped == "budget":
+            unfinished = [d.path for d in out.files if not d.final]
+            progressed = len(unfinished) < len(batch.paths) or out.spent.total.cost_usd > 0
+            if unfinished and progressed:
+                # the batch's grant ran out, not the budget: its unfinished files go back in
+                # the queue, for grants from what the budget still holds
+                state.pending = unfinished + state.pending
+                finished = [d for d in out.files if d.final]
+            else:
+                state.stopped = "budget"  # a grant that could not buy one step: stop here
         state.done.extend(finished)
 
     def _grant(self, request: MigrationRequest, state: State,

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,11 @@ def git(cwd: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def commit_all(path: Path) -> None:
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "generated")
+
+
 def generate(path: Path, files: int, every: int = 3) -> None:
     """A Python repository of ``files`` modules; every ``every``-th calls os.path.join (some
     twice, one in a way the rule cannot rewrite), the rest do not."""
@@ -43,17 +48,17 @@ def generate(path: Path, files: int, every: int = 3) -> None:
         else:
             body = f"def f{i}(p):\n    return p + '{i}'\n"
         rel.write_text(body)
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "generated")
+    commit_all(path)
 
 
 class Setup:
     """One generated repository published on a bare remote, with clones around it."""
 
-    def __init__(self, root: Path, files: int) -> None:
+    def __init__(self, root: Path, files: int,
+                 make: Callable[[Path, int], None] = generate) -> None:
         self.root = root
         self.source = root / "source"
-        generate(self.source, files)
+        make(self.source, files)
         self.remote = root / "remote.git"
         git(root, "init", "-q", "--bare", "-b", "main", str(self.remote))
         git(self.source, "push", "-q", str(self.remote), "main")
@@ -78,8 +83,9 @@ class Setup:
         self.workers.append(proc)
         return proc
 
-    def migrate_argv(self, server: DevServer, queue: str, *more: str) -> list[str]:
-        return [sys.executable, "-m", "reviewbot", "migrate", "use join", *JOIN,
+    def migrate_argv(self, server: DevServer, queue: str, *more: str,
+                     instruction: str = "use join", rule: Sequence[str] = JOIN) -> list[str]:
+        return [sys.executable, "-m", "reviewbot", "migrate", instruction, *rule,
                 "--engine", "temporal", "--temporal", server.address, "--task-queue", queue,
                 "--repo", str(self.user), "--format", "json", *more]
 

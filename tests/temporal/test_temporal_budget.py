@@ -1,0 +1,84 @@
+"""The budget is global: two workers with a model tier on the loopback model server spend,
+together, no more than the migration's budget, and the files it could not cover are
+reported as stopped by it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import Setup, commit_all, git
+from test_temporal_migrate import tasks_ran
+
+from reviewbot import process
+from reviewbot.config import Config
+from reviewbot.models.pricing import cost_usd
+from reviewbot.testing import MessagesRequest, Reply
+from reviewbot.testing.model_server import ModelServer
+from reviewbot.testing.temporal_server import DevServer
+
+FAST = "claude-haiku-5-5"
+BUDGET = 0.20
+
+
+def clients(path: Path, files: int) -> None:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for i in range(files):
+        (path / f"c{i}.py").write_text(
+            f"import requests\n\n\ndef fetch{i}(u):\n    return requests.get(u)\n")
+    commit_all(path)
+
+
+class Author:
+    """Edits with the worktree tools like a real author; the skeptic accepts."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def __call__(self, req: MessagesRequest) -> Reply | dict:
+        if req.role == "skeptic":
+            return {"verdict": "accept", "reason": "only the client library changed"}
+        first = req.messages[0]["content"]
+        text = "\n".join(b.get("text", "") for b in first if isinstance(b, dict)) \
+            if isinstance(first, list) else first
+        path = re.search(r"call sites in `([^`]+)`", text).group(1)
+        if req.tool_results:
+            return {"summary": f"migrated {path}", "kept_sites": []}
+        new = (self.source / path).read_text().replace("requests", "httpx")
+        return Reply.tool_use("write_file", {"path": path, "content": new})
+
+
+def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevServer,
+                                                   model_server) -> None:  # noqa: ANN001
+    setup = Setup(tmp_path, 120, make=clients)
+    model: ModelServer = model_server(Author(setup.source), api_key="test-key")
+    keys = {"ANTHROPIC_BASE_URL": model.base_url, "ANTHROPIC_API_KEY": "test-key"}
+    try:
+        setup.start_worker(server, "w1", queue="q-budget", extra=keys)
+        setup.start_worker(server, "w2", queue="q-budget", extra=keys)
+        proc = process.run(
+            setup.migrate_argv(server, "q-budget", "--budget", str(BUDGET), "--batch-size", "4",
+                               "--max-in-flight", "4", instruction="use httpx instead of requests",
+                               rule=["--find", "requests.get"]),
+            cwd=setup.user, timeout=300,
+        )
+    finally:
+        setup.stop()
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    statuses = [f["status"] for f in data["files"]]
+    migrated = statuses.count("migrated")
+    # what the model server billed, at the one tier every call used
+    assert {r.model for r in model.requests} == {FAST}
+    billed = cost_usd(FAST, model.usage, Config().models.pricing)
+    assert billed <= BUDGET
+    # the budget, not the files, ended the run: some were done, the rest stopped by it
+    assert 0 < migrated < len(statuses)
+    assert data["stopped"] == "budget"
+    stopped = [f for f in data["files"] if f["status"] == "skipped"]
+    assert stopped and all("budget" in f["reason"] for f in stopped), stopped[:3]
+    # and both workers spent part of it
+    assert tasks_ran(tmp_path / "w1") > 0 and tasks_ran(tmp_path / "w2") > 0
+    assert "PARTIAL (budget" in proc.stderr

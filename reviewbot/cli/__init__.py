@@ -19,6 +19,10 @@ from reviewbot.errors import ExitCode, ReviewbotError
 # command name -> ("module:attribute" of a click.Command, short help for the listing)
 COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("reviewbot.cli.review:review", "Review a change and report verified findings."),
+    "eval": (
+        "reviewbot.cli.eval:eval_command",
+        "Score reviews against golden comments (the Martian benchmark's format).",
+    ),
     "migrate": (
         "reviewbot.cli.migrate:migrate",
         "Migrate call sites file by file onto one branch.",

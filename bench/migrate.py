@@ -2,13 +2,21 @@
 
 Django's sdist (from the registry, cached under bench/.cache) is committed into a fresh
 repository; then `harnesses/migrate.py` rewrites every call into `join(...)` with
-`from os.path import join` added, through the per-file worktree pipeline with all the
-deterministic gates (parse, sites, scope, tests), and assembles one branch.
+`from os.path import join` added, with all the deterministic gates (parse, sites, scope,
+tests), and assembles one branch. Four runs, side by side:
 
-Prints files per minute, the time spent in worktree handling vs transformation vs gates
-(summed over tasks running in parallel), and the peak number of worktrees on disk.
+1. the rule tier through worktrees (`migrate.rules_in_worktrees = true`; it creates the
+   pool's worktrees, which the later runs adopt),
+2. the rule tier in memory (the default: blobs, gates and commits straight on git objects):
+   its branch must be the same tree as run 1's,
+3. with `--verify "python -c pass"`: worktrees only for the verify command,
+4. ast-grep's in-place rewrite of the same pattern in one checkout (no isolation, no gates,
+   no imports, no commits): the speed reference, as a ratio of wall-clock times.
 
-    python bench/migrate.py [--jobs 4]
+Prints files per minute of each run, the time by activity (summed over tasks running in
+parallel) and the machine's load, since the numbers move with it.
+
+    python bench/migrate.py [--jobs 4] [--skip-worktrees]
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,15 +35,19 @@ from reviewbot.config import Config
 from reviewbot.harness import builtin_harness, run_harness
 from reviewbot.migrate import MigrationResult
 
-VERSION = "5.1.4"
+VERSION = "5.2.8"
+PATTERN = ("os.path.join($$$ARGS)", "join($$$ARGS)")
 
 
 def django_repo() -> Path:
     return committed_repo("django", VERSION, f"migrate-django-{VERSION}-repo")
 
 
-def fresh_state(repo: Path) -> None:
-    """Forget earlier bench runs, so every file is migrated again (no task reuse)."""
+def fresh_state(repo: Path, *, worktrees: bool = False) -> None:
+    """Forget earlier bench runs, so every file is migrated again (no task reuse).
+
+    The pool's parked worktrees stay (a run adopts them, as every run after a repository's
+    first does) unless ``worktrees``."""
     state = repo / ".git" / "reviewbot"
     for name in ("migrate.sqlite", "migrate.sqlite-wal", "migrate.sqlite-shm"):
         (state / name).unlink(missing_ok=True)
@@ -41,15 +55,14 @@ def fresh_state(repo: Path) -> None:
         repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/reviewbot/"
     ).split():
         git(repo, "branch", "-q", "-D", ref)
-    shutil.rmtree(state / "worktrees", ignore_errors=True)
-    git(repo, "worktree", "prune")
+    if worktrees:
+        shutil.rmtree(state / "worktrees", ignore_errors=True)
+        git(repo, "worktree", "prune")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=4)
-    args = parser.parse_args()
-    repo = django_repo()
+def migrate(
+    repo: Path, jobs: int, branch: str, *, worktrees: bool = False, verify: str | None = None
+) -> tuple[MigrationResult, float]:
     fresh_state(repo)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     params = {
@@ -58,14 +71,21 @@ def main() -> None:
         "find": "os.path.join",
         "template": "join({args})",
         "imports": ["from os.path import join"],
-        "jobs": args.jobs,
+        "jobs": jobs,
+        "branch": branch,
     }
+    if verify is not None:
+        params["verify"] = verify
+    config = Config.model_validate({"migrate": {"rules_in_worktrees": worktrees}})
     started = time.perf_counter()
     outcome = run_harness(
-        builtin_harness("migrate"), params, config=Config(), repo_path=repo, env=env
+        builtin_harness("migrate"), params, config=config, repo_path=repo, env=env
     )
     wall = time.perf_counter() - started
-    result = MigrationResult.model_validate(outcome.result)
+    return MigrationResult.model_validate(outcome.result), wall
+
+
+def report(label: str, repo: Path, result: MigrationResult, wall: float) -> None:
     counts = result.counts()
     gates: dict[str, int] = {}
     for f in result.files:
@@ -76,27 +96,93 @@ def main() -> None:
         if counts["migrated"]
         else []
     )
+    print(f"{label}:")
     print(
-        f"Django {VERSION}: {result.sites_found} os.path.join sites in {result.files_found} files "
-        f"(jobs={args.jobs}, {os.cpu_count()} cores)"
-    )
-    print(
-        f"files: migrated {counts['migrated']} · skipped {counts['skipped']} · "
+        f"  files: migrated {counts['migrated']} · skipped {counts['skipped']} · "
         f"failed {counts['failed']} {gates or ''} · dropped {counts['dropped']}; "
         f"assembled branch changes {len(changed)} files"
     )
-    for f in [f for f in result.files if f.status != "migrated"][:5]:
-        print(f"  {f.status} {f.path}: {f.reason} {f.output.strip()[:300]}")
+    for f in [f for f in result.files if f.status != "migrated"][:3]:
+        print(f"    {f.status} {f.path}: {f.reason} {f.output.strip()[:200]}")
     print(
-        f"wall-clock {wall:.1f} s (harness {result.wall_seconds:.1f} s) -> "
+        f"  wall-clock {wall:.2f} s (harness {result.wall_seconds:.2f} s) -> "
         f"{len(result.files) / wall * 60:.0f} files per minute"
     )
     total = sum(result.timings.values())
-    print("time by activity (summed over parallel tasks):")
-    for name in ("worktree", "transform", "gates", "commit", "assembly"):
-        value = result.timings.get(name, 0.0)
-        print(f"  {name:<10} {value:7.2f} s  ({value / total * 100 if total else 0:4.1f}%)")
-    print(f"peak worktrees on disk: {result.peak_worktrees}")
+    parts = " · ".join(
+        f"{name} {result.timings.get(name, 0.0):.2f} s"
+        f" ({result.timings.get(name, 0.0) / total * 100 if total else 0:.0f}%)"
+        for name in ("worktree", "transform", "gates", "commit", "verify", "assembly")
+        if name in result.timings
+    )
+    print(f"  time by activity (summed over parallel tasks): {parts}")
+    print(f"  peak worktrees on disk: {result.peak_worktrees}")
+
+
+def ast_grep(repo: Path) -> tuple[float, int]:
+    """(wall-clock seconds, files changed) of ast-grep rewriting the pattern in place in a
+    fresh checkout of the base."""
+    exe = shutil.which("ast-grep")
+    if exe is None:
+        raise SystemExit("ast-grep is not installed: pip install ast-grep-cli")
+    with tempfile.TemporaryDirectory() as tmp:
+        checkout = Path(tmp) / "tree"
+        git(repo, "worktree", "add", "-q", "--detach", str(checkout), "main")
+        try:
+            started = time.perf_counter()
+            subprocess.run(
+                [exe, "run", "-l", "python", "-p", PATTERN[0], "-r", PATTERN[1], "-U", "."],
+                cwd=checkout,
+                check=True,
+                capture_output=True,
+            )
+            wall = time.perf_counter() - started
+            changed = len(git(checkout, "diff", "--name-only").split())
+        finally:
+            git(repo, "worktree", "remove", "--force", str(checkout))
+    return wall, changed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument(
+        "--skip-worktrees", action="store_true", help="no run through worktrees (faster)"
+    )
+    args = parser.parse_args()
+    repo = django_repo()
+    fresh_state(repo, worktrees=True)
+    print(
+        f"Django {VERSION}, os.path.join -> join with the import added (jobs={args.jobs}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start)"
+    )
+    if not args.skip_worktrees:
+        through, through_wall = migrate(repo, args.jobs, "bench/through-worktrees", worktrees=True)
+        report("rule tier through worktrees", repo, through, through_wall)
+        through_tree = git(repo, "rev-parse", f"{through.branch}^{{tree}}")
+    memory, memory_wall = migrate(repo, args.jobs, "bench/in-memory")
+    print(f"{memory.sites_found} sites in {memory.files_found} files")
+    report("rule tier in memory", repo, memory, memory_wall)
+    if not args.skip_worktrees:
+        same = git(repo, "rev-parse", f"{memory.branch}^{{tree}}") == through_tree
+        print(f"  result branch identical to the worktree run's (same tree): {same}")
+    verified, verified_wall = migrate(repo, args.jobs, "bench/verified", verify="python -c pass")
+    report('rule tier with --verify "python -c pass"', repo, verified, verified_wall)
+    grep_wall, grep_changed = ast_grep(repo)
+    print(
+        f"ast-grep in place (unisolated, no gates, no imports): {grep_wall:.2f} s, "
+        f"{grep_changed} files changed -> {grep_changed / grep_wall * 60:.0f} files per minute"
+    )
+    print(
+        f"ratio of wall-clock times to ast-grep: in memory {memory_wall / grep_wall:.2f}x, "
+        f"with --verify {verified_wall / grep_wall:.2f}x"
+        + (
+            f", through worktrees {through_wall / grep_wall:.2f}x"
+            if not args.skip_worktrees
+            else ""
+        )
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ The lowest layer: it imports nothing else from reviewbot except ``errors``.
 
 from reviewbot.git.assembly import AssemblyResult, assemble, commit_worktree, delete_branches
 from reviewbot.git.changes import WORKTREE, ChangeSet, FileChange, FileStatus, Hunk, SkippedFile
-from reviewbot.git.objects import commit_files
+from reviewbot.git.objects import commit_files, set_branch
 from reviewbot.git.repo import SHALLOW_FIX, Repo
 from reviewbot.git.view import GrepHit, NotTextError, RepoView
 from reviewbot.git.worktrees import Worktree, WorktreePool, prune_stale, restore
@@ -31,4 +31,5 @@ __all__ = [
     "delete_branches",
     "prune_stale",
     "restore",
+    "set_branch",
 ]

@@ -95,10 +95,13 @@ def tree_changes(
 
 
 def commit_files(
-    repo: Repo, parent: str, files: Mapping[str, Entry], message: str, branch: str
+    repo: Repo, parent: str, files: Mapping[str, Entry], message: str, branch: str | None
 ) -> str | None:
     """Commit ``files`` (path -> content, None: deleted) onto ``parent`` and point
-    ``refs/heads/<branch>`` at it; None (and no branch) when that changes nothing."""
+    ``refs/heads/<branch>`` at it; None (and no branch) when that changes nothing.
+
+    ``branch=None`` leaves the commit unnamed (to be checked before :func:`set_branch`
+    names it; an unnamed one is garbage for git's gc)."""
     with repo.lock:
         repository = repo.main
         head = repository[parent].peel(pygit2.Commit)
@@ -112,7 +115,7 @@ def commit_tree(
     parent: pygit2.Commit,
     tree: pygit2.Oid,
     message: str,
-    branch: str,
+    branch: str | None,
 ) -> str | None:
     """A commit of ``tree`` onto ``parent`` on ``refs/heads/<branch>``; None when ``tree`` is
     the parent's (an empty task commit would only hide that nothing changed)."""
@@ -120,5 +123,12 @@ def commit_tree(
         return None
     sig = signature(repository)
     oid = repository.create_commit(None, sig, sig, message, tree, [parent.id])
-    repository.references.create(f"refs/heads/{branch}", oid, force=True)
+    if branch is not None:
+        repository.references.create(f"refs/heads/{branch}", oid, force=True)
     return str(oid)
+
+
+def set_branch(repo: Repo, branch: str, sha: str) -> None:
+    """Point ``refs/heads/<branch>`` at ``sha`` (created or moved)."""
+    with repo.lock:
+        repo.main.references.create(f"refs/heads/{branch}", pygit2.Oid(hex=sha), force=True)

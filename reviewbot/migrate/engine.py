@@ -13,10 +13,11 @@ a verify command, or a model author editing with tools.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -37,6 +38,7 @@ from reviewbot.git import (
     commit_files,
     commit_worktree,
     restore,
+    set_branch,
 )
 from reviewbot.migrate.discover import Site, sites_in_source, spans_for
 from reviewbot.migrate.gates import (
@@ -130,11 +132,15 @@ class MigrationJob:
     tally: Tally = field(default_factory=Tally)
     # tasks queue here, not inside the pool, so worktree time measures handling, not waiting
     slots: anyio.Semaphore = field(init=False)
+    cpu: anyio.Semaphore = field(init=False)
 
     _sections: ImportSections | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.slots = anyio.Semaphore(self.pool.size)
+        # rewrites and gates hold the GIL: more files at once than cores only interleave
+        # them, and a file that goes through alone has its commit (and its verify) sooner
+        self.cpu = anyio.Semaphore(os.cpu_count() or 1)
 
     def import_sections(self) -> ImportSections:
         """How the project at the base sorts imports (read once)."""
@@ -221,8 +227,8 @@ Outcome = tuple[FileResult, bool]
 
 
 def in_memory(job: MigrationJob) -> bool:
-    """Whether the rule tier runs without a worktree: nothing needs a file system."""
-    return job.rules_in_memory and job.spec.has_rule and not job.verify
+    """Whether the rule tier runs without a worktree (one is taken for --verify alone)."""
+    return job.rules_in_memory and job.spec.has_rule
 
 
 async def _task(
@@ -231,34 +237,39 @@ async def _task(
     """(result, final): ``final`` is False when a re-run could end differently
     (no model, run stopped)."""
     tally = job.tally
-    async with job.slots:
-        tally.in_flight += 1
-        try:
-            tried = _Tried()
-            if in_memory(job):
-                outcome = await _rule_tier(job, None, key, path, sites, lines, tried)
-                if outcome is None and not job.run.models_available:
-                    outcome = _without_model(path, lines, tried)
-                if outcome is not None:
-                    return outcome
-            return await _in_worktree(job, key, path, sites, lines, tried)
-        finally:
-            tally.in_flight -= 1
+    tally.in_flight += 1
+    try:
+        tried = _Tried()
+        if in_memory(job):
+            outcome = await _rule_tier(job, None, key, path, sites, lines, tried)
+            if outcome is None and not job.run.models_available:
+                outcome = _without_model(path, lines, tried)
+            if outcome is not None:
+                return outcome
+        async with _worktree(job) as wt:
+            return await _tiers(job, wt, key, path, sites, lines, tried)
+    finally:
+        tally.in_flight -= 1
 
 
-async def _in_worktree(
-    job: MigrationJob, key: str, path: str, sites: Sequence[Site], lines: list[int], tried: _Tried
-) -> Outcome:
+@asynccontextmanager
+async def _worktree(job: MigrationJob) -> AsyncIterator[Worktree]:
+    """A pooled worktree at the base for as long as the task needs a file system.
+
+    Tasks queue on ``job.slots``, not inside the pool, so worktree time measures handling,
+    not waiting."""
     tally = job.tally
-    entered = time.perf_counter()
-    async with job.pool.checkout(job.base) as wt:
-        handed = time.perf_counter() - entered
-        tally.seconds["worktree"] = tally.seconds.get("worktree", 0.0) + handed
-        tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
-        outcome = await _tiers(job, wt, key, path, sites, lines, tried)
-        leaving = time.perf_counter()
-    tally.seconds["worktree"] += time.perf_counter() - leaving
-    return outcome
+    async with job.slots:
+        entered = time.perf_counter()
+        async with job.pool.checkout(job.base) as wt:
+            handed = time.perf_counter() - entered
+            tally.seconds["worktree"] = tally.seconds.get("worktree", 0.0) + handed
+            tally.peak_worktrees = max(tally.peak_worktrees, _worktrees_on_disk(job.pool))
+            try:
+                yield wt
+            finally:
+                leaving = time.perf_counter()
+        tally.seconds["worktree"] += time.perf_counter() - leaving
 
 
 async def _rule_tier(
@@ -273,21 +284,52 @@ async def _rule_tier(
     """The rule's try, in ``wt`` or (None) in memory: a final outcome, or None with what it
     found recorded in ``tried`` for the model tiers."""
     tried.rule_done = True
-    attempt, tried.rule_note, kept, after = await _rule_attempt(job, wt, path, sites)
-    if tried.rule_note == ALL_ALREADY:
-        return FileResult(path=path, site_lines=lines, status="skipped", reason=ALL_ALREADY), True
-    if attempt is None:
-        return None
-    tried.attempts.append(attempt)
-    if not attempt.passed:
+    # in memory, a file holds a core from its read to its commit: it then goes on to verify
+    # while later files are still being rewritten
+    async with job.cpu if wt is None else nullcontext():
+        attempt, tried.rule_note, kept, after = await _rule_attempt(job, wt, path, sites)
+        if tried.rule_note == ALL_ALREADY:
+            result = FileResult(path=path, site_lines=lines, status="skipped", reason=ALL_ALREADY)
+            return result, True
+        if attempt is None:
+            return None
+        tried.attempts.append(attempt)
+        if not attempt.passed:
+            tried.failure = attempt
+            return None
+        if wt is not None:
+            write = partial(commit_worktree, wt, paths=[path])
+        elif not job.verify:
+            write = partial(commit_files, job.repo, job.base, {path: after})
+        else:
+            # the commit exists before its check, and is named once that passed
+            write = partial(_unnamed_commit, job, {path: after})
+        result = await _commit(job, write, path, lines, tried.attempts, RULE_TIER, kept)
+    if wt is not None or not job.verify or result.commit is None:
+        return result, True
+    # a worktree only to run the verify command on the commit's files
+    verified = await _verify_change(job, {path: after})
+    attempt.gates.append(verified)
+    if not verified.passed:
         tried.failure = attempt
         return None
-    write: Callable[[str, str], str | None] = (
-        partial(commit_worktree, wt, paths=[path])
-        if wt is not None
-        else partial(commit_files, job.repo, job.base, {path: after})
-    )
-    return await _commit(job, write, path, lines, tried.attempts, RULE_TIER, kept), True
+    await anyio.to_thread.run_sync(set_branch, job.repo, job.task_branch(path), result.commit)
+    return result, True
+
+
+def _unnamed_commit(
+    job: MigrationJob, files: dict[str, bytes | None], message: str, branch: str
+) -> str | None:
+    return commit_files(job.repo, job.base, files, message, None)
+
+
+async def _verify_change(job: MigrationJob, files: dict[str, bytes | None]) -> GateResult:
+    """The verify command's verdict on ``files`` written over the base in a worktree."""
+    assert job.verify is not None
+    async with _worktree(job) as wt:
+        await anyio.to_thread.run_sync(_apply_files, wt.path, files)
+        with job.tally.timed("verify"):
+            return await verify_gate(job.verify, wt.path, timeout=job.verify_timeout)
 
 
 def _without_model(path: str, lines: list[int], tried: _Tried) -> Outcome:
@@ -640,7 +682,8 @@ async def _gates(
 ) -> list[GateResult]:
     """Run the gates in order; stop at the first failure (later gates cost more).
 
-    ``cwd``: the worktree a verify command runs in (None: a change gated in memory)."""
+    ``cwd``: the worktree a verify command runs in (None: a change gated in memory, whose
+    commit is verified once it exists)."""
     if not changes:
         return [GateResult(gate="sites", passed=False, output="the attempt changed nothing")]
     with job.tally.timed("gates"):
@@ -649,8 +692,7 @@ async def _gates(
         )
     if not results[-1].passed:
         return results
-    if job.verify:
-        assert cwd is not None, "a verify command needs a worktree"
+    if job.verify and cwd is not None:  # in memory, the caller verifies the commit
         with job.tally.timed("verify"):
             results.append(await verify_gate(job.verify, cwd, timeout=job.verify_timeout))
         if not results[-1].passed:

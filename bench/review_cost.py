@@ -13,12 +13,19 @@ any request), so every input token is billed uncached.
 
 Run: python bench/review_cost.py   (downloads two sdists once into bench/.cache)
 Goal: default <= 25% of the baseline's dollars at the same number of agents.
+
+``python bench/review_cost.py --deeper`` measures instead what deeper verification adds on
+one change: the default review, the same with reproduction (``review.reproduce = "high"``:
+real tests written into a pooled worktree and run with pytest) and in thorough mode, on a
+small real repository with a planted off-by-one (built in a temporary directory).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -113,7 +120,7 @@ def added_lines(repo: Path) -> dict[str, list[tuple[int, str]]]:
 
 
 def review(
-    repo: Path, config: Config, script: Script, *, caching: bool
+    repo: Path, config: Config, script: Any, *, caching: bool, head: str = "release",
 ) -> tuple[ReviewResult, RunStats, float]:
     # Real model calls take seconds, so the siblings of a fan-out overlap; an instant server
     # would serialise them by accident and flatter prompt caching.
@@ -128,7 +135,7 @@ def review(
         started = time.perf_counter()
         outcome = run_harness(
             builtin_harness("review"),
-            {"repo": str(repo), "base": "main", "head": "release", "uncommitted": False},
+            {"repo": str(repo), "base": "main", "head": head, "uncommitted": False},
             config=config, repo_path=repo, env=env, budget_usd=1000.0,
         )
         wall = time.perf_counter() - started
@@ -183,5 +190,119 @@ def main() -> int:
     return 0 if ratio <= 0.25 and same else 1
 
 
+# --- deeper verification: reproduction and thorough mode over the default -----------------
+
+WINDOWS = '''"""Sliding windows and friends."""
+
+
+def window(items, size):
+    return [items[i:i + size] for i in range(len(items) - size)]
+
+
+def pairs(items):
+    return window(items, 2)
+
+
+def first(items, default=None):
+    return items[0] if items else default
+'''
+ROUND = re.compile(r"This is finder round (\d+)")
+CLAIMS = {  # title -> (finding, the reproducer's test, the failure it predicts)
+    "window drops the last full window": ({
+        "line": 5, "severity": "high", "category": "correctness",
+        "evidence": "return [items[i:i + size] for i in range(len(items) - size)]",
+    }, "from windows import window\n\n\ndef test_last():\n"
+       "    assert window([1, 2, 3], 2) == [[1, 2], [2, 3]], 'last window missing'\n",
+       "last window missing"),
+    "first raises on an empty list": ({
+        "line": 13, "severity": "high", "category": "correctness",
+        "evidence": "return items[0] if items else default",
+    }, "from windows import first\n\n\ndef test_empty():\n    assert first([]) is None\n",
+       "IndexError"),
+    "pairs allocates a list": ({
+        "line": 9, "severity": "low", "category": "performance",
+        "evidence": "return window(items, 2)",
+    }, "", ""),
+}
+
+
+class DeeperScript:
+    """Round 1 finds two claims, round 2 one more (and repeats one), later rounds nothing;
+    reproducers write real tests; skeptics split by a hash, as in the main bench."""
+
+    def __call__(self, req: MessagesRequest) -> Any:
+        role, text = req.role, req.all_text
+        if role == "finder":
+            m = ROUND.search(req.last_user_text)
+            n = int(m.group(1)) if m else 1
+            titles = {1: ["window drops the last full window", "pairs allocates a list"],
+                      2: ["first raises on an empty list", "pairs allocates a list"]}.get(n, [])
+            return {"findings": [self._finding(t) for t in titles]}
+        if role == "reproducer":
+            title = next(t for t in CLAIMS if t in text)
+            _, test, expected = CLAIMS[title]
+            path = f"tests/test_repro_{_digest(title) % 1000}.py"
+            if not req.tool_results:
+                return Reply.tool_use("write_file", {"path": path, "content": test})
+            return {"test_path": path, "expected_failure": expected}
+        if role in ("skeptic", "judge"):
+            seed = _digest(req.last_user_text, text[-400:])
+            return {"verdict": "confirmed" if seed % 3 else "refuted", "reason": _prose(seed, 35)}
+        return {"summary": _prose(7, 70)}
+
+    @staticmethod
+    def _finding(title: str) -> dict[str, Any]:
+        spec = CLAIMS[title][0]
+        return {"path": "windows.py", "start_line": spec["line"], "end_line": spec["line"],
+                "severity": spec["severity"], "category": spec["category"], "title": title,
+                "explanation": _prose(len(title), 40), "evidence": spec["evidence"]}
+
+
+def deeper_repo(root: Path) -> Path:
+    """A small real repository: `change` shortens every window by one (the planted bug)."""
+    repo = root / "windows"
+    (repo / "tests").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "pyproject.toml").write_text("[project]\nname = 'windows'\nversion = '0'\n")
+    (repo / "windows.py").write_text(WINDOWS.replace("len(items) - size", "len(items) - size + 1"))
+    (repo / "tests" / "test_windows.py").write_text(
+        "from windows import pairs\n\n\ndef test_pairs():\n    assert pairs([1, 2]) == [[1, 2]]\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    git(repo, "checkout", "-q", "-b", "change")
+    (repo / "windows.py").write_text(WINDOWS)
+    git(repo, "commit", "-q", "-am", "shorter windows")
+    return repo
+
+
+def deeper() -> int:
+    modes: dict[str, dict[str, str]] = {
+        "default": {},
+        "reproduce = high": {"reproduce": "high"},
+        "thorough": {"mode": "thorough"},
+        "thorough + reproduce": {"mode": "thorough", "reproduce": "high"},
+    }
+    with tempfile.TemporaryDirectory(prefix="review-cost-") as tmp:
+        repo = deeper_repo(Path(tmp))
+        runs = {name: review(repo, Config.model_validate({"review": {
+            "tiny_change_lines": 0, **keys}}), DeeperScript(), caching=True, head="change")
+            for name, keys in modes.items()}
+    base = runs["default"][1].total
+    print("the same change, the same scripted model; extra = over the default review")
+    print(f"{'mode':<22}{'agents':>7}{'dollars':>10}{'extra':>10}{'extra %':>9}{'wall s':>8}"
+          "  funnel")
+    for name, (result, stats, wall) in runs.items():
+        t, fn = stats.total, result.funnel
+        extra = t.cost_usd - base.cost_usd
+        share = extra / base.cost_usd if base.cost_usd else 0.0
+        rounds = f", {len(fn.rounds)} rounds" if len(fn.rounds) > 1 else ""
+        print(f"{name:<22}{t.agents:>7}{t.cost_usd:>10.4f}{extra:>+10.4f}{share:>+9.0%}"
+              f"{wall:>8.1f}  {fn.deduplicated} distinct, {fn.confirmed} confirmed "
+              f"({fn.reproduced} by a test), {fn.refuted} refuted ({fn.disproved} by a test)"
+              f"{rounds}")
+    reproduced = runs["reproduce = high"][0].funnel.reproduced
+    return 0 if reproduced >= 1 and len(runs["thorough"][0].funnel.rounds) >= 3 else 1
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(deeper() if "--deeper" in sys.argv[1:] else main())

@@ -81,8 +81,22 @@ def _dry_run(path: Path, config: Config, base: str | None, head: str | None,
     if fmt == "json":
         click.echo(plan.model_dump_json(indent=2))
     else:
-        click.echo(render_plan(plan, len(target.reviewable)))
+        click.echo(render_plan(plan, len(target.reviewable)) + _deeper_lines(config))
     return int(ExitCode.OK)
+
+
+def _deeper_lines(config: Config) -> str:
+    """What thorough mode and reproduction may add to the plan's one-round estimate."""
+    review, lines = config.review, []
+    if review.mode == "thorough":
+        lines.append(f"thorough: up to {review.max_rounds} finder rounds (the estimate is one; "
+                     "each more costs about its finders again, plus votes on what is new)")
+    if review.reproduce != "off":
+        tier = config.models.tier_for("reproducer").value
+        lines.append(f"reproduce ({review.reproduce}): up to {review.max_reproductions} "
+                     f"correctness findings get a reproducer ({tier} tier first) and a test run "
+                     f"of at most {review.reproduce_timeout:g}s; a decisive one replaces the vote")
+    return "".join("\n" + line for line in lines)
 
 
 @click.command("review")
@@ -121,6 +135,9 @@ def review(
     names = _dimension_names(dimensions)
     select_dimensions(config.review, names)  # a bad name is a usage error before any work
     if dry_run:
+        deeper = {"mode": "thorough"} if thorough else {}
+        deeper |= {"reproduce": reproduce} if reproduce else {}
+        config = config.model_copy(update={"review": config.review.model_copy(update=deeper)})
         return _dry_run(path, config, base, head, not no_uncommitted, names, fmt)
 
     params = {"repo": str(path.resolve()), "base": base or "", "head": head or "",

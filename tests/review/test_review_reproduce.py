@@ -224,3 +224,34 @@ def test_a_reproducing_test_gets_no_secrets_and_no_network(
         assert "network: refused" in output
     else:  # no usable bubblewrap here: the environment policy still holds
         assert "network: reached" in output
+
+
+def test_uncommitted_changes_are_reproduced_and_left_as_they_are(
+    git_repo: Any, model_server: Any,
+) -> None:
+    """The local default: HEAD plus uncommitted changes. The reproducer's worktree gets the
+    uncommitted change over HEAD; the user's uncommitted file is still there, unchanged."""
+    git_repo.write("pyproject.toml", "[project]\nname = 'win'\nversion = '0'\n")
+    git_repo.write("win.py", BASE)
+    git_repo.write("tests/test_win.py", TEST_WIN)
+    head = git_repo.commit("base")
+    git_repo.write("win.py", HEAD)  # not committed
+    before = git_repo.git("status", "--porcelain")
+    server = _server(model_server, [OFF_BY_ONE], {"window drops the last full window": (
+        "tests/test_repro_window.py", REPRO_TEST, "last window missing")}, "refuted")
+    config = Config.model_validate({"review": {"skeptics": 1, "reproduce": "high"}})
+    outcome = run_harness(
+        builtin_harness("review"), {"repo": str(git_repo.path), "base": "HEAD"},
+        config=config, repo_path=git_repo.path,
+        env={"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "test-key"},
+    )
+    result = ReviewResult.model_validate(outcome.result)
+    [f] = result.findings  # the skeptic would refute it: the test decided
+    assert f.verification is not None and f.verification.reproduction is not None
+    assert f.verification.reproduction.outcome is Outcome.REPRODUCED
+    assert git_repo.git("status", "--porcelain") == before == "M win.py"
+    assert (git_repo.path / "win.py").read_text() == HEAD and git_repo.head() == head
+    for wt in _pool_worktrees(git_repo):
+        assert (wt / "win.py").read_text() == BASE  # restored to the commit it is at
+        assert subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=wt,
+                              capture_output=True, text=True, check=True).stdout == ""

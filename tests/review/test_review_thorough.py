@@ -155,3 +155,18 @@ def test_the_default_review_runs_one_round(change: Any, model_server: Any) -> No
     assert len([r for r in server.requests if r.role == "finder"]) == 1
     assert [r.round for r in result.funnel.rounds] == [1]
     assert [f.title for f in result.findings] == ["window drops the last full window"]
+
+
+def test_the_dry_run_says_what_thorough_mode_and_reproduction_may_add(change: Any) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "reviewbot", "review", "--base", "main", "--head", "feature",
+         "--dry-run", "--thorough", "--reproduce", "all"],
+        cwd=change.path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "thorough: up to 6 finder rounds" in proc.stdout  # max_rounds from .reviewbot.toml
+    assert "reproduce (all): up to 3 correctness findings" in proc.stdout
+    plain = subprocess.run(
+        [sys.executable, "-m", "reviewbot", "review", "--base", "main", "--head", "feature",
+         "--dry-run"], cwd=change.path, capture_output=True, text=True, timeout=120)
+    assert "thorough:" not in plain.stdout and "reproduce (" not in plain.stdout

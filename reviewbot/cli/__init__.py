@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("reviewbot.cli.diff:diff", "Show a change set, skipped files and changed symbols."),
     "action": ("reviewbot.cli.action:action", "Run as a GitHub Action step."),
     "harness": (
-        "reviewbot.cli.harness:harness",
+        "reviewbot.cli.harness_check:harness",
         "Generate, check, dry-run, run, save, list and show harnesses.",
     ),
     "plan": (

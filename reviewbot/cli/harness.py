@@ -23,10 +23,18 @@ from reviewbot.cli.common import (
     param_option,
     root_and_config,
 )
+from reviewbot.cli.harness_check import (  # verdict_line, warning_lines: for cli.plan too
+    check,
+    echo_warnings,
+    file_argument,
+    require_file,
+    verdict_line,  # noqa: F401
+    warning_lines,  # noqa: F401
+)
 from reviewbot.config import Config
 from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import parse_param_args, run_harness
-from reviewbot.harness.checker import CheckReport, check_harness_file
+from reviewbot.harness.checker import check_harness_file
 from reviewbot.harness.dryrun import (
     DEFAULT_ITEMS_PER_LIST,
     DEFAULT_OUTPUT_TOKENS_HIGH,
@@ -96,12 +104,8 @@ _repo_option = click.option(
 _items_option = click.option(
     "--items", "items_per_list", type=click.IntRange(0, 50), default=DEFAULT_ITEMS_PER_LIST,
     show_default=True, help="Items per list in the simulated answers of the dry run.")
-_file_argument = click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-
-
-def _require_file(file: Path) -> None:
-    if not file.is_file():
-        raise UsageError(f"harness file {file} does not exist; pass the path of a .py file")
+_file_argument = file_argument
+_require_file = require_file
 
 
 @click.group()
@@ -172,41 +176,7 @@ def write_harness(
     return generated, runs[0].stats
 
 
-@harness.command()
-@_file_argument
-def check(file: Path) -> int:
-    """Check a harness file against the rules for generated harnesses."""
-    _require_file(file)
-    report = check_harness_file(file)
-    if not report.ok:
-        for problem in report.problems:
-            click.echo(f"{file}:{problem.line}: {problem.message}")
-        echo_warnings(report, file)
-        click.echo(f"{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}",
-                   err=True)
-        return int(ExitCode.USAGE)
-    click.echo(verdict_line(report))
-    echo_warnings(report, file)
-    return int(ExitCode.OK)
-
-
-def verdict_line(report: CheckReport) -> str:
-    """``ok: NAME (max_agents N, budget $X)`` and how many lint warnings it has."""
-    assert report.meta is not None and report.budget_usd is not None
-    count = len(report.warnings)
-    warned = f"; {count} warning{'s' if count != 1 else ''}" if count else ""
-    return (f"ok: {report.meta.name} (max_agents {report.meta.max_agents}, "
-            f"budget {dollars(report.budget_usd)}){warned}")
-
-
-def warning_lines(report: CheckReport, where: Path | str) -> list[str]:
-    """The lint warnings, one line each, in the compiler style ``FILE:LINE: warning: ...``."""
-    return [f"{where}:{w.line}: warning: {w.message} [{w.rule}]" for w in report.warnings]
-
-
-def echo_warnings(report: CheckReport, where: Path | str) -> None:
-    for line in warning_lines(report, where):
-        click.echo(line)
+harness.add_command(check)
 
 
 @harness.command(name="dry-run")

@@ -18,15 +18,7 @@ from reviewbot.cli.common import (
 )
 from reviewbot.config import Config, load_config
 from reviewbot.errors import ExitCode, ReviewbotError, UsageError
-from reviewbot.harness import (
-    Harness,
-    builtin_harness,
-    load_harness,
-    parse_param_args,
-    resume_harness,
-    run_dir,
-    run_harness,
-)
+from reviewbot.harness import Harness, builtin_harness, load_harness, parse_param_args
 from reviewbot.report.cost import cost_line
 from reviewbot.report.progress import make_progress
 from reviewbot.runtime.control import read_control
@@ -53,6 +45,9 @@ def _execute(
     quiet: bool,
     strict: bool,
 ) -> int:
+    # the runner brings the model client: only a command that runs a harness imports it
+    from reviewbot.harness.runner import run_harness
+
     progress = KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
         outcome = run_harness(
@@ -180,6 +175,8 @@ def resume(
         record = journal.require_run(run_id)
     finally:
         journal.close()
+    from reviewbot.harness.runner import resume_harness, run_dir
+
     if record.status == "running":
         # Its process is alive: never a second process on the same run.
         if read_control(run_dir(state, record.id)) != "pause":

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from reviewbot.config import Config, Severity, load_config
 from reviewbot.errors import ExitCode, GitError, GitHubError, UsageError
+from reviewbot.github.answer import answer_in_thread
 from reviewbot.github.checks import post_check_run
 from reviewbot.github.client import connect, raw_json
 from reviewbot.github.events import ActionEnv, Task, Trigger, parse_event
@@ -72,6 +73,7 @@ class ActionOutcome(BaseModel):
     pull_created: bool | None = None
     deterministic_only: bool = False
     memory_pull: int | None = None  # the pull request that proposes remembered dismissals
+    answered: bool = False  # a reply was posted in a review thread
 
 
 def _write_outputs(env: ActionEnv, outcome: ActionOutcome) -> None:
@@ -247,7 +249,9 @@ def run_action(
         return outcome
 
     gh = None if options.no_post else connect(env.api_url, env.token.get_secret_value())
-    if gh is not None and trigger.commenter is not None and _refuse(gh, env, trigger):
+    # A question in a thread is answered for anyone; an action it asks for needs write access.
+    asks = trigger.task is not Task.ANSWER
+    if gh is not None and trigger.commenter is not None and asks and _refuse(gh, env, trigger):
         outcome = ActionOutcome(
             task=trigger.task, reason=f"{trigger.commenter} has no write access", refused=True
         )
@@ -259,6 +263,8 @@ def run_action(
 
     if trigger.task is Task.MIGRATE:
         outcome = _migrate(env, gh, config, trigger, options, env_vars)
+    elif trigger.task is Task.ANSWER:
+        outcome = _answer(env, gh, config, trigger, options, env_vars)
     else:
         outcome = _review(env, gh, config, trigger, options, payload, fail_on, env_vars)
     _write_outputs(env, outcome)
@@ -432,6 +438,44 @@ def _review(
         published=published,
         deterministic_only=deterministic_only,
         memory_pull=memory_pull,
+    )
+
+
+def _answer(
+    env: ActionEnv,
+    gh: github3.GitHub | None,
+    config: Config,
+    trigger: Trigger,
+    options: ActionOptions,
+    env_vars: Mapping[str, str],
+) -> ActionOutcome:
+    """A question in the thread of one of our comments: answer it there."""
+    if gh is None or trigger.pr_number is None:
+        return ActionOutcome(task=Task.ANSWER, reason="nothing is posted with --no-post")
+    repo = gh.repository(*_owner_name(env.repository))
+    pull = repo.pull_request(trigger.pr_number) if repo is not None else None
+    if pull is None:
+        raise GitHubError(f"pull request #{trigger.pr_number} not found with this token")
+    head = str(pull.head.sha)
+    ensure_commits(env.workspace, [head], token=env.token.get_secret_value())
+    state = previous_state(pull, config.github.bot_login, job_state_key(env_vars))
+    done = answer_in_thread(
+        gh,
+        repository=env.repository,
+        workspace=env.workspace,
+        trigger=trigger.model_copy(update={"head_sha": head}),
+        config=config,
+        state=state,
+        budget_usd=options.max_cost,
+        env=dict(env_vars),
+    )
+    _step_summary(env, f"reviewbot: {done.reason or 'answered in the review thread'}.")
+    return ActionOutcome(
+        task=Task.ANSWER,
+        reason=done.reason or trigger.reason,
+        refused=done.refused,
+        answered=done.posted and not done.refused,
+        cost_usd=done.cost_usd,
     )
 
 

@@ -24,6 +24,8 @@ from reviewbot.github.client import DEFAULT_API_URL
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 _COMMAND = re.compile(r"^\s*/reviewbot\s+(review|migrate)\b(.*)$", re.MULTILINE)
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+_MENTION = re.compile(r"(?:^|[^\w/@])[@/]reviewbot\b", re.IGNORECASE)
+_DISMISS = re.compile(r"^\s*/reviewbot\s+dismiss\b", re.IGNORECASE | re.MULTILINE)
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
@@ -91,6 +93,7 @@ class ActionEnv(BaseModel):
 class Task(StrEnum):
     REVIEW = "review"
     MIGRATE = "migrate"
+    ANSWER = "answer"  # a question to reviewbot in the thread of one of its comments
     SKIP = "skip"  # nothing to do for this event; say why and exit 0
 
 
@@ -109,6 +112,7 @@ class Trigger(BaseModel):
     incremental: bool = False  # review only before..after
     commenter: str | None = None  # set for comment commands: needs write access
     comment_id: int | None = None
+    in_reply_to_id: int | None = None  # the thread's first comment, for a reply in a thread
     command_args: list[str] = []  # the words after `/reviewbot migrate`
     inputs: dict[str, str] = {}  # workflow_dispatch inputs
 
@@ -173,13 +177,10 @@ def parse_event(
         match = _COMMAND.search(body)
         if match is None:
             return Trigger(task=Task.SKIP, reason="the comment has no /reviewbot command")
-        if not config.comment_commands:
-            return Trigger(
-                task=Task.SKIP, reason="comment commands are disabled (comment_commands = false)"
-            )
+        skipped = _not_taken(comment, config)
+        if skipped is not None:
+            return skipped
         user = comment.get("user") or {}
-        if user.get("type") == "Bot":
-            return Trigger(task=Task.SKIP, reason="commands from bots are ignored")
         verb, rest = match.group(1), match.group(2).strip()
         try:
             args = shlex.split(rest)
@@ -201,6 +202,9 @@ def parse_event(
             incremental=False,
         )
 
+    if event_name == "pull_request_review_comment":
+        return _thread_reply(payload, repository, config)
+
     if event_name == "workflow_dispatch":
         raw_inputs = payload.get("inputs") or {}
         inputs = {str(k): str(v) for k, v in raw_inputs.items() if v is not None}
@@ -217,6 +221,47 @@ def parse_event(
         )
 
     return Trigger(task=Task.SKIP, reason=f"event '{event_name}' is not handled")
+
+
+def _not_taken(comment: Mapping[str, Any], config: GitHubConfig) -> Trigger | None:
+    """Why a comment addressed to reviewbot is not acted on (disabled, or from a bot)."""
+    if not config.comment_commands:
+        return Trigger(
+            task=Task.SKIP, reason="comment commands are disabled (comment_commands = false)"
+        )
+    if (comment.get("user") or {}).get("type") == "Bot":
+        return Trigger(task=Task.SKIP, reason="commands from bots are ignored")
+    return None
+
+
+def _thread_reply(
+    payload: Mapping[str, Any], repository: str, config: GitHubConfig
+) -> Trigger:
+    """A reply that mentions reviewbot in the thread of a review comment: a question."""
+    if payload.get("action") != "created":
+        return Trigger(task=Task.SKIP, reason="only new review comments ask reviewbot")
+    comment = payload.get("comment") or {}
+    body = str(comment.get("body") or "")
+    if not _MENTION.search(body):
+        return Trigger(task=Task.SKIP, reason="the review comment does not mention reviewbot")
+    skipped = _not_taken(comment, config)
+    if skipped is not None:
+        return skipped
+    user = comment.get("user") or {}
+    root = comment.get("in_reply_to_id")
+    if not isinstance(root, int):
+        return Trigger(task=Task.SKIP, reason="not a reply in the thread of a review comment")
+    if _DISMISS.search(body):
+        return Trigger(task=Task.SKIP, reason="a dismissal takes effect at the next review")
+    fields = _pull_fields(payload.get("pull_request") or {}, repository)
+    return Trigger(
+        task=Task.ANSWER,
+        reason="a question in a review thread",
+        commenter=str(user.get("login") or ""),
+        comment_id=int(comment["id"]) if isinstance(comment.get("id"), int) else None,
+        in_reply_to_id=root,
+        **fields,
+    )
 
 
 def _branch(ref: Any) -> str | None:

@@ -113,10 +113,17 @@ class TrackedFinding(BaseModel):
     first_seen: str = ""  # head commit where it was first reported
     fixed_in: str | None = None
     dismissal: Dismissal | None = None
+    votes: list[str] = []  # the verification's verdicts and reasons, for answers in its thread
 
     @classmethod
     def of(cls, finding: Finding, *, head: str, placement: Placement) -> TrackedFinding:
+        v = finding.verification
+        votes = [] if v is None else [
+            f"{vote.verdict} ({vote.angle.split(':')[0][:60] or 'skeptic'}): {vote.reason[:240]}"
+            for vote in [*v.votes, *([v.judge] if v.judge else [])]
+        ]
         return cls(
+            votes=votes,
             fingerprint=finding.fingerprint,
             path=finding.path,
             start_line=finding.start_line,
@@ -144,11 +151,13 @@ class TrackingState(BaseModel):
             return text
         lean = self.model_copy(deep=True)
         lean.findings = {k: t for k, t in lean.findings.items() if t.status is TrackStatus.OPEN}
+        for t in lean.findings.values():
+            t.votes = [v[:80] for v in t.votes]
         text = lean._encode(key, context)
         if len(text) <= limit:
             return text
         for t in lean.findings.values():
-            t.evidence_key, t.title = t.evidence_key[:24], t.title[:60]
+            t.evidence_key, t.title, t.votes = t.evidence_key[:24], t.title[:60], []
         text = lean._encode(key, context)
         # Last resort: keep the most severe findings that fit; the rest are tracked by the
         # markers of their inline comments only.

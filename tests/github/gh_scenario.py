@@ -53,6 +53,16 @@ class PullScenario:
             draft=draft,
         )
 
+    def change(self, path: str, base: str, head: str) -> None:
+        """A base commit with ``path`` at ``base``, a feature branch with it at ``head``, and
+        the pull request between them opened."""
+        self.repo.write(path, base)
+        self.base = self.repo.commit("base")
+        self.repo.git("checkout", "-q", "-b", "feature")
+        self.repo.write(path, head)
+        self.head = self.repo.commit("feature")
+        self.open()
+
     def state_key(self) -> bytes:
         """The key the action signs this job's tracking state with (from the job's token)."""
         return job_state_key({"GITHUB_TOKEN": self.server.token})

@@ -20,13 +20,7 @@ MOVED = "import pickle\n\n\ndef load(path):\n    with open(path, 'rb') as fh:\n"
 
 
 def _setup(scenario: PullScenario) -> None:
-    r = scenario.repo
-    r.write("store.py", BASE)
-    scenario.base = r.commit("base")
-    r.git("checkout", "-q", "-b", "feature")
-    r.write("store.py", HEAD)
-    scenario.head = r.commit("feature")
-    scenario.open()
+    scenario.change("store.py", BASE, HEAD)
 
 
 def _pickle(line: int, evidence: str, title: str = "pickle.load of a file path") -> Finding:

@@ -79,7 +79,8 @@ def test_a_dismissal_is_remembered_and_spares_the_next_pull_request(
     assert outcome.memory_pull is not None
     proposal = scenario.server.repos[REPO].pulls[outcome.memory_pull]
     assert proposal.head_ref == MEMORY_BRANCH and proposal.base_ref == "main"
-    assert "store.py" in (proposal.body or "") and "the cache files are ours" in (proposal.body or "")
+    body = proposal.body or ""
+    assert "store.py" in body and "the cache files are ours" in body
     branch = pygit2.Repository(str(origin)).branches[MEMORY_BRANCH].peel(pygit2.Commit)
     assert [str(p) for p in branch.parent_ids] == [scenario.base]  # on top of the base, only
     memory = json.loads(branch.tree[MEMORY_FILE].data)

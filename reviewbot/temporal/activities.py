@@ -99,6 +99,9 @@ class WorkerServices:
     token: str | None = None  # for an HTTP remote
     identity: str = field(default_factory=socket.gethostname)
     _plans: dict[str, dict[str, list[Site]]] = field(default_factory=dict)
+    # git writes a small fetch as loose objects one by one: a commit may be readable before
+    # its tree is, so activities that need the same objects fetch them one at a time
+    _fetching: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @asynccontextmanager
@@ -126,17 +129,21 @@ class Activities:
     async def _git(self, fn: Callable[..., None], url: str, refspecs: list[str]) -> None:
         await anyio.to_thread.run_sync(fn, self.s.repo, url, refspecs, self.s.token)
 
+    async def _ensure(self, request: MigrationRequest, commit: str, ref: str) -> None:
+        """Fetch ``ref`` from the remote unless ``commit`` is here already."""
+        async with self.s._fetching:
+            if not self.s.repo.has_commit(commit):
+                await self._git(fetch, request.remote, [_same(ref)])
+
     async def _ensure_base(self, request: MigrationRequest) -> None:
-        if not self.s.repo.has_commit(request.base):
-            await self._git(fetch, request.remote, [_same(base_ref(request.base))])
+        await self._ensure(request, request.base, base_ref(request.base))
 
     async def _sites(
         self, request: MigrationRequest, run: str, commit: str
     ) -> dict[str, list[Site]]:
         plan = self.s._plans.get(commit)
         if plan is None:
-            if not self.s.repo.has_commit(commit):
-                await self._git(fetch, request.remote, [_same(run_ref(run, "plan"))])
+            await self._ensure(request, commit, run_ref(run, "plan"))
             data = json.loads(read_record(self.s.repo, commit, "plan.json"))
             plan = {p: [Site(**site) for site in sites] for p, sites in data["sites"].items()}
             self.s._plans[commit] = plan
@@ -256,8 +263,7 @@ class Activities:
         if not details or not isinstance(details[0], str) or not details[0]:
             return {}
         commit = details[0]
-        if not self.s.repo.has_commit(commit):
-            await self._git(fetch, request.remote, [_same(ref)])
+        await self._ensure(request, commit, ref)
         results = _RESULTS.validate_json(read_record(self.s.repo, commit, "results.json"))
         branches = [r for r in results if r.commit]
         if branches:  # the task commits: assembly fetches them, but a local re-run reuses them

@@ -1,99 +1,17 @@
-"""A Temporal dev server, a shared bare remote, clones for workers and the user, and
-`reviewbot worker` processes: everything real, on loopback, in temporary directories."""
+"""A Temporal dev server on a random loopback port (with its database in the test's
+directory); the shared remote, clones and workers come from reviewbot.testing.distributed."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("temporalio", reason="pip install 'reviewbot[temporal]'")
 
-from reviewbot import process  # noqa: E402
 from reviewbot.testing.temporal_server import DevServer  # noqa: E402
-
-JOIN = ["--find", "os.path.join", "--rewrite", "join({args})",
-        "--add-import", "from os.path import join"]
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = process.run(["git", *args], cwd=cwd)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def commit_all(path: Path) -> None:
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "generated")
-
-
-def generate(path: Path, files: int, every: int = 3) -> None:
-    """A Python repository of ``files`` modules; every ``every``-th calls os.path.join (some
-    twice, one in a way the rule cannot rewrite), the rest do not."""
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    for i in range(files):
-        rel = path / f"pkg{i % 50}" / f"mod{i}.py"
-        rel.parent.mkdir(exist_ok=True)
-        if i % every == 0:
-            body = f"import os\n\n\ndef f{i}(p):\n    return os.path.join(p, 'x{i}')\n"
-            if i % (every * 4) == 0:
-                body += f"\n\ndef g{i}(p):\n    return os.path.join(p, os.path.join('a', 'b'))\n"
-        else:
-            body = f"def f{i}(p):\n    return p + '{i}'\n"
-        rel.write_text(body)
-    commit_all(path)
-
-
-class Setup:
-    """One generated repository published on a bare remote, with clones around it."""
-
-    def __init__(self, root: Path, files: int,
-                 make: Callable[[Path, int], None] = generate) -> None:
-        self.root = root
-        self.source = root / "source"
-        make(self.source, files)
-        self.remote = root / "remote.git"
-        git(root, "init", "-q", "--bare", "-b", "main", str(self.remote))
-        git(self.source, "push", "-q", str(self.remote), "main")
-        self.user = self.clone("user")
-        self.workers: list[subprocess.Popen[bytes]] = []
-
-    def clone(self, name: str) -> Path:
-        target = self.root / name
-        git(self.root, "clone", "-q", str(self.remote), str(target))
-        return target
-
-    def start_worker(self, server: DevServer, name: str, *, queue: str, jobs: int = 2,
-                     extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        clone = self.root / name
-        if not clone.exists():
-            self.clone(name)
-        proc = process.start(
-            [sys.executable, "-m", "reviewbot", "worker", "--temporal", server.address,
-             "--task-queue", queue, "--jobs", str(jobs), "--repo", str(clone)],
-            cwd=clone, extra=extra, log=self.root / f"{name}.log",
-        )
-        self.workers.append(proc)
-        return proc
-
-    def migrate_argv(self, server: DevServer, queue: str, *more: str,
-                     instruction: str = "use join", rule: Sequence[str] = JOIN) -> list[str]:
-        return [sys.executable, "-m", "reviewbot", "migrate", instruction, *rule,
-                "--engine", "temporal", "--temporal", server.address, "--task-queue", queue,
-                "--repo", str(self.user), "--format", "json", *more]
-
-    def stop(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture
@@ -102,7 +20,7 @@ def server(tmp_path: Path) -> Iterator[DevServer]:
         yield s
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

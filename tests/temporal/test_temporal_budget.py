@@ -8,13 +8,13 @@ import json
 import re
 from pathlib import Path
 
-from conftest import Setup, commit_all, git
 from test_temporal_migrate import tasks_ran
 
 from reviewbot import process
 from reviewbot.config import Config
 from reviewbot.models.pricing import cost_usd
 from reviewbot.testing import MessagesRequest, Reply
+from reviewbot.testing.distributed import SharedRemote, commit_all, git
 from reviewbot.testing.model_server import ModelServer
 from reviewbot.testing.temporal_server import DevServer
 
@@ -52,7 +52,7 @@ class Author:
 
 def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevServer,
                                                    model_server) -> None:  # noqa: ANN001
-    setup = Setup(tmp_path, 120, make=clients)
+    setup = SharedRemote(tmp_path, 120, make=clients)
     model: ModelServer = model_server(Author(setup.source), api_key="test-key")
     keys = {"ANTHROPIC_BASE_URL": model.base_url, "ANTHROPIC_API_KEY": "test-key"}
     try:

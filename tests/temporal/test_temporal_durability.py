@@ -8,16 +8,17 @@ import json
 import re
 from pathlib import Path
 
-from conftest import Setup, git, wait_for
+from conftest import wait_for
 from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_migrate import BRANCH, VERIFY, tasks_ran
 
 from reviewbot import process
+from reviewbot.testing.distributed import SharedRemote, git
 from reviewbot.testing.temporal_server import DevServer
 
 
 def test_dev_server_killed_and_restarted_the_workflow_completes(tmp_path: Path) -> None:
-    setup = Setup(tmp_path, 120)
+    setup = SharedRemote(tmp_path, 120)
     server = DevServer(tmp_path, db=tmp_path / "temporal.sqlite").start()
     try:
         setup.start_worker(server, "w1", queue="q-restart")

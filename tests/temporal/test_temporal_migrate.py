@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import JOIN, Setup, git, wait_for
+from conftest import wait_for
 
 from reviewbot import process
+from reviewbot.testing.distributed import JOIN, SharedRemote, git
 from reviewbot.testing.temporal_server import DevServer
 
 BRANCH = "reviewbot/migrate-use-join"
@@ -33,7 +34,7 @@ def tasks_ran(clone: Path) -> int:
     return count
 
 
-def local_run(setup: Setup, *more: str) -> dict:
+def local_run(setup: SharedRemote, *more: str) -> dict:
     clone = setup.clone("local")
     proc = process.run(
         [sys.executable, "-m", "reviewbot", "migrate", "use join", *JOIN, "--repo", str(clone),
@@ -52,7 +53,7 @@ def outcomes(data: dict) -> dict[str, tuple]:
 
 def scenario(tmp_path: Path, server: DevServer, files: int, batch: int, verify: list[str],
              kill_after: int, timeout: float) -> None:
-    setup = Setup(tmp_path, files)
+    setup = SharedRemote(tmp_path, files)
     queue = "q-kill"
     try:
         local = local_run(setup, *verify)
@@ -104,7 +105,7 @@ def scenario(tmp_path: Path, server: DevServer, files: int, batch: int, verify: 
 
 def test_worker_and_client_killed_the_branch_is_the_local_one(tmp_path: Path,
                                                               server: DevServer) -> None:
-    scenario(tmp_path, server, files=240, batch=5, verify=VERIFY, kill_after=6, timeout=240)
+    scenario(tmp_path, server, files=150, batch=5, verify=VERIFY, kill_after=6, timeout=240)
 
 
 @pytest.mark.slow

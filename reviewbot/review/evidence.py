@@ -21,6 +21,7 @@ class Reproduction(BaseModel):
     test_path: str = ""
     test: str = ""  # the test's source, offered as a suggested test when reproduced
     command: str = ""
+    expected: str = ""  # the failure the reproducer predicted
     output: str = ""  # the end of the command's output
     seconds: float = 0.0
     attempts: int = 0

@@ -6,8 +6,10 @@ test that should fail if the finding is real. The runtime, not the agent, runs i
 repository's test command under a timeout, as a process tree that is killed whole at the
 timeout, with the environment policy of :mod:`reviewbot.process` (no keys or tokens) and,
 where bubblewrap runs, without network and with the file system read-only but for the
-worktree. A test that fails at head with the failure the reproducer predicted is
-deterministic evidence: confirmed, no vote. One that passes is evidence against: refuted.
+worktree. A test that fails at head with the failure the reproducer predicted, and does not
+fail that way at the base, is deterministic evidence: confirmed, no vote. (Failing the same
+way at the base, it shows no problem of the change, or fails whatever the code does.) One
+that passes at head is evidence against: refuted.
 Anything else (no test, cannot run, times out, fails for another reason) is inconclusive
 and the vote decides. The worktree goes back to the pool clean; the user's tree is never
 touched.
@@ -150,7 +152,7 @@ class Reproducer:
         self._funnel = funnel
         self._pool: WorktreePool | None = None
         self._started = 0
-        self._command = config.test_command or detect_test_command(target.repo.root)
+        self._command: str | None | bool = config.test_command or False  # False: not yet
 
     async def __aenter__(self) -> Reproducer:
         return self
@@ -162,8 +164,13 @@ class Reproducer:
     async def verification(self, f: Finding) -> tuple[Verification | None, Reproduction | None]:
         """A decisive verification from a test run (else None, and the inconclusive proof
         to show beside the vote); (None, None) when no reproduction was tried."""
-        if (not wants(f, self._level) or self._command is None or self._run.stopped
+        if (not wants(f, self._level) or self._run.stopped
                 or self._started >= self._config.max_reproductions):
+            return None, None
+        if self._command is False:  # detected on first use: a scan of the checkout
+            root = self._target.repo.root
+            self._command = await anyio.to_thread.run_sync(detect_test_command, root)
+        if not isinstance(self._command, str):
             return None, None
         self._started += 1
         if self._pool is None:
@@ -185,8 +192,29 @@ class Reproducer:
         if proof.outcome is Outcome.INCONCLUSIVE and "timed out" not in proof.reason and up:
             again = await self._one(f, command, up, proof)
             again.attempts = proof.attempts + again.attempts
-            return again
+            proof = again
+        if proof.outcome is Outcome.REPRODUCED and self._target.base != self._target.head:
+            proof = await self._at_base(proof)
         return proof
+
+    async def _at_base(self, proof: Reproduction) -> Reproduction:
+        """The same test at the base: failing the same way there, it shows no problem of the
+        change (or fails whatever the code does), so it proves nothing: inconclusive."""
+        assert self._pool is not None
+        async with self._pool.checkout(self._target.base) as wt:
+            dest = wt.path / proof.test_path
+            await anyio.to_thread.run_sync(_write, dest, proof.test)
+            code, output, seconds = await anyio.to_thread.run_sync(
+                _run_test, proof.command, wt.path, self._config.reproduce_timeout)
+        outcome, _ = outcome_of(code, output, proof.expected, proof.command)
+        seconds = round(proof.seconds + seconds, 2)
+        if outcome is Outcome.REPRODUCED:
+            return proof.model_copy(update={"outcome": Outcome.INCONCLUSIVE, "seconds": seconds,
+                                            "reason": "the test fails the same way at the base: "
+                                            "it does not show a problem of the change"})
+        at_base = "passes" if code == 0 else "does not fail that way"
+        return proof.model_copy(update={"reason": f"{proof.reason}; at the base it {at_base}",
+                                        "seconds": seconds})
 
     async def _one(self, f: Finding, command: str, tier: Tier,
                    earlier: Reproduction | None) -> Reproduction:
@@ -259,8 +287,14 @@ class Reproducer:
             _run_test, line, wt.path, self._config.reproduce_timeout)
         outcome, reason = outcome_of(code, output, answer.expected_failure, command)
         return Reproduction(outcome=outcome, reason=reason, test_path=test_path, test=test,
-                            command=line, output=clip(output, 3000), seconds=round(seconds, 2),
-                            attempts=1, tier=tier.value)
+                            command=line, expected=answer.expected_failure,
+                            output=clip(output, 3000), seconds=round(seconds, 2), attempts=1,
+                            tier=tier.value)
+
+
+def _write(dest: Path, text: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
 
 
 def _differs(root: Path, path: str, overlay: dict[str, bytes | None]) -> bool:

@@ -19,9 +19,10 @@ from reviewbot.review import ReviewResult, Status
 from reviewbot.review.evidence import Outcome
 from reviewbot.testing import MessagesRequest, Reply
 
-BASE = "def window(items, size):\n    return [items[i:i + size] for i in range(len(items))]\n"
-HEAD = BASE.replace("range(len(items))", "range(len(items) - size)")
-TEST_WIN = "from win import window\n\n\ndef test_one():\n    assert window([1], 1) == []\n"
+BASE = ("def window(items, size):\n"
+        "    return [items[i:i + size] for i in range(len(items) - size + 1)]\n")
+HEAD = BASE.replace("range(len(items) - size + 1)", "range(len(items) - size)")
+TEST_WIN = "from win import window\n\n\ndef test_one():\n    assert window([1], 1) == [[1]]\n"
 
 OFF_BY_ONE = {
     "path": "win.py", "start_line": 2, "end_line": 2, "severity": "high",
@@ -135,6 +136,8 @@ def test_a_failing_reproducer_confirms_and_a_passing_one_refutes_without_a_vote(
     assert proof is not None and proof.outcome is Outcome.REPRODUCED
     assert proof.test == REPRO_TEST and "last window missing" in proof.output
     assert proof.command.startswith("python -m pytest") and proof.tier == "fast"
+    assert proof.reason == ("the test fails at head with 'last window missing'; "
+                            "at the base it passes")
     [wrong] = result.refuted
     assert wrong.title == "window raises on an empty list"
     assert wrong.verification is not None and wrong.verification.reproduction is not None
@@ -152,6 +155,23 @@ def test_a_failing_reproducer_confirms_and_a_passing_one_refutes_without_a_vote(
     assert "1 reproduced, 1 passed (refuted)" in md
     body = inline_body(real)
     assert "suggested test" in body and "'last window missing'" in body
+
+
+def test_a_test_that_fails_at_the_base_too_proves_nothing_and_the_vote_decides(
+    change: Any, model_server: Any,
+) -> None:
+    always = "def test_window():\n    assert False, 'last window missing'\n"
+    server = _server(model_server, [OFF_BY_ONE], {"window drops the last full window": (
+        "tests/test_repro_window.py", always, "last window missing")}, "refuted")
+    result = _review(change, server)
+    assert result.findings == []
+    [f] = result.refuted
+    assert f.verification is not None and [v.verdict for v in f.verification.votes] == [
+        "refuted"]
+    proof = f.verification.reproduction
+    assert proof is not None and proof.outcome is Outcome.INCONCLUSIVE
+    assert proof.reason.startswith("the test fails the same way at the base")
+    assert result.funnel.reproduced == 0
 
 
 def test_a_hanging_reproducer_is_killed_at_its_timeout_and_the_vote_decides(

@@ -28,14 +28,8 @@ from reviewbot.cli.common import (
     root_and_config,
     stdout_console,
 )
-from reviewbot.cli.harness import (
-    confirmed,
-    estimate,
-    run_within_estimate,
-    verdict_line,
-    warning_lines,
-    write_harness,
-)
+from reviewbot.cli.harness import confirmed, estimate, run_within_estimate, write_harness
+from reviewbot.cli.harness_check import verdict_line, warning_lines
 from reviewbot.config import Config
 from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import builtin_harness, parse_param_args, run_harness

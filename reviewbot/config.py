@@ -144,6 +144,9 @@ class ReviewConfig(_Section):
     reproduce_timeout: float = Field(default=120.0, gt=0)
     # How to run one test file; "{test}" is replaced by its path. Unset: detected.
     test_command: str | None = None
+    # A reproducing test runs the change's code: only without network (bubblewrap) unless
+    # this is true, so a test cannot send what it can read anywhere.
+    reproduce_unsandboxed: bool = False
 
 
 class MigrateConfig(_Section):

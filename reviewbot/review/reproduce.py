@@ -59,6 +59,8 @@ REPRODUCER_TASK = (
     "because of this problem (your assertion's message, or the exception's name). When the "
     "claim names no failure a test can show, answer with an empty test_path."
 )
+NO_SANDBOX = ("not run: bubblewrap cannot run here, and a test with the network could send "
+              "what it reads (review.reproduce_unsandboxed = true runs it anyway)")
 RETRY_NOTE = ("\n\nAn earlier attempt did not settle it: {reason}. Its output is below; "
               "write a test that runs and fails only because of the claimed problem.")
 
@@ -172,6 +174,8 @@ class Reproducer:
             self._command = await anyio.to_thread.run_sync(detect_test_command, root)
         if not isinstance(self._command, str):
             return None, None
+        if not self._config.reproduce_unsandboxed and not process.offline_prefix([Path("/")]):
+            return None, Reproduction(outcome=Outcome.INCONCLUSIVE, reason=NO_SANDBOX)
         self._started += 1
         if self._pool is None:
             self._pool = WorktreePool(self._target.repo, size=2)

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import pygit2
 from pydantic import BaseModel, Field
 
 from reviewbot import process
 from reviewbot.config import ReviewConfig, Severity, Tier
-from reviewbot.errors import ReviewbotError, UsageError
+from reviewbot.errors import GitError, ReviewbotError, UsageError
 from reviewbot.git import WORKTREE, FileStatus, Worktree, WorktreePool
 from reviewbot.git.gitcli import status as git_status
 from reviewbot.migrate.gates import clip, is_test_path
@@ -179,7 +180,12 @@ class Reproducer:
         self._started += 1
         if self._pool is None:
             self._pool = WorktreePool(self._target.repo, size=2)
-        proof = await self._attempt(f, self._command)
+        try:
+            proof = await self._attempt(f, self._command)
+        except (GitError, OSError, pygit2.GitError) as exc:
+            # No worktree, no test run: the vote still decides, and the finding says why.
+            proof = Reproduction(outcome=Outcome.INCONCLUSIVE,
+                                 reason=f"could not prepare a worktree of the head: {exc}")
         verdict = decided(proof)
         if proof.outcome is Outcome.REPRODUCED:
             self._funnel.reproduced += 1
@@ -238,9 +244,9 @@ class Reproducer:
                     tools=worktree_tools(wt.path), context=context, tier=tier, phase="verify",
                 )
             except ReviewbotError as exc:
-                from reviewbot.runtime import AgentError
+                from reviewbot.runtime import AgentError, RunStopped
 
-                if not isinstance(exc, AgentError):
+                if not isinstance(exc, AgentError | RunStopped):
                     raise
                 return Reproduction(outcome=Outcome.INCONCLUSIVE, attempts=1, tier=tier.value,
                                     reason=f"the reproducer failed: {exc.message}")

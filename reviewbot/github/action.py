@@ -23,6 +23,7 @@ from reviewbot.github.checks import post_check_run
 from reviewbot.github.client import connect, raw_json
 from reviewbot.github.events import ActionEnv, Task, Trigger, parse_event
 from reviewbot.github.feedback import collect_dismissals, permission_checker
+from reviewbot.github.fixes import fix_on_request, fix_report
 from reviewbot.github.inert import inert
 from reviewbot.github.jobs import (
     MigrationRequest,
@@ -74,6 +75,7 @@ class ActionOutcome(BaseModel):
     deterministic_only: bool = False
     memory_pull: int | None = None  # the pull request that proposes remembered dismissals
     answered: bool = False  # a reply was posted in a review thread
+    fixed_commit: str | None = None  # /reviewbot fix: the commit pushed to the PR's branch
 
 
 def _write_outputs(env: ActionEnv, outcome: ActionOutcome) -> None:
@@ -265,6 +267,8 @@ def run_action(
         outcome = _migrate(env, gh, config, trigger, options, env_vars)
     elif trigger.task is Task.ANSWER:
         outcome = _answer(env, gh, config, trigger, options, env_vars)
+    elif trigger.task is Task.FIX:
+        outcome = _fix(env, gh, config, trigger, env_vars)
     else:
         outcome = _review(env, gh, config, trigger, options, payload, fail_on, env_vars)
     _write_outputs(env, outcome)
@@ -476,6 +480,37 @@ def _answer(
         refused=done.refused,
         answered=done.posted and not done.refused,
         cost_usd=done.cost_usd,
+    )
+
+
+def _fix(
+    env: ActionEnv,
+    gh: github3.GitHub | None,
+    config: Config,
+    trigger: Trigger,
+    env_vars: Mapping[str, str],
+) -> ActionOutcome:
+    """``/reviewbot fix`` from someone with write access: one gated commit on the branch."""
+    if gh is None or trigger.pr_number is None:
+        return ActionOutcome(task=Task.FIX, reason="nothing is pushed with --no-post")
+    done = fix_on_request(
+        gh,
+        repository=env.repository,
+        api_url=env.api_url,
+        workspace=env.workspace,
+        server_url=env.server_url,
+        trigger=trigger,
+        config=config,
+        state_key=job_state_key(env_vars),
+        token=env.token.get_secret_value(),
+    )
+    _step_summary(env, "reviewbot /reviewbot fix:\n\n" + fix_report(done))
+    return ActionOutcome(
+        task=Task.FIX,
+        reason=done.refused or trigger.reason,
+        refused=bool(done.refused),
+        findings=len(done.fixed) if done.pushed else 0,
+        fixed_commit=done.pushed,
     )
 
 

@@ -22,7 +22,8 @@ from reviewbot.errors import UsageError
 from reviewbot.github.client import DEFAULT_API_URL
 
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
-_COMMAND = re.compile(r"^\s*/reviewbot\s+(review|migrate)\b(.*)$", re.MULTILINE)
+_COMMAND = re.compile(r"^\s*/reviewbot\s+(review|migrate|fix)\b(.*)$", re.MULTILINE)
+_FIX = re.compile(r"^\s*/reviewbot\s+fix\b", re.IGNORECASE | re.MULTILINE)
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _MENTION = re.compile(r"(?:^|[^\w/@])[@/]reviewbot\b", re.IGNORECASE)
 _DISMISS = re.compile(r"^\s*/reviewbot\s+dismiss\b", re.IGNORECASE | re.MULTILINE)
@@ -94,6 +95,7 @@ class Task(StrEnum):
     REVIEW = "review"
     MIGRATE = "migrate"
     ANSWER = "answer"  # a question to reviewbot in the thread of one of its comments
+    FIX = "fix"  # /reviewbot fix: apply suggested replacements as one commit
     SKIP = "skip"  # nothing to do for this event; say why and exit 0
 
 
@@ -186,10 +188,10 @@ def parse_event(
             args = shlex.split(rest)
         except ValueError:
             args = rest.split()
-        task = Task.REVIEW if verb == "review" else Task.MIGRATE
-        if task is Task.REVIEW and not issue.get("pull_request"):
+        task = {"review": Task.REVIEW, "fix": Task.FIX}.get(verb, Task.MIGRATE)
+        if task in (Task.REVIEW, Task.FIX) and not issue.get("pull_request"):
             return Trigger(
-                task=Task.SKIP, reason="/reviewbot review works on pull request comments only"
+                task=Task.SKIP, reason=f"/reviewbot {verb} works on pull request comments only"
             )
         return Trigger(
             task=task,
@@ -254,9 +256,10 @@ def _thread_reply(
     if _DISMISS.search(body):
         return Trigger(task=Task.SKIP, reason="a dismissal takes effect at the next review")
     fields = _pull_fields(payload.get("pull_request") or {}, repository)
+    fix = _FIX.search(body) is not None
     return Trigger(
-        task=Task.ANSWER,
-        reason="a question in a review thread",
+        task=Task.FIX if fix else Task.ANSWER,
+        reason="/reviewbot fix in a review thread" if fix else "a question in a review thread",
         commenter=str(user.get("login") or ""),
         comment_id=int(comment["id"]) if isinstance(comment.get("id"), int) else None,
         in_reply_to_id=root,

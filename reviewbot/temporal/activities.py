@@ -233,11 +233,13 @@ class Activities:
         try:
             async with heartbeating(lambda: (last[0],) if last[0] else ()):
                 done = await LocalExecutor(finished).run(job, tasks)
-                push_loop.cancel()
-                await confirm()
         finally:
             push_loop.cancel()
+            # a push under way finishes first: what it carries must be on the remote
+            await asyncio.gather(push_loop, return_exceptions=True)
             run.events.close()
+        rest = [_same(f"refs/heads/{job.task_branch(r.path)}") for r in unpushed if r.commit]
+        confirmed.update({r.path: r for r in unpushed})
         crashed = harness_function("crashed")
         found = Discovery(by_file=sites)
         for i, (task, result) in enumerate(zip(tasks, done, strict=True)):
@@ -245,8 +247,9 @@ class Activities:
                 confirmed[task.path] = crashed(run, i, task.path, found)
         results = [confirmed[p] for p in batch.paths]
         data = _RESULTS.dump_json(results)
+        # the last task commits go in the same push as the results (one push per batch end)
         commit = await self._record(request, run_ref(batch.run, "results", str(batch.index)),
-                                    "results.json", data)
+                                    "results.json", data, rest)
         ran = [r for r in done if r is not None and not r.reused]
         return BatchOutput(
             index=batch.index, results_commit=commit,

@@ -21,6 +21,7 @@ from reviewbot.review.eval import (
     benchmark_data,
     evaluations,
     f1_of,
+    fetch_missing,
     load_cases,
     totals,
 )
@@ -57,6 +58,9 @@ def render_table(cases: list[EvalCase], runs: list[PRRun]) -> str:
 
 def _review_one(case: EvalCase, *, config_file: Path | None, budget: float | None,
                 thorough: bool, quiet: bool) -> PRRun:
+    fetched = fetch_missing(case)
+    if fetched is not None:
+        click.echo(fetched, err=True)
     config = load_config(case.repo, config_file)
     params = {"base": case.base, "head": case.head, "thorough": thorough,
               "golden": json.dumps([c.model_dump() for c in case.pr.comments])}
@@ -66,13 +70,15 @@ def _review_one(case: EvalCase, *, config_file: Path | None, budget: float | Non
                               repo_path=case.repo, budget_usd=budget, progress=progress)
     except ReviewbotError as exc:
         # One pull request that cannot be reviewed (a missing commit) does not end the eval.
-        return PRRun(comments=[], score=PRScore(skipped=True, reason=exc.message))
+        return PRRun(comments=[], score=PRScore(skipped=True, reason=exc.message),
+                     notes=[fetched] if fetched is not None else [])
     total = outcome.stats.total
     if outcome.result is None:
         why = f"the run stopped ({outcome.stats.stop_reason}) before it had a result"
         pr_run = PRRun(comments=[], score=PRScore(skipped=True, reason=why))
     else:
         pr_run = PRRun.model_validate(outcome.result)
+    pr_run.notes += [fetched] if fetched is not None else []
     pr_run.score.cost_usd = total.cost_usd
     pr_run.score.agents = total.agents
     return pr_run

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
-from reviewbot.errors import UsageError
+from reviewbot.errors import GitError, ReviewbotError, UsageError
+from reviewbot.git import Repo
+from reviewbot.git.gitcli import git
 from reviewbot.models import data_block
 from reviewbot.review.findings import Finding, ReviewResult, ranked
 
@@ -147,6 +149,33 @@ def load_cases(golden: Path, repos: Path, manifest: Path) -> tuple[list[EvalCase
             continue
         cases.append(EvalCase(pr=pr, repo=checkout, base=entry.base, head=entry.head))
     return cases, notes
+
+
+def fetch_missing(case: EvalCase) -> str | None:
+    """Fetch the base and head from the checkout's ``origin`` when it lacks them (GitHub
+    serves any reachable commit by its id); a line for the report, or None when nothing was
+    missing. A fetch that fails (no network) is said; the review then says what is missing."""
+    try:
+        repo = Repo.open(case.repo)
+    except ReviewbotError as exc:
+        return f"{case.pr.url}: {exc.message}"
+    missing = [ref for ref in dict.fromkeys((case.base, case.head)) if not _resolves(repo, ref)]
+    if not missing:
+        return None
+    try:
+        git(case.repo, "fetch", "--quiet", "--no-tags", "origin", *missing,
+            extra={"GIT_TERMINAL_PROMPT": "0"})
+    except GitError as exc:
+        return f"{case.pr.url}: {', '.join(missing)} not in {case.repo}, not fetched: {exc.message}"
+    return f"{case.pr.url}: fetched {', '.join(missing)} from origin"
+
+
+def _resolves(repo: Repo, ref: str) -> bool:
+    try:
+        repo.resolve(ref)
+    except ReviewbotError:
+        return False
+    return True
 
 
 def _list(data: object) -> list[object]:

@@ -151,3 +151,48 @@ def test_eval_offline_runs_the_deterministic_tier(repos: Path, tmp_path: Path) -
     assert rows["https://github.com/example/win/pull/1"][1:3] == ["2", "0"]
     assert rows["total"][6:9] == ["n/a", "n/a", "n/a"]
     assert "no judge model" in proc.stderr
+
+
+def test_eval_fetches_a_head_the_checkout_lacks_from_origin(tmp_path: Path) -> None:
+    """The manifest names a pull request head only the remote has (GitHub serves any
+    reachable commit by id): eval fetches it over real smart HTTP, then reviews it."""
+    from reviewbot.testing.git_http import GitHttpServer
+
+    with GitHttpServer(token="ghs_test") as srv:
+        srv.create_repo("example/win")
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")},
+               **srv.auth_env()}
+
+        def git(cwd: Path, *args: str) -> str:
+            return subprocess.run(["git", *args], cwd=cwd, env=env, check=True,
+                                  capture_output=True, text=True).stdout.strip()
+
+        author = tmp_path / "author"
+        git(tmp_path, "clone", "-q", srv.url("example/win"), str(author))
+        (author / "win.py").write_text(BASE, encoding="utf-8")
+        git(author, "add", "-A")
+        git(author, "commit", "-q", "-m", "base")
+        git(author, "push", "-q", "origin", "HEAD:main")
+        repos = tmp_path / "repos"
+        git(tmp_path, "clone", "-q", srv.url("example/win"), str(repos / "win"))
+        (author / "win.py").write_text(PR2, encoding="utf-8")
+        git(author, "commit", "-q", "-am", "pr 2")
+        head = git(author, "rev-parse", "HEAD")
+        git(author, "push", "-q", "origin", "HEAD:refs/pull/2/head")
+        assert subprocess.run(["git", "cat-file", "-e", head], cwd=repos / "win",
+                              capture_output=True).returncode != 0  # not in the checkout
+
+        golden = [json.loads((DATA / "golden.json").read_text())[1]]
+        (tmp_path / "golden.json").write_text(json.dumps(golden))
+        (repos / "manifest.json").write_text(json.dumps(
+            {golden[0]["url"]: {"repo": "win", "base": "main", "head": head}}))
+        proc = subprocess.run(
+            [sys.executable, "-m", "reviewbot", "eval", str(tmp_path / "golden.json"),
+             "--repos", str(repos), "--output", str(tmp_path / "out"), "--quiet"],
+            cwd=repos, capture_output=True, text=True, timeout=300, env=env,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert f"fetched {head} from origin" in proc.stderr
+    data = json.loads((tmp_path / "out" / "benchmark_data.json").read_text())
+    comments = data[golden[0]["url"]]["reviews"][0]["review_comments"]
+    assert any("F401" in c["body"] for c in comments)  # the fetched head was reviewed

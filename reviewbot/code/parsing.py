@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import tree_sitter
@@ -64,15 +65,56 @@ def parse(source: bytes, language: Language | str) -> tree_sitter.Tree:
         if tree is not None:
             _RECENT.move_to_end(key)
             return tree
+    return _remember(key, _parser(lang).parse(source))
+
+
+def _parser(lang: Language) -> tree_sitter.Parser:
     parser = _PARSERS.get(lang.name)
     if parser is None:
         parser = _PARSERS[lang.name] = tree_sitter.Parser(lang.grammar())
-    tree = parser.parse(source)
+    return parser
+
+
+def _remember(key: tuple[str, bytes], tree: tree_sitter.Tree) -> tree_sitter.Tree:
     with _RECENT_LOCK:
         _RECENT[key] = tree
         if len(_RECENT) > RECENT_SIZE:
             _RECENT.popitem(last=False)
     return tree
+
+
+def parse_edited(
+    source: bytes,
+    tree: tree_sitter.Tree,
+    edits: Sequence[tuple[int, int, bytes]],
+    new_source: bytes,
+    language: Language | str,
+) -> tree_sitter.Tree:
+    """The tree of ``new_source``, which is ``source`` with ``edits`` ((start, end, text),
+    not overlapping) applied, parsed incrementally from ``tree`` (left as it is): a few
+    times faster than parsing it afresh, for the same tree. Kept like :func:`parse`'s."""
+    lang = resolve_language(language)
+    key = (lang.name, new_source)
+    with _RECENT_LOCK:
+        found = _RECENT.get(key)
+    if found is not None:
+        return found
+    edited = tree.copy()
+    # last first: the offsets of the edits before it are still those of ``source``
+    for start, end, text in sorted(edits, reverse=True):
+        start_point = _point(source, start)
+        lines = text.count(b"\n")
+        if lines:
+            new_end = (start_point[0] + lines, len(text) - text.rfind(b"\n") - 1)
+        else:
+            new_end = (start_point[0], start_point[1] + len(text))
+        edited.edit(start, end, start + len(text), start_point, _point(source, end), new_end)
+    return _remember(key, _parser(lang).parse(new_source, edited))
+
+
+def _point(source: bytes, offset: int) -> tuple[int, int]:
+    """(row, byte column) of ``offset``."""
+    return source.count(b"\n", 0, offset), offset - (source.rfind(b"\n", 0, offset) + 1)
 
 
 def parse_blob(path: str, blob_id: str, source: bytes, language: Language) -> ParsedFile:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node, Tree
 
+from reviewbot.code.parsing import parse_edited
 from reviewbot.migrate.import_order import ImportSections, place_imports
 from reviewbot.migrate.template import Template, TemplateMismatch, render, strip_brackets
 from reviewbot.migrate.unused_imports import names_used_in, prune_unused_imports
@@ -181,6 +182,12 @@ def rewrite_file(
                 top.append(edit)
                 outcome.imports_added = list(missing)
     outcome.source = apply_edits(source, top)
+    if done:
+        # the pruning below and the gates parse the rewritten file: from the old tree it
+        # takes a fraction of a fresh parse
+        parse_edited(
+            source, tree, [(e.start, e.end, e.text) for e in top], outcome.source, language
+        )
     outcome.rewritten.sort()
     if prune_imports and language == "python" and done:
         added: set[str] = set()

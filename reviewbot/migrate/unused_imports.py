@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node, Tree
 
-from reviewbot.code.parsing import parse
+from reviewbot.code.parsing import parse, parse_edited
 
 _IMPORT_TYPES = {"import_statement", "import_from_statement"}
 _DYNAMIC_LOOKUPS = {"globals", "locals", "vars", "eval", "exec"}
@@ -349,7 +349,8 @@ def prune_unused_imports(
         return result
     pruned = _apply(source, edits)
     before = tree.root_node.has_error
-    if parse(pruned, "python").root_node.has_error and not before:
+    after = parse_edited(source, tree, [(e.start, e.end, b"") for e in edits], pruned, "python")
+    if after.root_node.has_error and not before:
         # a layout this module does not foresee: keep the imports rather than break the file
         result.kept.extend(r + ": removing it would not parse" for r in removed)
         return result

@@ -169,6 +169,10 @@ class GitHubConfig(_Section):
     # request the bot keeps up to date (needs contents: write), so later pull requests
     # are spared them too.
     remember_dismissals: bool = False
+    # When pull requests are reviewed: every push, once when opened (or reopened, or made
+    # ready), or only on a /reviewbot command; `/reviewbot review always` on a pull request
+    # subscribes it to reviews on every push whatever this says.
+    review_on: Literal["push", "open", "command"] = "push"
     push_attempts: int = Field(default=3, ge=1, le=10)
 
 

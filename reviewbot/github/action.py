@@ -21,7 +21,7 @@ from reviewbot.errors import ExitCode, GitError, GitHubError, UsageError
 from reviewbot.github.answer import answer_in_thread
 from reviewbot.github.checks import post_check_run
 from reviewbot.github.client import connect, raw_json
-from reviewbot.github.events import ActionEnv, Task, Trigger, parse_event
+from reviewbot.github.events import ALWAYS, ActionEnv, Task, Trigger, parse_event
 from reviewbot.github.feedback import collect_dismissals, permission_checker
 from reviewbot.github.fixes import fix_on_request, fix_report
 from reviewbot.github.inert import inert
@@ -128,6 +128,17 @@ def _refuse(gh: github3.GitHub, env: ActionEnv, trigger: Trigger) -> bool:
             },
         )
     return True
+
+
+def _subscribed(gh: github3.GitHub, env: ActionEnv, pull: github3.pulls.PullRequest) -> bool:
+    """Someone with write access asked `/reviewbot review always` on this pull request (read
+    from its comments, so no state has to survive between jobs)."""
+    can_write = permission_checker(gh, env.repository)
+    for comment in pull.issue_comments():
+        login = getattr(getattr(comment, "user", None), "login", "") or ""
+        if ALWAYS.search(comment.body or "") and login and can_write(str(login)):
+            return True
+    return False
 
 
 def _issue_number(env: ActionEnv) -> int | None:
@@ -292,6 +303,12 @@ def _review(
     if number is None and repo is not None:
         number = _find_pull_for_run(repo, payload)
     pull = repo.pull_request(number) if repo is not None and number is not None else None
+    if trigger.only_if_subscribed and pull is not None and gh is not None:
+        if not _subscribed(gh, env, pull):
+            why = (f"review_on = {config.github.review_on!r} and the pull request is not "
+                   "subscribed (`/reviewbot review always`)")
+            _step_summary(env, f"reviewbot: nothing to do ({why}).")
+            return ActionOutcome(task=Task.SKIP, reason=why)
     head = (pull.head.sha if pull is not None else None) or trigger.head_sha
     base = (pull.base.sha if pull is not None else None) or trigger.base_sha
     if not head or not base:

@@ -23,6 +23,7 @@ from reviewbot.github.client import DEFAULT_API_URL
 
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 _COMMAND = re.compile(r"^\s*/reviewbot\s+(review|migrate|fix)\b(.*)$", re.MULTILINE)
+ALWAYS = re.compile(r"^\s*/reviewbot\s+review\s+always\b", re.IGNORECASE | re.MULTILINE)
 _FIX = re.compile(r"^\s*/reviewbot\s+fix\b", re.IGNORECASE | re.MULTILINE)
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _MENTION = re.compile(r"(?:^|[^\w/@])[@/]reviewbot\b", re.IGNORECASE)
@@ -115,6 +116,8 @@ class Trigger(BaseModel):
     commenter: str | None = None  # set for comment commands: needs write access
     comment_id: int | None = None
     in_reply_to_id: int | None = None  # the thread's first comment, for a reply in a thread
+    # review_on leaves this event out unless `/reviewbot review always` subscribed the PR
+    only_if_subscribed: bool = False
     command_args: list[str] = []  # the words after `/reviewbot migrate`
     inputs: dict[str, str] = {}  # workflow_dispatch inputs
 
@@ -162,11 +165,14 @@ def parse_event(
             )
         fields = _pull_fields(pr, repository)
         before = _sha(payload.get("before")) if action == "synchronize" else None
+        automatic = config.review_on == "push" or (
+            config.review_on == "open" and action != "synchronize")
         return Trigger(
             task=Task.REVIEW,
             before_sha=before,
             incremental=before is not None,
             reason=f"pull_request {action}",
+            only_if_subscribed=not automatic,
             **fields,
         )
 

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from conftest import wait_for
 from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_migrate import BRANCH, VERIFY, tasks_ran
@@ -17,6 +18,7 @@ from reviewbot.testing.distributed import SharedRemote, git
 from reviewbot.testing.temporal_server import DevServer
 
 
+@pytest.mark.slow  # ~20 s: the default suite keeps the kill and budget tests
 def test_dev_server_killed_and_restarted_the_workflow_completes(tmp_path: Path) -> None:
     setup = SharedRemote(tmp_path, 120)
     server = DevServer(tmp_path, db=tmp_path / "temporal.sqlite").start()

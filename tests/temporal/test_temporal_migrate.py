@@ -62,11 +62,9 @@ def scenario(tmp_path: Path, server: DevServer, files: int, batch: int, verify: 
         head = git(setup.user, "rev-parse", "HEAD")
         status = git(setup.user, "status", "--porcelain")
         client_log = tmp_path / "client.log"
-        client = process.start(
-            setup.migrate_argv(server, queue, *verify, "--batch-size", str(batch),
-                               "--heartbeat-timeout", "5"),
-            cwd=setup.user, log=client_log,
-        )
+        argv = setup.migrate_argv(server, queue, *verify, "--batch-size", str(batch),
+                                  "--heartbeat-timeout", "5")
+        client = process.start(argv, cwd=setup.user, log=client_log)
         wait_for(lambda: tasks_ran(tmp_path / "w1") >= kill_after, timeout, "w1 to run tasks")
         os.killpg(w1.pid, signal.SIGKILL)
         w1.wait()
@@ -77,11 +75,9 @@ def scenario(tmp_path: Path, server: DevServer, files: int, batch: int, verify: 
         os.killpg(client.pid, signal.SIGKILL)
         client.wait()
 
-        attached = process.run(
-            [sys.executable, "-m", "reviewbot", "migrate", "--attach", found.group(1),
-             "--temporal", server.address, "--repo", str(setup.user), "--format", "json", ""],
-            cwd=setup.user, timeout=timeout,
-        )
+        # the same command again finds the running workflow (its id is deterministic)
+        attached = process.run(argv, cwd=setup.user, timeout=timeout)
+        assert f"workflow {found.group(1)}" in attached.stderr
         assert attached.returncode == 0, attached.stderr
         data = json.loads(attached.stdout)
     finally:

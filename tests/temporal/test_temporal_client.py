@@ -1,0 +1,54 @@
+"""Ctrl-C on the client leaves the workflow running, and `--attach` follows it to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import wait_for
+from temporalio.client import Client, WorkflowExecutionStatus
+from test_temporal_migrate import VERIFY
+
+from reviewbot import process
+from reviewbot.testing.distributed import SharedRemote
+from reviewbot.testing.temporal_server import DevServer
+
+
+async def status_of(address: str, workflow: str) -> WorkflowExecutionStatus | None:
+    client = await Client.connect(address)
+    return (await client.get_workflow_handle(workflow).describe()).status
+
+
+@pytest.mark.slow  # ~20 s: the default suite keeps the kill and budget tests
+def test_ctrl_c_leaves_the_workflow_running_and_attach_follows_it(tmp_path: Path,
+                                                                  server: DevServer) -> None:
+    setup = SharedRemote(tmp_path, 60)
+    log = tmp_path / "client.log"
+    try:
+        setup.start_worker(server, "w1", queue="q-int", jobs=1)
+        client = process.start(setup.migrate_argv(server, "q-int", *VERIFY, "--batch-size", "2"),
+                               cwd=setup.user, log=log)
+        wait_for(lambda: "files " in log.read_text(), 60, "the first progress line")
+        client.send_signal(signal.SIGINT)
+        assert client.wait(timeout=30) == 130
+        text = log.read_text()
+        assert "keeps running" in text, text
+        workflow = re.search(r"workflow (reviewbot-migrate-\w+)", text).group(1)
+        assert asyncio.run(status_of(server.address, workflow)) == WorkflowExecutionStatus.RUNNING
+        attached = process.run(
+            [sys.executable, "-m", "reviewbot", "migrate", "--attach", workflow, "--temporal",
+             server.address, "--repo", str(setup.user), "--format", "json", ""],
+            cwd=setup.user, timeout=180,
+        )
+    finally:
+        setup.stop()
+    assert attached.returncode == 0, attached.stderr
+    data = json.loads(attached.stdout)
+    assert [f["status"] for f in data["files"]] == ["migrated"] * 20
+    assert f"workflow id: {workflow}" not in attached.stdout  # json mode: the report only
+    assert "cost: " in attached.stderr

@@ -4,6 +4,7 @@ distributed migration (submit, follow with progress, fetch the branch and the re
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def migrate_on_temporal(
 ) -> int:
     try:
         from reviewbot.temporal import client as tc
-        from reviewbot.temporal.connection import Connection, connect
+        from reviewbot.temporal.connection import GIT_TOKEN_ENV, Connection, connect
         from reviewbot.temporal.messages import DEFAULT_TASK_QUEUE
     except ImportError:
         raise _missing_extra() from None
@@ -44,6 +45,7 @@ def migrate_on_temporal(
     repository = Repo.open(repo)
     config = load_config(repository.root, config_path)
     conn = Connection.from_env(address, namespace)
+    token = os.environ.get(GIT_TOKEN_ENV) or None
     stream = None if quiet else sys.stderr
     if attach_id is None:
         if not instruction.strip():
@@ -58,7 +60,8 @@ def migrate_on_temporal(
     async def go() -> Any:
         client = await connect(conn)
         if attach_id is None:
-            handle = await tc.submit(client, repository, request, task_queue or DEFAULT_TASK_QUEUE)
+            handle = await tc.submit(client, repository, request,
+                                     task_queue or DEFAULT_TASK_QUEUE, token)
         else:
             handle = tc.attach(client, attach_id)
         if stream is not None:
@@ -73,7 +76,7 @@ def migrate_on_temporal(
         click.echo(f"reviewbot: workflow {workflow} keeps running; follow it again with "
                    f"`reviewbot migrate --attach {workflow}`", err=True)
         return int(ExitCode.INTERRUPTED)
-    result, stats = tc.collect(repository, workflow, outcome)
+    result, stats = tc.collect(repository, workflow, outcome, token)
     return report(repository, result.base, result, stats, fmt,
                   f"workflow id: {workflow} ({outcome.batches} batches, {outcome.executed} tasks "
                   f"run, {outcome.reused} reused)")

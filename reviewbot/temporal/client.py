@@ -84,12 +84,14 @@ def refuse_checked_out(repo: Repo, branch: str) -> None:
         raise UsageError(f"branch {branch} is checked out in your working tree; pass --branch NAME")
 
 
-async def submit(client: Client, repo: Repo, request: MigrationRequest,
-                 task_queue: str) -> WorkflowHandle[object, Outcome]:
-    """Start the workflow, or find the one with the same id that is still running."""
+async def submit(client: Client, repo: Repo, request: MigrationRequest, task_queue: str,
+                 token: str | None = None) -> WorkflowHandle[object, Outcome]:
+    """Start the workflow, or find the one with the same id that is still running.
+
+    ``token``: for an HTTP(S) remote (else git's own credentials apply)."""
     # workers fetch the base from the remote: make sure it is there under a ref of ours
     await asyncio.to_thread(push, repo, request.remote,
-                            [f"+{request.base}:{base_ref(request.base)}"])
+                            [f"+{request.base}:{base_ref(request.base)}"], token)
     return await client.start_workflow(
         WORKFLOW_NAME, args=[request, None], id=workflow_id(request.instruction, request.spec,
                                                       request.base),
@@ -132,13 +134,14 @@ async def follow(handle: WorkflowHandle[object, Outcome], stream: TextIO | None)
         result.cancel()
 
 
-def collect(repo: Repo, handle_id: str, outcome: Outcome) -> tuple[MigrationResult, RunStats]:
+def collect(repo: Repo, handle_id: str, outcome: Outcome,
+            token: str | None = None) -> tuple[MigrationResult, RunStats]:
     """Fetch the report (and the result branch) from the remote; the report and its stats."""
     refuse_checked_out(repo, outcome.branch)
     refspecs = [f"+{run_ref(handle_id, 'report')}:{run_ref(handle_id, 'report')}"]
     if outcome.head:
         refspecs.append(f"+refs/heads/{outcome.branch}:refs/heads/{outcome.branch}")
-    fetch(repo, outcome.remote, refspecs)
+    fetch(repo, outcome.remote, refspecs, token)
     result = MigrationResult.model_validate_json(
         read_record(repo, outcome.report_commit, "result.json"))
     result.wall_seconds = outcome.stats.wall_seconds

@@ -21,6 +21,8 @@ from temporalio.service import TLSConfig
 from reviewbot.errors import ReviewbotError
 
 DEFAULT_ADDRESS = "localhost:7233"
+# a token for an HTTP(S) shared remote, read by the client and by workers
+GIT_TOKEN_ENV = "REVIEWBOT_GIT_TOKEN"
 
 
 class Connection(BaseModel):

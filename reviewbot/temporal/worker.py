@@ -21,10 +21,8 @@ from reviewbot.git import Repo, WorktreePool
 from reviewbot.migrate import TaskStore
 from reviewbot.models import make_client, model_access
 from reviewbot.temporal.activities import Activities, WorkerServices
-from reviewbot.temporal.connection import Connection, connect
+from reviewbot.temporal.connection import GIT_TOKEN_ENV, Connection, connect
 from reviewbot.temporal.workflow import MigrationWorkflow
-
-TOKEN_ENV = "REVIEWBOT_GIT_TOKEN"  # a token for an HTTP(S) shared remote
 
 
 async def serve(conn: Connection, task_queue: str, jobs: int, repo_path: Path,
@@ -39,7 +37,7 @@ async def serve(conn: Connection, task_queue: str, jobs: int, repo_path: Path,
     try:
         async with WorktreePool(repo, size=jobs) as pool:
             services = WorkerServices(repo=repo, config=config, pool=pool, store=store,
-                                      client=model, token=env.get(TOKEN_ENV))
+                                      client=model, token=env.get(GIT_TOKEN_ENV))
             acts = Activities(services)
             worker = Worker(
                 client, task_queue=task_queue, workflows=[MigrationWorkflow],

@@ -39,7 +39,7 @@ from reviewbot.github.jobs import (
 from reviewbot.github.memory_pr import propose_memory
 from reviewbot.github.migration_pr import open_or_update_pr, push_branch
 from reviewbot.github.publish import PublishOutcome, previous_state, publish_review
-from reviewbot.github.threads import resolve_fixed_threads
+from reviewbot.github.threads import resolve_fixed_threads, resolved_by_people
 from reviewbot.github.tracking import state_key
 from reviewbot.models.access import model_access
 from reviewbot.report.run_summary import run_summary_markdown
@@ -128,6 +128,22 @@ def _refuse(gh: github3.GitHub, env: ActionEnv, trigger: Trigger) -> bool:
             },
         )
     return True
+
+
+def _resolved_threads(
+    gh: github3.GitHub, env: ActionEnv, number: int, config: Config
+) -> dict[str, str]:
+    """Who resolved which of our threads; unknown (no dismissal) when GraphQL refuses."""
+    try:
+        return resolved_by_people(
+            gh,
+            api_url=env.api_url,
+            repository=env.repository,
+            number=number,
+            bot_login=config.github.bot_login,
+        )
+    except GitHubError:
+        return {}
 
 
 def _subscribed(gh: github3.GitHub, env: ActionEnv, pull: github3.pulls.PullRequest) -> bool:
@@ -398,7 +414,11 @@ def _review(
                 incremental_range=incremental,
                 extra_notes=notes,
                 feedback=lambda comments: collect_dismissals(
-                    gh, env.repository, comments, config.github.bot_login
+                    gh,
+                    env.repository,
+                    comments,
+                    config.github.bot_login,
+                    resolved=_resolved_threads(gh, env, int(pull.number), config),
                 ),
                 resolve_threads=lambda fixed: resolve_fixed_threads(
                     gh,

@@ -54,11 +54,14 @@ def dismissals(
     bot_login: str,
     can_write: Callable[[str], bool],
     thumbs_down: Callable[[Mapping[str, Any]], list[str]],
+    resolved: Mapping[str, str] | None = None,
 ) -> dict[str, Dismissal]:
     """Fingerprint -> the first valid dismissal on the thread of our comment for it.
 
     ``comments`` are the pull request's review comments as GitHub lists them (raw JSON);
-    ``thumbs_down(root)`` gives the logins that reacted 👎 on a root comment of ours.
+    ``thumbs_down(root)`` gives the logins that reacted 👎 on a root comment of ours;
+    ``resolved`` who resolved the thread of a fingerprint (the caller keeps only findings
+    whose code did not change: a resolved thread of fixed code is no dismissal).
     """
     rows = list(comments)
     roots: dict[int, str] = {}
@@ -89,6 +92,9 @@ def dismissals(
                 found[mine] = Dismissal(fingerprint=mine, by=login, signal=Signal.REACTION,
                                         **shown[mine])
                 break
+    for fp, login in (resolved or {}).items():
+        if fp in shown and fp not in found and login != bot_login and can_write(login):
+            found[fp] = Dismissal(fingerprint=fp, by=login, signal=Signal.RESOLVED, **shown[fp])
     return found
 
 
@@ -157,12 +163,18 @@ def thumbs_down_reader(
 
 
 def collect_dismissals(
-    gh: github3.GitHub, repository: str, comments: Iterable[Mapping[str, Any]], bot_login: str
+    gh: github3.GitHub,
+    repository: str,
+    comments: Iterable[Mapping[str, Any]],
+    bot_login: str,
+    resolved: Mapping[str, str] | None = None,
 ) -> dict[str, Dismissal]:
-    """The dismissals on the threads of our comments, read over the REST API."""
+    """The dismissals on the threads of our comments, read over the REST API (and who
+    resolved which thread, read over GraphQL by the caller)."""
     return dismissals(
         comments,
         bot_login=bot_login,
         can_write=permission_checker(gh, repository),
         thumbs_down=thumbs_down_reader(gh, repository),
+        resolved=resolved,
     )

@@ -25,8 +25,10 @@ from reviewbot.github.tracking import (
     SUMMARY_MARKER,
     Dismissal,
     Placement,
+    Signal,
     TrackedFinding,
     TrackingState,
+    code_is_gone,
     dismissed_by_people,
     fingerprints_in,
     reconcile,
@@ -79,6 +81,13 @@ def previous_state(
         if _ours(comment, bot_login) and _is_summary(comment):
             return TrackingState.decode(comment.body or "", state_key, context=state_context(pull))
     return None
+
+
+def _still_there(
+    state: TrackingState | None, fp: str, read_head: Callable[[str], str | None] | None
+) -> bool:
+    tracked = state.findings.get(fp) if state is not None else None
+    return tracked is not None and read_head is not None and not code_is_gone(tracked, read_head)
 
 
 def _rank_key(f: Finding) -> tuple[int, str, int]:
@@ -140,6 +149,12 @@ def publish_review(
         if _ours(rc, bot):
             posted |= fingerprints_in(rc.body or "")
     dismissed = feedback([rc.as_dict() for rc in review_comments]) if feedback else {}
+    # A resolved thread dismisses only while its code is still there (else: it was fixed).
+    found = {f.fingerprint for f in result.findings}
+    dismissed = {
+        fp: d for fp, d in dismissed.items()
+        if d.signal is not Signal.RESOLVED or fp in found or _still_there(previous, fp, read_head)
+    }
 
     head = result.head
     rec = reconcile(previous, posted, [*result.findings, *result.dismissed], head=head,

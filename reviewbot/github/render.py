@@ -132,6 +132,7 @@ def _dismissal(d: Dismissal | None, repo: str) -> str:
         Signal.REPLY: f"{who} replied{reason}",
         Signal.COMMAND: f"dismissed by {who}{reason}",
         Signal.SIMILAR: f"not posted, like a finding {who} dismissed{reason}",
+        Signal.RESOLVED: f"{who} resolved the thread, the code unchanged",
     }[d.signal]
 
 

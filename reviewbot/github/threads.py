@@ -1,8 +1,9 @@
-"""Resolving the review threads of fixed findings (GraphQL: REST cannot resolve threads)."""
+"""Review threads over GraphQL (REST cannot see or resolve them): resolving the threads of
+fixed findings, and reading which of our threads a person resolved."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import github3
@@ -16,7 +17,10 @@ query($owner: String!, $name: String!, $number: Int!, $after: String) {
     pullRequest(number: $number) {
       reviewThreads(first: 100, after: $after) {
         pageInfo { hasNextPage endCursor }
-        nodes { id isResolved comments(first: 1) { nodes { body author { login } } } }
+        nodes {
+          id isResolved resolvedBy { login }
+          comments(first: 1) { nodes { body author { login } } }
+        }
       }
     }
   }
@@ -53,6 +57,28 @@ def _same_bot(login: str, bot_login: str) -> bool:
     return login == bot_login or f"{login}[bot]" == bot_login
 
 
+def _our_threads(
+    gh: github3.GitHub, url: str, repository: str, number: int, bot_login: str
+) -> Iterator[tuple[dict[str, Any], set[str]]]:
+    """Each review thread our comment started, with the fingerprints its marker names."""
+    owner, name = repository.split("/", 1)
+    after: str | None = None
+    for _ in range(MAX_PAGES):
+        variables = {"owner": owner, "name": name, "number": number, "after": after}
+        data = _graphql(gh, url, _THREADS, variables)
+        threads = data["repository"]["pullRequest"]["reviewThreads"]
+        for node in threads["nodes"]:
+            first = (node.get("comments") or {}).get("nodes") or []
+            if not first:
+                continue
+            author = (first[0].get("author") or {}).get("login") or ""
+            if _same_bot(author, bot_login):
+                yield node, fingerprints_in(first[0].get("body") or "")
+        if not threads["pageInfo"]["hasNextPage"]:
+            break
+        after = threads["pageInfo"]["endCursor"]
+
+
 def resolve_fixed_threads(
     gh: github3.GitHub,
     *,
@@ -66,27 +92,24 @@ def resolve_fixed_threads(
     wanted = set(fixed)
     if not wanted:
         return 0
-    owner, name = repository.split("/", 1)
     url = graphql_url(api_url)
-    to_resolve: list[str] = []
-    after: str | None = None
-    for _ in range(MAX_PAGES):
-        variables = {"owner": owner, "name": name, "number": number, "after": after}
-        data = _graphql(gh, url, _THREADS, variables)
-        threads = data["repository"]["pullRequest"]["reviewThreads"]
-        for node in threads["nodes"]:
-            first = (node.get("comments") or {}).get("nodes") or []
-            if node.get("isResolved") or not first:
-                continue
-            author = (first[0].get("author") or {}).get("login") or ""
-            if (
-                _same_bot(author, bot_login)
-                and fingerprints_in(first[0].get("body") or "") & wanted
-            ):
-                to_resolve.append(node["id"])
-        if not threads["pageInfo"]["hasNextPage"]:
-            break
-        after = threads["pageInfo"]["endCursor"]
+    to_resolve = [
+        node["id"]
+        for node, fps in _our_threads(gh, url, repository, number, bot_login)
+        if not node.get("isResolved") and fps & wanted
+    ]
     for thread in to_resolve:
         _graphql(gh, url, _RESOLVE, {"thread": thread})
     return len(to_resolve)
+
+
+def resolved_by_people(
+    gh: github3.GitHub, *, api_url: str, repository: str, number: int, bot_login: str
+) -> dict[str, str]:
+    """Fingerprint -> who resolved the thread of our comment on it (not the bot itself)."""
+    out: dict[str, str] = {}
+    for node, fps in _our_threads(gh, graphql_url(api_url), repository, number, bot_login):
+        who = ((node.get("resolvedBy") or {}).get("login") or "") if node.get("isResolved") else ""
+        if who and not _same_bot(who, bot_login):
+            out.update({fp: who for fp in fps})
+    return out

@@ -76,6 +76,7 @@ class Signal(StrEnum):
     COMMAND = "command"  # /reviewbot dismiss [reason] in the thread
     SIMILAR = "similar"  # not posted: like a finding dismissed earlier on this pull request
     MEMORY = "memory"  # not posted: like a dismissal the repository remembers
+    RESOLVED = "resolved"  # a person resolved the thread while the code stayed as it was
 
 
 class Dismissal(BaseModel):
@@ -326,7 +327,7 @@ def reconcile(
                       dismissed=newly_dismissed, suppressed=suppressed)
 
 
-PEOPLE = (Signal.REACTION, Signal.REPLY, Signal.COMMAND)  # dismissals a person made
+PEOPLE = (Signal.REACTION, Signal.REPLY, Signal.COMMAND, Signal.RESOLVED)  # a person's
 
 
 def dismissed_by_people(state: TrackingState, pull: int) -> list[Remembered]:

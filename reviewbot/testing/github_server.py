@@ -95,6 +95,7 @@ class RepoState:
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     resolved_threads: set[str] = field(default_factory=set)
+    thread_resolvers: dict[str, str] = field(default_factory=dict)  # thread id -> login
     reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # comment id -> list
     git_dir: Path | None = None  # a repository whose branches back this one (pushes land there)
 
@@ -323,6 +324,16 @@ class GitHubServer:
             status, data = self._react(self.repos[full_name], comment_id, content, author)
             assert status in (200, 201), data
             return data
+
+    def resolve_thread(self, full_name: str, comment_id: int, *, author: str) -> str:
+        """A person clicks "Resolve conversation" on the thread review comment ``comment_id``
+        started; returns the thread's id."""
+        with self._lock:
+            repo = self.repos[full_name]
+            thread = f"PRRT_{comment_id}"
+            repo.resolved_threads.add(thread)
+            repo.thread_resolvers[thread] = author
+            return thread
 
     def exhaust_primary_rate_limit(self, *, reset_in: int = 1) -> None:
         """Use up the primary limit: 403 answers until ``x-ratelimit-reset``."""
@@ -610,6 +621,7 @@ class GitHubServer:
                 roots = {f"PRRT_{c['id']}" for cs in repo.review_comments.values() for c in cs}
                 if thread in roots:
                     repo.resolved_threads.add(thread)
+                    repo.thread_resolvers[thread] = self._bot_login.removesuffix("[bot]")
                     node = {"id": thread, "isResolved": True}
                     return 200, {"data": {"resolveReviewThread": {"thread": node}}}
             return 200, {
@@ -641,6 +653,10 @@ class GitHubServer:
                     {
                         "id": thread,
                         "isResolved": thread in target.resolved_threads,
+                        "resolvedBy": (
+                            {"login": target.thread_resolvers[thread]}
+                            if thread in target.thread_resolvers else None
+                        ),
                         "comments": {"nodes": [{"body": c["body"], "author": {"login": login}}]},
                     }
                 )

@@ -157,3 +157,33 @@ def test_reply_texts_that_dismiss() -> None:
                                                                         "test data")
     assert reply_dismissal("is this a false positive?") is None
     assert reply_dismissal("/reviewbot review") is None
+
+
+def test_a_thread_a_writer_resolves_without_a_code_change_is_dismissed(
+    scenario: PullScenario,
+) -> None:
+    _setup(scenario)
+    _post(scenario, [FIRST], scenario.pull_event("opened"))
+    scenario.server.set_permission(REPO, "maintainer", "write")
+    scenario.server.set_permission(REPO, "drive-by", "read")
+    scenario.server.resolve_thread(REPO, _root(scenario)["id"], author="drive-by")
+    assert _post(scenario, [FIRST], scenario.pull_event("reopened")).published.dismissed == []
+
+    scenario.server.resolve_thread(REPO, _root(scenario)["id"], author="maintainer")
+    outcome = _post(scenario, [FIRST], scenario.pull_event("reopened"))
+    assert outcome.published.dismissed == [FIRST.fingerprint]
+    assert "`maintainer` resolved the thread, the code unchanged" in _summary(scenario)
+
+
+def test_a_thread_resolved_after_the_code_changed_is_fixed_not_dismissed(
+    scenario: PullScenario,
+) -> None:
+    _setup(scenario)
+    _post(scenario, [FIRST], scenario.pull_event("opened"))
+    scenario.server.set_permission(REPO, "maintainer", "write")
+    scenario.server.resolve_thread(REPO, _root(scenario)["id"], author="maintainer")
+    before = scenario.head
+    scenario.repo.write("store.py", BASE)  # the pickle is gone
+    scenario.push(scenario.repo.commit("drop pickle"))
+    outcome = _post(scenario, [], scenario.pull_event("synchronize", before=before))
+    assert outcome.published.dismissed == [] and outcome.published.fixed == [FIRST.fingerprint]

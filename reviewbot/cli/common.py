@@ -10,18 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import pygit2
-from rich.console import Console
 
-from reviewbot.config import Config, load_config
 from reviewbot.errors import ExitCode
 from reviewbot.git.repo import open_repository
-from reviewbot.report.cost import cost_line, failed_message
-from reviewbot.report.progress import Progress
-from reviewbot.runtime.events import RunFinished
-from reviewbot.runtime.stats import RunStats
 
+# Imported where used: a command that only lists (`resume --list`, `runs`) must not pay for
+# the configuration models, the progress renderer or rich.
 if TYPE_CHECKING:  # the runner pulls in the model SDK: not for `runs`, `show` and `--help`
+    from rich.console import Console
+
+    from reviewbot.config import Config
     from reviewbot.harness import HarnessOutcome
+    from reviewbot.report.progress import Progress
+    from reviewbot.runtime.events import RunFinished
 
 # The same option on every command that takes it.
 param_option = click.option(
@@ -44,6 +45,8 @@ def repo_root(path: Path) -> Path:
 
 def root_and_config(repo: Path, config_path: Path | None) -> tuple[Path, Config]:
     """The root of ``--repo`` and the configuration found there (or in ``--config``)."""
+    from reviewbot.config import load_config
+
     root = repo_root(repo.resolve())
     return root, load_config(root, config_path)
 
@@ -51,6 +54,8 @@ def root_and_config(repo: Path, config_path: Path | None) -> tuple[Path, Config]
 def emit_outcome(outcome: HarnessOutcome, fmt: str) -> int:
     """The harness result on stdout (exactly its JSON with ``--format json``), the cost line
     on stderr; returns 3 when a phase had no answer (else 0)."""
+    from reviewbot.report.cost import cost_line, failed_message
+
     if fmt == "json":
         click.echo(json.dumps(outcome.result))
     elif isinstance(outcome.result, str):
@@ -82,13 +87,14 @@ def silence_stdout() -> None:
 def stdout_console(**options: Any) -> Console:
     """A rich console on stdout that raises ``BrokenPipeError`` when the reader goes away
     (rich's own handling exits 1, which is the findings exit status)."""
+    from rich.console import Console
+
+    class _PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
     return _PipeConsole(**options)
-
-
-class _PipeConsole(Console):
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        raise BrokenPipeError
 
 
 class KeepFinish:
@@ -99,6 +105,8 @@ class KeepFinish:
         self.finished: RunFinished | None = None
 
     def __call__(self, event: Any) -> None:
+        from reviewbot.runtime.events import RunFinished
+
         if isinstance(event, RunFinished):
             self.finished = event
         self.inner(event)
@@ -115,6 +123,9 @@ class KeepFinish:
 
     def cost_line(self) -> str | None:
         """The cost line of the run that finished (also failed or interrupted), if it did."""
+        from reviewbot.report.cost import cost_line
+        from reviewbot.runtime.stats import RunStats
+
         if self.finished is None:
             return None
         return cost_line(RunStats.model_validate(self.finished.stats))

@@ -37,10 +37,10 @@ from reviewbot.review import (
     finder_task,
     ground,
     grounding_scope,
-    load_rules,
     open_target,
     plan_review,
     review_tools,
+    rules_for,
     select_dimensions,
     shard_context,
     skeptic_context,
@@ -99,7 +99,7 @@ async def main(
         repo, base=base or None, head=head or None, uncommitted=uncommitted,
         max_file_bytes=config.review.max_file_bytes,
     ))
-    rules = await anyio.to_thread.run_sync(lambda: _rules(target, config, rules_at))
+    rules = await anyio.to_thread.run_sync(lambda: rules_for(target, config.review, rules_at))
     target = without_ignored(target, rules.ignored)
     names = [d.strip() for d in dimensions.split(",") if d.strip()]
     dims = select_dimensions(config.review, names)
@@ -132,7 +132,8 @@ async def main(
         by_path = {c.path: c for c in target.reviewable}
         assigned = assign_symbols(symbols, list(by_path))
         plan = await anyio.to_thread.run_sync(
-            lambda: plan_review(target.reviewable, target.head_view, dims, config, assigned))
+            lambda: plan_review(target.reviewable, target.head_view, dims, config, assigned,
+                                rules))
         contexts = [
             shard_context(
                 [by_path[p] for p in shard.paths], target.head_view,
@@ -319,13 +320,6 @@ def _run_fatal(exc: ReviewbotError) -> bool:
     from reviewbot.runtime import AgentError, RunStopped
 
     return not isinstance(exc, AgentError | RunStopped)
-
-
-def _rules(target: Any, config: Any, rules_at: str) -> ReviewRules:
-    """The rules at ``rules_at`` (the pull request's base branch), else at the review's base."""
-    at, view = target.view_at(rules_at)
-    return load_rules(view, target.head_view, config.review, at=at,
-                      changed=[c.path for c in target.changes.files])
 
 
 def _to_finding(c: Any, dim: DimensionConfig, rules: ReviewRules) -> Finding | None:

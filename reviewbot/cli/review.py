@@ -27,7 +27,9 @@ from reviewbot.review import (
     changed_symbols_for,
     open_target,
     plan_review,
+    rules_for,
     select_dimensions,
+    without_ignored,
 )
 
 FORMATS = ("text", "markdown", "json", "sarif")
@@ -73,11 +75,14 @@ def _dry_run(path: Path, config: Config, base: str | None, head: str | None,
              uncommitted: bool, names: list[str], fmt: str) -> int:
     target = open_target(path, base=base, head=head, uncommitted=uncommitted,
                          max_file_bytes=config.review.max_file_bytes)
+    # As the real run: the repository's rules, without the files they ignore.
+    rules = rules_for(target, config.review)
+    target = without_ignored(target, rules.ignored)
     dims = select_dimensions(config.review, names)
     # The plan sizes shards with the changed symbols' callers block, as the real run does.
     symbols = changed_symbols_for(target.head_view, target.changes, target.base_view)
     assigned = assign_symbols(symbols, [c.path for c in target.reviewable])
-    plan = plan_review(target.reviewable, target.head_view, dims, config, assigned)
+    plan = plan_review(target.reviewable, target.head_view, dims, config, assigned, rules)
     if fmt == "json":
         click.echo(plan.model_dump_json(indent=2))
     else:

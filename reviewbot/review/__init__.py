@@ -54,6 +54,7 @@ from reviewbot.review.rules import (
     apply_guidance,
     glob_match,
     load_rules,
+    rules_for,
 )
 from reviewbot.review.tools import review_tools
 
@@ -112,6 +113,7 @@ __all__ = [
     "ranked",
     "read_memory",
     "review_tools",
+    "rules_for",
     "ruff_findings",
     "same_issue",
     "select_dimensions",

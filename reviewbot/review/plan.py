@@ -16,6 +16,7 @@ from reviewbot.config import Config, DimensionConfig, Tier
 from reviewbot.models.pricing import price_for
 from reviewbot.review.context import HeadView, estimate_tokens, file_blocks, symbol_block
 from reviewbot.review.dimensions import general_dimension
+from reviewbot.review.rules import ReviewRules
 
 # Assumptions of the estimate, per agent. Low: findings are rare, one turn, cache hits.
 # High: several tool turns, many candidates, every skeptic vote splits a third of the time.
@@ -93,9 +94,11 @@ def plan_review(
     dimensions: Sequence[DimensionConfig],
     config: Config,
     symbols: Mapping[str, Sequence[Any]] | None = None,
+    rules: ReviewRules | None = None,
 ) -> ReviewPlan:
     """``symbols``: the changed symbols assigned to each file (:func:`assign_symbols`); their
-    callers block goes into the shard's context, so it counts toward the shard's size."""
+    callers block goes into the shard's context, so it counts toward the shard's size, as
+    does the block of repository ``rules`` for the shard's files."""
     reviewable = [c for c in changes if str(getattr(c.status, "value", c.status)) != "deleted"]
     changed = changed_line_count(changes)
     tiny = changed <= config.review.tiny_change_lines and len(reviewable) <= 3
@@ -111,6 +114,9 @@ def plan_review(
         [Shard(index=0, paths=sorted(p for p, _ in sizes), tokens=sum(t for _, t in sizes))]
         if tiny else shard_files(sizes, config.review.shard_tokens)
     )
+    if rules is not None:
+        for shard in shards:
+            shard.tokens += estimate_tokens(rules.block(shard.paths))
     dims = finder_dimensions(dimensions, tiny)
     plan = ReviewPlan(
         dimensions=[d.name for d in dims], tiny=tiny, shards=shards,

@@ -17,7 +17,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -25,6 +25,9 @@ from reviewbot.config import ReviewConfig, Severity
 from reviewbot.models import data_block
 from reviewbot.review.findings import ReviewResult, apply_cap
 from reviewbot.review.memory import MEMORY_FILE, Memory, read_memory, set_aside_remembered
+
+if TYPE_CHECKING:
+    from reviewbot.review.change import ReviewTarget
 
 RULE_FILES = ("REVIEW.md", "AGENTS.md", "CLAUDE.md")
 WHOLE_FILES = frozenset({"REVIEW.md"})  # read whole; the others by relevant section
@@ -269,6 +272,14 @@ def load_rules(
                        notes=notes + memory_notes)
 
 
+def rules_for(target: ReviewTarget, configured: ReviewConfig, rules_at: str = "") -> ReviewRules:
+    """The rules a review of ``target`` runs under: read at ``rules_at`` (a pull request's
+    base branch), else at the review's base."""
+    at, view = target.view_at(rules_at)
+    return load_rules(view, target.head_view, configured, at=at,
+                      changed=[c.path for c in target.changes.files])
+
+
 def apply_guidance(result: ReviewResult, rules: ReviewRules) -> None:
     """What the repository asks of the reported findings: the ones like a remembered
     dismissal are listed as dismissed (not open), then ``max_findings`` caps the rest."""
@@ -287,6 +298,7 @@ __all__ = [
     "ReviewRules",
     "RuleSource",
     "apply_guidance",
+    "rules_for",
     "glob_match",
     "guidance_section",
     "load_rules",

@@ -6,10 +6,15 @@ loopback model server and inspects what the finders and skeptics were sent.
 
 from __future__ import annotations
 
+import io
 from typing import Any
+
+from rich.console import Console
 
 from reviewbot.config import Config
 from reviewbot.harness import builtin_harness, run_harness
+from reviewbot.report.markdown import render_markdown
+from reviewbot.report.terminal import render_terminal
 from reviewbot.review import ReviewResult
 from reviewbot.review.rules import glob_match, relevant_sections
 from reviewbot.testing import MessagesRequest
@@ -90,8 +95,12 @@ def test_review_md_at_base_reaches_finders_and_skeptics_and_is_cited(
         "REVIEW.md: never call print() in library code")
     # A citation of a rule the repository never wrote is not kept.
     assert by_title["returns x unchanged"].rule is None
-    # The cited rule goes to the skeptics with the claim.
+    # The cited rule goes to the skeptics with the claim, and shows in the reports.
     assert any("Repository rule cited: REVIEW.md: never call print()" in t for t in skeptics)
+    assert "Rule: REVIEW.md: never call print() in library code" in render_markdown(result)
+    buf = io.StringIO()
+    render_terminal(result, Console(file=buf, width=200, no_color=True))
+    assert "rule REVIEW.md: never call print() in library code" in buf.getvalue()
 
 
 def test_a_change_to_review_md_is_reviewed_under_the_old_rules(
@@ -220,3 +229,31 @@ def test_globs() -> None:
     assert glob_match("src/x.py", "src/*.py") and not glob_match("src/a/x.py", "src/*.py")
     assert glob_match("src/a/x.py", "src/**/*.py") and glob_match("src/x.py", "src/**/*.py")
     assert not glob_match("lib.py", "docs/**")
+
+
+def test_the_dry_run_plans_with_the_rules_and_without_ignored_files(git_repo: Any) -> None:
+    from click.testing import CliRunner
+
+    from reviewbot.cli import cli
+    from reviewbot.review import ReviewPlan
+
+    def plan() -> ReviewPlan:
+        out = CliRunner().invoke(cli, ["review", str(git_repo.path), "--base", "main",
+                                       "--no-uncommitted", "--dry-run", "--format", "json"])
+        assert out.exit_code == 0, out.output
+        return ReviewPlan.model_validate_json(out.output)
+
+    git_repo.write("pyproject.toml", '[tool.reviewbot.review]\nignore = ["gen/"]\n')
+    _base(git_repo, review_md="# Review\n\n" + "- Keep every function pure.\n" * 200)
+    git_repo.write("lib.py", HEAD_LIB)
+    git_repo.write("gen/api.py", "X = 1\n")
+    git_repo.commit("feature")
+    with_rules = plan()
+    assert [s.paths for s in with_rules.shards] == [["lib.py"]]
+    git_repo.git("checkout", "-q", "main")
+    git_repo.write("REVIEW.md", "# Review\n")
+    git_repo.commit("shorter rules")
+    git_repo.git("checkout", "-q", "feature")
+    git_repo.git("rebase", "-q", "main")
+    # The rules block counts toward the shard's size: 200 lines of rules are ~1,300 tokens.
+    assert with_rules.shards[0].tokens - plan().shards[0].tokens > 1_000

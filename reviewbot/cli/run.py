@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,14 +16,13 @@ from reviewbot.cli.common import (
     repo_root,
     root_and_config,
 )
-from reviewbot.config import Config, load_config
 from reviewbot.errors import ExitCode, ReviewbotError, UsageError
 from reviewbot.harness import Harness, builtin_harness, load_harness, parse_param_args
-from reviewbot.report.cost import cost_line
-from reviewbot.report.progress import make_progress
 from reviewbot.runtime.control import read_control
 from reviewbot.runtime.journal import Journal, state_dir
-from reviewbot.runtime.stats import RunStats
+
+if TYPE_CHECKING:
+    from reviewbot.config import Config
 
 
 def _pick_harness(spec: str) -> Harness:
@@ -47,6 +46,9 @@ def _execute(
 ) -> int:
     # the runner brings the model client: only a command that runs a harness imports it
     from reviewbot.harness.runner import run_harness
+    from reviewbot.report.cost import cost_line
+    from reviewbot.report.progress import make_progress
+    from reviewbot.runtime.stats import RunStats
 
     progress = KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
@@ -175,6 +177,7 @@ def resume(
         record = journal.require_run(run_id)
     finally:
         journal.close()
+    from reviewbot.config import load_config
     from reviewbot.harness.runner import resume_harness, run_dir
 
     if record.status == "running":

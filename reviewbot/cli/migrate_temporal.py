@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from reviewbot.config import load_config
-from reviewbot.errors import ExitCode, UsageError
+from reviewbot.errors import ExitCode, ReviewbotError, UsageError
 
 
 def _missing_extra() -> UsageError:
@@ -70,8 +70,18 @@ def migrate_on_temporal(
                   file=stream, flush=True)
         return await tc.follow(handle, stream)
 
+    from temporalio.client import WorkflowFailureError
+    from temporalio.service import RPCError, RPCStatusCode
+
     try:
         outcome = asyncio.run(go())
+    except WorkflowFailureError as exc:
+        raise ReviewbotError(f"workflow {workflow} failed: {exc.cause}") from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise UsageError(f"no workflow {workflow} on {conn.address} ({conn.namespace})"
+                             ) from None
+        raise ReviewbotError(f"Temporal at {conn.address} refused: {exc.message}") from None
     except KeyboardInterrupt:
         click.echo(f"reviewbot: workflow {workflow} keeps running; follow it again with "
                    f"`reviewbot migrate --attach {workflow}`", err=True)

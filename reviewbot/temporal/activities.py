@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,7 +32,7 @@ from reviewbot.config import Config
 from reviewbot.git import Repo, RepoView, WorktreePool, delete_branches
 from reviewbot.git.records import read_record, write_record
 from reviewbot.git.remote import fetch, push
-from reviewbot.harness import builtin_harness
+from reviewbot.harness import Harness, builtin_harness
 from reviewbot.migrate import (
     Discovery,
     FileResult,
@@ -80,9 +81,15 @@ def _same(ref: str) -> str:
     return f"+{ref}:{ref}"
 
 
+@functools.cache
+def migrate_harness() -> Harness:
+    """The built-in migrate harness, loaded once per process."""
+    return builtin_harness("migrate")
+
+
 def harness_function(name: str) -> Callable[..., Any]:
     """A helper of the built-in migrate harness (the distributed run is the same program)."""
-    found = builtin_harness("migrate").main.__globals__[name]
+    found = migrate_harness().main.__globals__[name]
     assert callable(found)
     return found
 
@@ -153,7 +160,7 @@ class Activities:
         events = EventBus(self.s.repo.state_dir / "runs" / run_id / "events.jsonl")
         return Run(run_id=run_id, config=self.s.config, client=self.s.client, events=events,
                    harness="migrate", budget_usd=budget_usd,
-                   max_agents=builtin_harness("migrate").meta.max_agents)
+                   max_agents=migrate_harness().meta.max_agents)
 
     def _job(self, run: Run, request: MigrationRequest, total: int) -> MigrationJob:
         return MigrationJob(

@@ -56,8 +56,9 @@ def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevSe
     model: ModelServer = model_server(Author(setup.source), api_key="test-key")
     keys = {"ANTHROPIC_BASE_URL": model.base_url, "ANTHROPIC_API_KEY": "test-key"}
     try:
-        setup.start_worker(server, "w1", queue="q-budget", extra=keys)
-        setup.start_worker(server, "w2", queue="q-budget", extra=keys)
+        # one batch at a time each: two batches in flight are on two workers
+        setup.start_worker(server, "w1", queue="q-budget", jobs=1, extra=keys)
+        setup.start_worker(server, "w2", queue="q-budget", jobs=1, extra=keys)
         proc = process.run(
             setup.migrate_argv(server, "q-budget", "--budget", str(BUDGET), "--batch-size", "4",
                                "--max-in-flight", "4", instruction="use httpx instead of requests",

@@ -52,3 +52,15 @@ def test_ctrl_c_leaves_the_workflow_running_and_attach_follows_it(tmp_path: Path
     assert [f["status"] for f in data["files"]] == ["migrated"] * 20
     assert f"workflow id: {workflow}" not in attached.stdout  # json mode: the report only
     assert "cost: " in attached.stderr
+
+
+def test_attach_to_an_unknown_workflow_says_so(tmp_path: Path, server: DevServer) -> None:
+    setup = SharedRemote(tmp_path, 3)
+    proc = process.run(
+        [sys.executable, "-m", "reviewbot", "migrate", "--attach", "reviewbot-migrate-nosuch",
+         "--temporal", server.address, "--repo", str(setup.user), ""],
+        cwd=setup.user, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no workflow reviewbot-migrate-nosuch on " in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -16,7 +16,7 @@ tests), and assembles one branch. Four runs, side by side:
 Prints files per minute of each run, the time by activity (summed over tasks running in
 parallel) and the machine's load, since the numbers move with it.
 
-    python bench/migrate.py [--jobs 4] [--skip-worktrees]
+    python bench/migrate.py [--jobs 4] [--skip-worktrees] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -149,6 +150,13 @@ def main() -> None:
     parser.add_argument(
         "--skip-worktrees", action="store_true", help="no run through worktrees (faster)"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="in-memory and ast-grep runs, alternated; medians are compared (a shared "
+        "machine's load moves single runs by 2x)",
+    )
     args = parser.parse_args()
     repo = django_repo()
     fresh_state(repo, worktrees=True)
@@ -160,18 +168,26 @@ def main() -> None:
         through, through_wall = migrate(repo, args.jobs, "bench/through-worktrees", worktrees=True)
         report("rule tier through worktrees", repo, through, through_wall)
         through_tree = git(repo, "rev-parse", f"{through.branch}^{{tree}}")
-    memory, memory_wall = migrate(repo, args.jobs, "bench/in-memory")
+    memory_walls: list[float] = []
+    grep_walls: list[float] = []
+    for _ in range(max(1, args.repeat)):
+        memory, wall = migrate(repo, args.jobs, "bench/in-memory")
+        memory_walls.append(wall)
+        grep_wall, grep_changed = ast_grep(repo)
+        grep_walls.append(grep_wall)
+    memory_wall, grep_wall = statistics.median(memory_walls), statistics.median(grep_walls)
     print(f"{memory.sites_found} sites in {memory.files_found} files")
-    report("rule tier in memory", repo, memory, memory_wall)
+    report(f"rule tier in memory (median of {len(memory_walls)})", repo, memory, memory_wall)
+    print(f"  runs: {', '.join(f'{w:.2f}' for w in memory_walls)} s")
     if not args.skip_worktrees:
         same = git(repo, "rev-parse", f"{memory.branch}^{{tree}}") == through_tree
         print(f"  result branch identical to the worktree run's (same tree): {same}")
     verified, verified_wall = migrate(repo, args.jobs, "bench/verified", verify="python -c pass")
     report('rule tier with --verify "python -c pass"', repo, verified, verified_wall)
-    grep_wall, grep_changed = ast_grep(repo)
     print(
-        f"ast-grep in place (unisolated, no gates, no imports): {grep_wall:.2f} s, "
-        f"{grep_changed} files changed -> {grep_changed / grep_wall * 60:.0f} files per minute"
+        f"ast-grep in place (unisolated, no gates, no imports; median of {len(grep_walls)}): "
+        f"{grep_wall:.2f} s ({', '.join(f'{w:.2f}' for w in grep_walls)}), {grep_changed} "
+        f"files changed -> {grep_changed / grep_wall * 60:.0f} files per minute"
     )
     print(
         f"ratio of wall-clock times to ast-grep: in memory {memory_wall / grep_wall:.2f}x, "

@@ -48,7 +48,8 @@ from reviewbot.migrate import (
 )
 from reviewbot.migrate.engine import NO_MODEL
 from reviewbot.runtime import Run
-from reviewbot.runtime.events import EventBus, Note
+from reviewbot.runtime.events import EventBus, Note, RunFinished, RunStarted
+from reviewbot.runtime.journal import Journal
 from reviewbot.temporal.messages import (
     AssembleInput,
     AssembleOutput,
@@ -103,6 +104,7 @@ class WorkerServices:
     pool: WorktreePool
     store: TaskStore
     client: AsyncAnthropic | None = None
+    journal: Journal | None = None  # the clone's journal: batches are listed as runs
     token: str | None = None  # for an HTTP remote
     identity: str = field(default_factory=socket.gethostname)
     _plans: dict[str, dict[str, list[Site]]] = field(default_factory=dict)
@@ -156,11 +158,31 @@ class Activities:
             self.s._plans[commit] = plan
         return plan
 
-    def _run(self, run_id: str, budget_usd: float | None) -> Run:
+    def _run(self, run_id: str, budget_usd: float | None, params: dict[str, Any]) -> Run:
+        """A run of this worker's share of the migration, journaled in its clone like a local
+        run (so `reviewbot runs` and the dashboard there show it), with its own events."""
+        harness = migrate_harness()
         events = EventBus(self.s.repo.state_dir / "runs" / run_id / "events.jsonl")
-        return Run(run_id=run_id, config=self.s.config, client=self.s.client, events=events,
-                   harness="migrate", budget_usd=budget_usd,
-                   max_agents=migrate_harness().meta.max_agents)
+        journal = self.s.journal
+        if journal is not None:
+            journal.start_run(run_id, harness_path=harness.path, harness_hash=harness.source_hash,
+                              harness_name=harness.name, params=params,
+                              repo_path=self.s.repo.root)
+        run = Run(run_id=run_id, config=self.s.config, client=self.s.client, events=events,
+                  journal=journal, harness=harness.name, budget_usd=budget_usd,
+                  max_agents=harness.meta.max_agents, params=params)
+        events.emit(RunStarted(run_id=run_id, harness=harness.name, params=params,
+                               models_available=self.s.client is not None,
+                               budget_usd=run.budget_usd, max_agents=run.max_agents))
+        return run
+
+    def _finish(self, run: Run, failed: bool) -> None:
+        stats = run.stats.model_dump(mode="json")
+        status = "failed" if failed else "partial" if run.stopped else "finished"
+        if self.s.journal is not None:
+            self.s.journal.finish_run(run.run_id, status=status, result=None, stats=stats)
+        run.events.emit(RunFinished(run_id=run.run_id, status=status, stats=stats))
+        run.events.close()
 
     def _job(self, run: Run, request: MigrationRequest, total: int) -> MigrationJob:
         return MigrationJob(
@@ -210,7 +232,8 @@ class Activities:
         partial_ref = run_ref(batch.run, "partial", str(batch.index))
         confirmed = await self._earlier_attempt(request, partial_ref)
         run = self._run(f"{batch.run}-b{batch.index}-a{activity.info().attempt}",
-                        batch.allowance_usd)
+                        batch.allowance_usd, {"workflow": batch.run, "batch": batch.index,
+                                              "files": len(batch.paths)})
         job = self._job(run, request, len(batch.paths))
         unpushed: list[FileResult] = []
         last = [""]
@@ -237,14 +260,16 @@ class Activities:
 
         tasks = [task_for(job, p, sites[p]) for p in batch.paths if p not in confirmed]
         push_loop = asyncio.create_task(pusher())
+        failed = True
         try:
             async with heartbeating(lambda: (last[0],) if last[0] else ()):
                 done = await LocalExecutor(finished).run(job, tasks)
+            failed = False
         finally:
             push_loop.cancel()
             # a push under way finishes first: what it carries must be on the remote
             await asyncio.gather(push_loop, return_exceptions=True)
-            run.events.close()
+            self._finish(run, failed)
         rest = [_same(f"refs/heads/{job.task_branch(r.path)}") for r in unpushed if r.commit]
         confirmed.update({r.path: r for r in unpushed})
         crashed = harness_function("crashed")
@@ -303,13 +328,15 @@ class Activities:
             sites_found=plan.sites_found, discovery_skipped=plan.skipped, files=files,
             stopped=inp.stopped,
         )
-        run = self._run(f"{inp.run}-assemble", None)
+        run = self._run(f"{inp.run}-assemble", None, {"workflow": inp.run, "files": len(files)})
         job = self._job(run, request, len(files))
+        failed = True
         try:
             async with heartbeating(lambda: ()):
                 result.assembly = await assemble_results(job, files, request.branch)
+            failed = False
         finally:
-            run.events.close()
+            self._finish(run, failed)
         also = [_same(f"refs/heads/{request.branch}")] if result.assembly.head else []
         names = [job.task_branch(f.path) for f in files if f.commit]
         if names and not request.keep_task_branches and not inp.partial:

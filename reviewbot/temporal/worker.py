@@ -20,6 +20,7 @@ from reviewbot.config import load_config
 from reviewbot.git import Repo, WorktreePool
 from reviewbot.migrate import TaskStore
 from reviewbot.models import make_client, model_access
+from reviewbot.runtime.journal import Journal
 from reviewbot.temporal.activities import Activities, WorkerServices
 from reviewbot.temporal.connection import GIT_TOKEN_ENV, Connection, connect
 from reviewbot.temporal.workflow import MigrationWorkflow
@@ -34,10 +35,12 @@ async def serve(conn: Connection, task_queue: str, jobs: int, repo_path: Path,
     access = model_access(env)
     model = make_client(access, config.models) if access is not None else None
     store = TaskStore(repo.state_dir / "migrate.sqlite")
+    journal = Journal(repo.state_dir / "journal.sqlite")
     try:
         async with WorktreePool(repo, size=jobs) as pool:
             services = WorkerServices(repo=repo, config=config, pool=pool, store=store,
-                                      client=model, token=env.get(GIT_TOKEN_ENV))
+                                      client=model, journal=journal,
+                                      token=env.get(GIT_TOKEN_ENV))
             acts = Activities(services)
             worker = Worker(
                 client, task_queue=task_queue, workflows=[MigrationWorkflow],
@@ -52,5 +55,6 @@ async def serve(conn: Connection, task_queue: str, jobs: int, repo_path: Path,
             await worker.run()
     finally:
         store.close()
+        journal.close()
         if model is not None:
             await model.close()

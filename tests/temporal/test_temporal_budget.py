@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 from test_temporal_migrate import tasks_ran
@@ -83,3 +84,11 @@ def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevSe
     # and both workers spent part of it
     assert tasks_ran(tmp_path / "w1") > 0 and tasks_ran(tmp_path / "w2") > 0
     assert "PARTIAL (budget" in proc.stderr
+    # each worker's batches are runs in its clone's journal, with what each spent
+    listed = process.run([sys.executable, "-m", "reviewbot", "runs", "--format", "json",
+                          "--repo", str(tmp_path / "w1")], cwd=tmp_path, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    runs = [r for r in json.loads(listed.stdout) if re.search(r"-b\d+-a\d+$", r["id"])]
+    assert runs and all(r["harness"] == "migrate" for r in runs)
+    assert 0 < sum(r["cost_usd"] for r in runs) < billed
+    assert {r["status"] for r in runs} <= {"finished", "partial"}

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -106,82 +106,81 @@ def project(git_repo):
     return git_repo
 
 
-def test_every_kind_of_task_is_undone_from_the_watch_alone(project) -> None:
+def with_pool(project, body: Callable[[WorktreePool, str], Awaitable[None]]) -> None:
+    """Run ``body(pool, base)`` with a one-worktree pool of ``project`` (base: its HEAD)."""
     repo = Repo.open(project.path)
     base = project.head()
 
     async def main() -> None:
         async with WorktreePool(repo, size=1, keep=False) as pool:
-            async with pool.checkout(base) as wt:
-                pristine = _files(wt.path)
-                assert _status(wt.path) == ""
-            for task in TASKS:
-                async with pool.checkout(base) as wt:
-                    task(wt)
-                    assert _files(wt.path) != pristine, task.__name__
-                assert _files(wt.path) == pristine, task.__name__
-                assert _status(wt.path) == "", task.__name__
-            assert wt.restores == {"watch": len(TASKS) + 1, "scan": 0}
+            await body(pool, base)
 
     anyio.run(main)
+
+
+def test_every_kind_of_task_is_undone_from_the_watch_alone(project) -> None:
+    async def body(pool: WorktreePool, base: str) -> None:
+        async with pool.checkout(base) as wt:
+            pristine = _files(wt.path)
+            assert _status(wt.path) == ""
+        for task in TASKS:
+            async with pool.checkout(base) as wt:
+                task(wt)
+                assert _files(wt.path) != pristine, task.__name__
+            assert _files(wt.path) == pristine, task.__name__
+            assert _status(wt.path) == "", task.__name__
+        assert wt.restores == {"watch": len(TASKS) + 1, "scan": 0}
+
+    with_pool(project, body)
 
 
 def test_git_run_inside_the_worktree_sends_the_return_to_a_scan(project) -> None:
-    repo = Repo.open(project.path)
-    base = project.head()
+    async def body(pool: WorktreePool, base: str) -> None:
+        async with pool.checkout(base) as wt:
+            pristine = _files(wt.path)
+            (wt.path / "staged.txt").write_text("new\n")
+            subprocess.run(["git", "add", "staged.txt"], cwd=wt.path, check=True)
+        assert wt.restores["scan"] == 1
+        assert _files(wt.path) == pristine and _status(wt.path) == ""
+        async with pool.checkout(base) as wt:  # and the watch is back after the scan
+            _edit(wt)
+        assert wt.restores == {"watch": 1, "scan": 1}
+        assert _files(wt.path) == pristine
 
-    async def main() -> None:
-        async with WorktreePool(repo, size=1, keep=False) as pool:
-            async with pool.checkout(base) as wt:
-                pristine = _files(wt.path)
-                (wt.path / "staged.txt").write_text("new\n")
-                subprocess.run(["git", "add", "staged.txt"], cwd=wt.path, check=True)
-            assert wt.restores["scan"] == 1
-            assert _files(wt.path) == pristine and _status(wt.path) == ""
-            async with pool.checkout(base) as wt:  # and the watch is back after the scan
-                _edit(wt)
-            assert wt.restores == {"watch": 1, "scan": 1}
-            assert _files(wt.path) == pristine
-
-    anyio.run(main)
+    with_pool(project, body)
 
 
 @pytest.mark.slow
 def test_an_overflowing_event_queue_sends_the_return_to_a_scan(project) -> None:
-    repo = Repo.open(project.path)
-    base = project.head()
     limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
 
-    async def main() -> None:
-        async with WorktreePool(repo, size=1, keep=False) as pool:
-            async with pool.checkout(base) as wt:
-                pristine = _files(wt.path)
-                for i in range(limit + 100):
-                    (wt.path / f"src/f{i}.tmp").write_bytes(b"")
-            assert wt.restores["scan"] == 1
-            assert _files(wt.path) == pristine and _status(wt.path) == ""
+    async def body(pool: WorktreePool, base: str) -> None:
+        async with pool.checkout(base) as wt:
+            pristine = _files(wt.path)
+            for i in range(limit + 100):
+                (wt.path / f"src/f{i}.tmp").write_bytes(b"")
+        assert wt.restores["scan"] == 1
+        assert _files(wt.path) == pristine and _status(wt.path) == ""
 
-    anyio.run(main)
+    with_pool(project, body)
 
 
 def test_moving_between_commits_keeps_the_watch_true(project) -> None:
-    repo = Repo.open(project.path)
     base = project.head()
     project.write("src/pkg/new/deeper.py", "d = 1\n")
     (project.path / "src/b.py").unlink()
     second = project.commit("second")
 
-    async def main() -> None:
-        async with WorktreePool(repo, size=1, keep=False) as pool:
-            for commit in (second, base, second):
-                async with pool.checkout(commit) as wt:
-                    assert _status(wt.path) == ""
-                    # a write in a directory the move created must still be seen
-                    target = wt.path / "src/pkg/new/deeper.py"
-                    if target.exists():
-                        target.write_text("edited\n")
-                    (wt.path / "src/pkg/scratch.txt").write_text("x\n")
+    async def body(pool: WorktreePool, _head: str) -> None:
+        for commit in (second, base, second):
+            async with pool.checkout(commit) as wt:
                 assert _status(wt.path) == ""
-            assert wt.restores["scan"] == 0
+                # a write in a directory the move created must still be seen
+                target = wt.path / "src/pkg/new/deeper.py"
+                if target.exists():
+                    target.write_text("edited\n")
+                (wt.path / "src/pkg/scratch.txt").write_text("x\n")
+            assert _status(wt.path) == ""
+        assert wt.restores["scan"] == 0
 
-    anyio.run(main)
+    with_pool(project, body)

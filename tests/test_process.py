@@ -161,3 +161,14 @@ def test_a_command_tree_ends_with_its_timeout_and_its_own_end(tmp_path: Path) ->
     assert not [p for p in listed if _alive(p)]
     signalled = process.run(["/bin/sh", "-c", "kill -TERM $$"], cwd=tmp_path, tree=True)
     assert signalled.returncode == -15
+
+
+def test_who_commits_is_inherited_though_the_name_says_auth() -> None:
+    # GIT_AUTHOR_* matches the credential pattern (AUTH) but names who commits: a worker's
+    # git needs it, as do the author/committer pairs of every git program we start
+    source = {"GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example.invalid",
+              "GIT_AUTHOR_DATE": "2026-12-01T00:00:00", "GIT_AUTH_TOKEN": "secret"}
+    env = process.environment("base", source=source)
+    assert {k: env[k] for k in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE")} == {
+        k: source[k] for k in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE")}
+    assert "GIT_AUTH_TOKEN" not in env

@@ -10,8 +10,6 @@ from collections import Counter
 from typing import Any
 
 from reviewbot.report.cost import dollars, human_count, human_duration
-from reviewbot.report.markdown import funnel_text
-from reviewbot.review.findings import Funnel
 
 
 def when(ts: float | None) -> str:
@@ -44,6 +42,11 @@ def files_text(outcome: dict[str, Any]) -> str:
 
 
 def funnel_of(outcome: dict[str, Any]) -> str:
+    # Imported here: the review domain is a third of `reviewbot runs`' start-up, and only
+    # review rows with a funnel need it.
+    from reviewbot.report.markdown import funnel_text
+    from reviewbot.review.findings import Funnel
+
     return funnel_text(Funnel.model_validate(outcome.get("funnel") or {}))
 
 

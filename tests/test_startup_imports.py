@@ -48,6 +48,8 @@ def test_commands_without_a_model_do_not_import_the_sdk(git_repo, args: list[str
     assert "reviewbot.cli" in modules  # the measurement saw the command's imports
     assert not {m for m in modules if m == "anthropic" or m.startswith("anthropic.")}
     assert "reviewbot.runtime.run" not in modules
+    # nor the review domain (a third of the listing's start-up)
+    assert "reviewbot.review" not in modules
 
 
 def test_a_command_that_runs_a_harness_does_import_it(git_repo) -> None:

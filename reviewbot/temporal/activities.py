@@ -248,7 +248,7 @@ class Activities:
             del unpushed[: len(new)]
             if not new:
                 return
-            refs = [_same(f"refs/heads/{job.task_branch(r.path)}") for r in new if r.commit]
+            refs = _task_refspecs(job, new)
             confirmed.update({r.path: r for r in new})
             data = _RESULTS.dump_json(list(confirmed.values()))
             last[0] = await self._record(request, partial_ref, "results.json", data, refs)
@@ -270,7 +270,7 @@ class Activities:
             # a push under way finishes first: what it carries must be on the remote
             await asyncio.gather(push_loop, return_exceptions=True)
             self._finish(run, failed)
-        rest = [_same(f"refs/heads/{job.task_branch(r.path)}") for r in unpushed if r.commit]
+        rest = _task_refspecs(job, unpushed)
         confirmed.update({r.path: r for r in unpushed})
         crashed = harness_function("crashed")
         found = Discovery(by_file=sites)
@@ -359,6 +359,12 @@ class Activities:
             return by_path[path]
         return FileResult(path=path, site_lines=lines, status="failed", failed_gate="internal",
                           reason="the batch holding this file failed on every try")
+
+
+def _task_refspecs(job: MigrationJob, results: Sequence[FileResult]) -> list[str]:
+    """Push each task commit to its task branch by id: a task reused from this worker's
+    store may have lost its local branch (an assembly here deleted it) but not its commit."""
+    return [f"+{r.commit}:refs/heads/{job.task_branch(r.path)}" for r in results if r.commit]
 
 
 def _unfinished(result: FileResult) -> bool:

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_migrate import VERIFY
 
 from reviewbot import process
-from reviewbot.testing.distributed import SharedRemote
+from reviewbot.testing.distributed import SharedRemote, git
 from reviewbot.testing.temporal_server import DevServer
 
 
@@ -64,3 +64,22 @@ def test_attach_to_an_unknown_workflow_says_so(tmp_path: Path, server: DevServer
     assert proc.returncode == 2, proc.stderr
     assert "no workflow reviewbot-migrate-nosuch on " in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_same_migration_again_reuses_every_task(tmp_path: Path, server: DevServer) -> None:
+    """A finished migration run again (a new workflow run under the same id) reuses the
+    worker's finished tasks, though the first assembly deleted their task branches."""
+    setup = SharedRemote(tmp_path, 30)
+    try:
+        setup.start_worker(server, "w1", queue="q-again", jobs=1)
+        argv = setup.migrate_argv(server, "q-again", "--format", "text")
+        first = process.run(argv, cwd=setup.user, timeout=120)
+        assert first.returncode == 0, first.stderr
+        head = git(setup.user, "rev-parse", "reviewbot/migrate-use-join^{tree}")
+        again = process.run(argv, cwd=setup.user, timeout=120)
+    finally:
+        setup.stop()
+    assert again.returncode == 0, again.stderr
+    assert "10 tasks run, 0 reused" in first.stdout
+    assert "0 tasks run, 10 reused" in again.stdout
+    assert git(setup.user, "rev-parse", "reviewbot/migrate-use-join^{tree}") == head

@@ -29,6 +29,7 @@ from pydantic import TypeAdapter
 from temporalio import activity
 
 from reviewbot.config import Config
+from reviewbot.errors import GitError
 from reviewbot.git import Repo, RepoView, WorktreePool, delete_branches
 from reviewbot.git.records import read_record, write_record
 from reviewbot.git.remote import fetch, push
@@ -339,13 +340,18 @@ class Activities:
             self._finish(run, failed)
         also = [_same(f"refs/heads/{request.branch}")] if result.assembly.head else []
         names = [job.task_branch(f.path) for f in files if f.commit]
-        if names and not request.keep_task_branches and not inp.partial:
-            also += [f":refs/heads/{n}" for n in names]
-            deleted = await anyio.to_thread.run_sync(delete_branches, self.s.repo, names)
-            result.task_branches_deleted = len(deleted)
+        drop = bool(names) and not request.keep_task_branches and not inp.partial
+        if drop:
+            await anyio.to_thread.run_sync(delete_branches, self.s.repo, names)
+            result.task_branches_deleted = len(names)
         result.timings = dict(job.tally.seconds)
         report = await self._record(request, run_ref(inp.run, "report"), "result.json",
                                     result.model_dump_json().encode(), also)
+        if drop:
+            try:
+                await self._git(push, request.remote, [f":refs/heads/{n}" for n in names])
+            except GitError:
+                pass  # one was gone already (git deletes the others): only clutter is left
         return AssembleOutput(report_commit=report, head=result.assembly.head,
                               task_branches_deleted=result.task_branches_deleted)
 

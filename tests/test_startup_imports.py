@@ -19,9 +19,10 @@ async def main(run, **params):
 """
 
 
-def imported(args: list[str], cwd: Path) -> set[str]:
+def imported(args: list[str], cwd: Path, extra: dict[str, str] | None = None) -> set[str]:
     """The modules ``reviewbot ARGS`` imports, from ``python -X importtime``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env.update(extra or {})
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "reviewbot", *args],
         cwd=cwd,
@@ -52,8 +53,20 @@ def test_commands_without_a_model_do_not_import_the_sdk(git_repo, args: list[str
     assert "reviewbot.review" not in modules
 
 
-def test_a_command_that_runs_a_harness_does_import_it(git_repo) -> None:
+def test_the_sdk_is_imported_only_when_a_model_service_is_configured(git_repo) -> None:
     git_repo.write("harness.py", HARNESS)
     git_repo.commit("initial")
-    # the same measurement sees the SDK where it belongs, so the test above can fail
-    assert "anthropic" in imported(["run", "harness.py", "--quiet"], git_repo.path)
+    # no service: a harness (and a review) runs its deterministic parts without the SDK
+    assert "anthropic" not in imported(["run", "harness.py", "--quiet"], git_repo.path)
+    # a service: the client is made, so the same measurement sees the SDK (this test can fail)
+    service = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "ANTHROPIC_API_KEY": "k"}
+    assert "anthropic" in imported(["run", "harness.py", "--quiet"], git_repo.path, service)
+
+
+def test_a_review_without_a_model_service_does_not_import_the_sdk(git_repo) -> None:
+    git_repo.write("a.py", "def f():\n    return 1\n")
+    git_repo.commit("initial")
+    git_repo.write("a.py", "def f():\n    return 2\n")
+    modules = imported(["review", "--quiet"], git_repo.path)
+    assert "reviewbot.review" in modules  # it did review
+    assert not {m for m in modules if m == "anthropic" or m.startswith("anthropic.")}

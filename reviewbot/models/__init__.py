@@ -13,13 +13,13 @@ _WHERE = {
     "ModelAccess": "access",
     "make_client": "access",
     "model_access": "access",
-    "MIN_SHARED_PREFIX_TOKENS": "agent",
-    "AgentFailed": "agent",
-    "AgentOutcome": "agent",
-    "AgentRequest": "agent",
-    "cache_prefix_key": "agent",
+    "MIN_SHARED_PREFIX_TOKENS": "request",
+    "AgentFailed": "request",
+    "AgentOutcome": "request",
+    "AgentRequest": "request",
+    "cache_prefix_key": "request",
     "run_agent": "agent",
-    "shared_prefix_tokens": "agent",
+    "shared_prefix_tokens": "request",
     "BUILTIN_PRICES": "pricing",
     "cost_usd": "pricing",
     "is_priced": "pricing",
@@ -61,17 +61,17 @@ __all__ = [
 
 if TYPE_CHECKING:
     from reviewbot.models.access import ModelAccess, make_client, model_access
-    from reviewbot.models.agent import (
+    from reviewbot.models.agent import run_agent
+    from reviewbot.models.pricing import BUILTIN_PRICES, cost_usd, is_priced, price_for
+    from reviewbot.models.prompt import MAX_CACHE_BREAKPOINTS, SYSTEM_PREAMBLE, data_block
+    from reviewbot.models.request import (
         MIN_SHARED_PREFIX_TOKENS,
         AgentFailed,
         AgentOutcome,
         AgentRequest,
         cache_prefix_key,
-        run_agent,
         shared_prefix_tokens,
     )
-    from reviewbot.models.pricing import BUILTIN_PRICES, cost_usd, is_priced, price_for
-    from reviewbot.models.prompt import MAX_CACHE_BREAKPOINTS, SYSTEM_PREAMBLE, data_block
     from reviewbot.models.schema import output_schema
     from reviewbot.models.tools import Tool, ToolResult, tool
     from reviewbot.models.usage import Usage

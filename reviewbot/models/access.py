@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import anthropic
 from pydantic import BaseModel, ConfigDict, Field
 
 from reviewbot.config import ModelsConfig
+
+if TYPE_CHECKING:
+    import anthropic
 
 
 class ModelAccess(BaseModel):
@@ -48,6 +51,9 @@ def model_access(env: Mapping[str, str]) -> ModelAccess | None:
 
 
 def make_client(access: ModelAccess, config: ModelsConfig) -> anthropic.AsyncAnthropic:
+    # The SDK is imported by the first command that makes a client, not by every command.
+    import anthropic
+
     """An ``AsyncAnthropic`` client whose retries and timeout come from ``config``.
 
     The SDK sends an API key as ``Authorization: Bearer``; some proxies and

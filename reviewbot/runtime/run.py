@@ -22,17 +22,16 @@ from pydantic import BaseModel
 
 from reviewbot.config import Config, Tier
 from reviewbot.errors import UsageError
-from reviewbot.models import (
+from reviewbot.models import Tool, cost_usd
+from reviewbot.models.request import (
     MIN_SHARED_PREFIX_TOKENS,
     AgentFailed,
     AgentRequest,
-    Tool,
+    TurnDenied,
+    TurnPlan,
     cache_prefix_key,
-    cost_usd,
-    run_agent,
     shared_prefix_tokens,
 )
-from reviewbot.models.agent import TurnDenied, TurnPlan
 from reviewbot.models.usage import Usage
 from reviewbot.runtime.api import (
     Assembly,
@@ -410,6 +409,9 @@ class Run(Composition):
             error: str | None = None
             output: M | None = None
             try:
+                # The conversation needs the SDK: imported by the first call that has a client.
+                from reviewbot.models.agent import run_agent
+
                 with anyio.fail_after(limit):
                     outcome = await run_agent(self._client, request)
             except TimeoutError:

@@ -26,7 +26,7 @@ from reviewbot.models import (
     run_agent,
     tool,
 )
-from reviewbot.models.agent import TurnDenied, TurnPlan
+from reviewbot.models.request import TurnDenied, TurnPlan
 from reviewbot.testing import ModelServer, Reply, Script
 
 KEY = "test-key"

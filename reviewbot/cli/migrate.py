@@ -173,7 +173,10 @@ def migrate(
     history_limit: int,
 ) -> int:
     """Migrate every call site of something, one file per worktree, gated, onto one branch."""
-    if engine == "temporal" or attach_id is not None:
+    if resume_id is not None and (engine == "temporal" or attach_id is not None):
+        raise UsageError("a workflow resumes by itself: follow it with --attach WORKFLOW_ID")
+    # a dry run reads the base and spends nothing: it runs here, whatever the engine
+    if (engine == "temporal" and not dry_run) or attach_id is not None:
         from reviewbot.cli.migrate_temporal import migrate_on_temporal
 
         return migrate_on_temporal(

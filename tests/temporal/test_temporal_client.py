@@ -15,8 +15,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_migrate import VERIFY
 
 from reviewbot import process
-from reviewbot.testing.distributed import SharedRemote, git
-from reviewbot.testing.temporal_server import DevServer
+from reviewbot.testing.distributed import JOIN, SharedRemote, git
+from reviewbot.testing.temporal_server import DevServer, free_port
 
 
 async def status_of(address: str, workflow: str) -> WorkflowExecutionStatus | None:
@@ -83,3 +83,19 @@ def test_the_same_migration_again_reuses_every_task(tmp_path: Path, server: DevS
     assert "10 tasks run, 0 reused" in first.stdout
     assert "0 tasks run, 10 reused" in again.stdout
     assert git(setup.user, "rev-parse", "reviewbot/migrate-use-join^{tree}") == head
+
+
+def test_a_dry_run_with_the_temporal_engine_runs_here_and_submits_nothing(
+        tmp_path: Path) -> None:
+    setup = SharedRemote(tmp_path, 9)
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens: a submission would fail
+    proc = process.run(
+        [sys.executable, "-m", "reviewbot", "migrate", "use join", *JOIN, "--engine", "temporal",
+         "--temporal", nowhere, "--dry-run", "--format", "json", "--repo", str(setup.user)],
+        cwd=setup.user, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["dry_run"] and [p["path"] for p in data["plan"]] == [
+        "pkg0/mod0.py", "pkg3/mod3.py", "pkg6/mod6.py"]
+    assert git(setup.remote, "for-each-ref", "refs/reviewbot") == ""  # no base pushed

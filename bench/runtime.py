@@ -62,22 +62,28 @@ import math, random, re, sys, time
 from reviewbot.testing import ModelServer
 median, sigma, seed = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 pattern = re.compile(r"stage (\d+) of item (\d+)")
+attempts = {}
+lock = threading.Lock()
 
-def latency_of(item, stage):
-    z = random.Random(seed * 1_000_003 + item * 4 + stage).gauss(0.0, 1.0)
+def latency_of(item, stage, attempt):
+    # attempt 0 is the (item, stage)'s fixed draw; a duplicate (a hedge) draws afresh
+    z = random.Random(seed * 1_000_003 + item * 4 + stage + attempt * 104_729).gauss(0.0, 1.0)
     return median * math.exp(sigma * z)
 
 def handler(req):
     m = pattern.search(req.last_user_text)
     if m and median > 0:
-        time.sleep(latency_of(int(m.group(2)), int(m.group(1))))
+        key = (int(m.group(2)), int(m.group(1)))
+        with lock:
+            attempt = attempts[key] = attempts.get(key, -1) + 1
+        time.sleep(latency_of(*key, attempt))
     return {"answer": "ok", "item": len(req.last_user_text)}
 
 with ModelServer(handler, api_key=sys.argv[4]) as srv:
     print(srv.base_url, flush=True)
     sys.stdin.read()
     print(json.dumps({"calls": srv.calls, "rejections": len(srv.rejections)}), flush=True)
-""".replace("import math,", "import json, math,")
+""".replace("import math,", "import json, math, threading,")
 
 
 def latency_of(item: int, stage: int, median: float, sigma: float, seed: int) -> float:
@@ -108,19 +114,21 @@ class Server:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def config(concurrency: int) -> Config:
+def config(concurrency: int, hedge: bool = False) -> Config:
     return Config.model_validate(
         {
-            "runtime": {"concurrency": concurrency, "max_agents": 100_000, "budget_usd": None},
+            "runtime": {"concurrency": concurrency, "max_agents": 100_000, "budget_usd": None,
+                        "hedge": hedge},
             "models": {"max_tokens": 256},
         }
     )
 
 
 async def workload(
-    base_url: str, items: int, concurrency: int, state: Path, *, barrier: bool
+    base_url: str, items: int, concurrency: int, state: Path, *, barrier: bool,
+    hedge: bool = False,
 ) -> tuple[float, list[AgentFinished], Run]:
-    cfg = config(concurrency)
+    cfg = config(concurrency, hedge)
     client = make_client(ModelAccess(api_key=API_KEY, base_url=base_url), cfg.models)
     run_id = f"bench-{'barrier' if barrier else 'pipeline'}-{time.time_ns()}"
     journal = Journal(state / "journal.sqlite")
@@ -381,6 +389,8 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument("--skip-barrier", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--skip-hedge", action="store_true",
+                        help="no pipeline run with hedged requests (runtime.hedge)")
     parser.add_argument("--sim-draws", type=int, default=50,
                         help="other latency draws the policy comparison averages over")
     parser.add_argument("--sim-only", action="store_true", help="only the policy comparison")
@@ -429,6 +439,22 @@ def main() -> None:
         _, _, blower = bounds(bfinished, args.concurrency)
         print(f"barrier:  wall {bwall:.1f}s · lower bound {blower:.1f}s · ratio "
               f"{bwall / blower:.3f} · {bwall / wall:.2f}x the pipeline's wall-clock")
+
+    # 2b. the pipeline with hedged requests: a request past its siblings' 95th percentile
+    # gets one duplicate, which draws a fresh latency (the primary's draw is unchanged)
+    if not args.skip_hedge:
+        srv = Server(args.median, args.sigma, SEED)
+        hwall, _, hrun = anyio.run(lambda: workload(
+            srv.base_url, args.items, args.concurrency, state, barrier=False, hedge=True))
+        hinfo = srv.close()
+        base_cost, hedged_cost = run.stats.total.cost_usd, hrun.stats.total.cost_usd
+        extra = hedged_cost - base_cost
+        print(f"hedged:   wall {hwall:.1f}s · ratio to the lower bound {hwall / lower:.3f} "
+              f"(unhedged {wall / lower:.3f}) · {hwall / wall:.2f}x the unhedged wall-clock · "
+              f"{hrun.stats.hedges} duplicates ({hinfo['calls'] - n_agents} extra requests, "
+              f"{hrun.stats.hedges / n_agents:.1%} of agents) · extra ${extra:.4f} "
+              f"({extra / base_cost:+.1%} of ${base_cost:.4f}, the losers booked at their "
+              "input's worst case)")
 
     # 3. CPU overhead of the runtime per agent call, zero latency
     if not args.skip_cpu:

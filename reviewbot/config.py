@@ -102,6 +102,13 @@ class RuntimeConfig(_Section):
     # siblings once the prefix is cached: they then pay cache reads instead of cache writes,
     # for one model turn of extra latency.
     prime_caches: bool = True
+    # Hedged requests (off by default): a model request still running past the
+    # `hedge_quantile` of its siblings' latencies (same model and role, once
+    # `hedge_min_samples` finished) gets one duplicate; the first answer wins, the other is
+    # cancelled and booked at its input's worst case. It trades a little spend for the tail.
+    hedge: bool = False
+    hedge_quantile: float = Field(default=0.95, gt=0.5, lt=1.0)
+    hedge_min_samples: int = Field(default=20, ge=5)
     # Address-space cap of a process that runs generated (sandboxed) harness code.
     sandbox_memory_mb: int = Field(default=4096, ge=512)
     # CPU seconds the harness code itself may use (waiting on agents costs none), and the

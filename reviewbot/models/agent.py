@@ -7,10 +7,12 @@ import json
 import math
 import random
 import re
+import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import anthropic
+import anyio
 from pydantic import BaseModel, ValidationError
 
 from reviewbot.errors import ModelServiceError
@@ -204,6 +206,7 @@ class _Conversation:
         self.usage = Usage()
         self.turns = 0
         self.requests = 0
+        self.hedges = 0  # duplicate requests sent for the tail
         self.messages: list[dict[str, Any]] = [first_user_message(request.context, request.prompt)]
         self.params: dict[str, Any] = {
             "model": request.model,
@@ -241,7 +244,7 @@ class _Conversation:
             params["max_tokens"] = max_tokens
         attempt = 0
         while True:
-            message, problem = await self._send(params)
+            message, problem = await self._send_hedged(params)
             if message is not None:
                 break
             # A 200 whose body is not a Message (an HTML error page from a proxy, some
@@ -257,6 +260,55 @@ class _Conversation:
         if self.request.on_usage is not None:
             self.request.on_usage(used)
         return message
+
+    async def _send_hedged(
+        self, params: dict[str, Any]
+    ) -> tuple[anthropic.types.Message | None, str]:
+        """``_send``, or, past the hedge's delay, ``_send`` twice: the first to finish wins
+        (answer or error) and the other is cancelled and booked at its input's worst case."""
+        hedge = self.request.hedge
+        delay = hedge.delay() if hedge is not None else None
+        started = time.monotonic()
+        if hedge is None or delay is None:
+            result = await self._send(params)
+            if hedge is not None:
+                hedge.record(time.monotonic() - started)
+            return result
+        done: list[Any] = []  # results and exceptions, in the order they finished
+        settled = anyio.Event()
+        reservation: int | None = None
+        input_tokens = self.input_bound()
+
+        async def attempt(scope: anyio.CancelScope) -> None:
+            try:
+                outcome: Any = await self._send(params)
+            except Exception as exc:  # an error wins only if the other attempt fails too
+                outcome = exc
+            done.append(outcome)
+            racing = 2 if reservation is not None else 1
+            if not isinstance(outcome, Exception) or len(done) >= racing:
+                settled.set()
+                scope.cancel()  # the other attempt, if any, is cancelled
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(attempt, tg.cancel_scope)
+            with anyio.move_on_after(delay):
+                await settled.wait()
+            if not settled.is_set() and not done:
+                reservation = hedge.reserve(input_tokens, int(params["max_tokens"]))
+                if reservation is not None:
+                    tg.start_soon(attempt, tg.cancel_scope)
+            await settled.wait()
+        if reservation is not None:
+            # the loser was cancelled mid-flight: the service may bill its input anyway
+            hedge.settle(reservation, input_tokens)
+            self.hedges += 1
+        hedge.record(time.monotonic() - started)
+        winner = next((o for o in done if not isinstance(o, Exception)), done[0])
+        if isinstance(winner, Exception):
+            raise winner
+        answer: tuple[anthropic.types.Message | None, str] = winner
+        return answer
 
     async def _send(
         self, params: dict[str, Any]

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -45,6 +45,22 @@ class TurnDenied(Exception):
     """
 
 
+class Hedge(Protocol):
+    """When and whether a request gets a duplicate (the runtime's latency and budget view)."""
+
+    def delay(self) -> float | None:
+        """Seconds to wait for the request before sending a duplicate; None: never."""
+
+    def record(self, seconds: float) -> None:
+        """A request's latency (a sample for its siblings' quantile)."""
+
+    def reserve(self, input_tokens: int, max_tokens: int) -> int | None:
+        """A budget reservation for the duplicate, or None when it does not fit."""
+
+    def settle(self, reservation: int, input_tokens: int) -> None:
+        """Book the cancelled request at its input's worst case and drop the reservation."""
+
+
 @dataclass
 class AgentRequest(Generic[M]):
     model: str
@@ -63,6 +79,8 @@ class AgentRequest(Generic[M]):
     before_turn: Callable[[TurnPlan], Awaitable[int]] | None = None
     # Called with each tool's name as the model asks for it (what the agent looked at).
     on_tool: Callable[[str], None] | None = None
+    # Hedged requests for the tail (None: every request is sent once).
+    hedge: Hedge | None = None
 
 
 @dataclass

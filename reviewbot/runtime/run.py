@@ -60,6 +60,7 @@ from reviewbot.runtime.events import (
     PhaseStarted,
     Stopped,
 )
+from reviewbot.runtime.hedging import AgentHedge, Latencies
 from reviewbot.runtime.journal import Journal, input_hash
 from reviewbot.runtime.scheduler import Scheduler, pipeline_priority
 from reviewbot.runtime.stats import RunStats, Spend
@@ -137,6 +138,9 @@ class Run(Composition):
             budget_usd=budget_usd if budget_usd is not None else rt.budget_usd,
             budget_tokens=rt.budget_tokens,
             cost_of=lambda model, usage: cost_usd(model, usage, pricing),
+        )
+        self._latencies = (
+            Latencies(rt.hedge_quantile, rt.hedge_min_samples) if rt.hedge else None
         )
         self._scheduler.on_stop(self._stopped)
         # stop/pause asked from outside (the dashboard, `reviewbot control`): runtime.control
@@ -404,6 +408,17 @@ class Run(Composition):
             request.on_usage = on_usage
             request.before_turn = before_turn
             request.on_tool = tools_called.append
+            if self._latencies is not None:
+
+                def hedge_spent(usage: Usage) -> None:
+                    nonlocal live
+                    live = live + usage
+                    self.stats.hedges += 1
+
+                request.hedge = AgentHedge(
+                    self._latencies, (model, role), sched,
+                    lambda m, u: cost_usd(m, u, self._pricing), hedge_spent,
+                )
             limit = timeout if timeout is not None else self.config.runtime.agent_timeout
             started = time.perf_counter()
             error: str | None = None

@@ -366,6 +366,21 @@ class Scheduler:
         )
         return waiter.granted
 
+    def try_reserve(self, model: str, input_tokens: int, max_tokens: int) -> int | None:
+        """Reserve one extra request (a hedge) now or never: a ticket id, or None when the run
+        is stopped, a turn is waiting for room, or its worst case does not fit what is left.
+        Settle it with ``book`` and ``release`` like any ticket."""
+        if self.stop_reason is not None or any(w.alive for _, _, w in self._waiters):
+            return None
+        usd, tokens = self.worst_case(model, input_tokens, max_tokens)
+        room_usd, room_tokens = self._room()
+        if usd > room_usd or tokens > room_tokens:
+            return None
+        ticket_id = next(self._ids)
+        self._tickets[ticket_id] = Ticket(model, reserve_usd=usd, reserve_tokens=tokens,
+                                          input_bound=input_tokens)
+        return ticket_id
+
     def book(self, ticket_id: int, usage: Usage, usd: float) -> None:
         """A finished turn: spend what it cost and drop its reservation."""
         self.spent_usd += usd

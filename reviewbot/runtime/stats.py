@@ -26,6 +26,7 @@ class RunStats(BaseModel):
     by_phase: dict[str, Spend] = Field(default_factory=dict)
     by_tier: dict[str, Spend] = Field(default_factory=dict)
     wall_seconds: float = 0.0
+    hedges: int = 0  # duplicate requests sent for the tail (runtime.hedge)
     budget_usd: float | None = None  # the caps the run enforced (None: no cap)
     budget_tokens: int | None = None
     errors: list[str] = Field(default_factory=list)  # one line per failed agent/branch

@@ -15,6 +15,7 @@ import anyio
 
 from reviewbot.config import DimensionConfig
 from reviewbot.errors import ReviewbotError
+from reviewbot.runtime.api import HarnessRun
 from reviewbot.review import (
     FINDER_SYSTEM,
     DedupIndex,
@@ -83,7 +84,7 @@ NO_MODELS_NOTE = (
 
 
 async def main(
-    run: Any,
+    run: HarnessRun,
     repo: str = ".",
     base: str = "",
     head: str = "",
@@ -120,7 +121,7 @@ async def main(
         return result
     if not run.models_available:
         for name in MODEL_PHASES:
-            run.stats.skipped_phases.append(name)
+            run.skip_phase(name)
         result.notes.append(NO_MODELS_NOTE)
         apply_guidance(result, rules)
         result.summary = _plain_summary(target.stat(), result.findings)

@@ -25,10 +25,14 @@ if TYPE_CHECKING:
     from reviewbot.config import Config
 
 
-def _pick_harness(spec: str) -> Harness:
+def _pick_harness(spec: str, root: Path | None) -> Harness:
+    """A harness file, else a built-in or saved (``.reviewbot/harnesses/``) one by name."""
     if spec.endswith(".py") or Path(spec).exists():
         return load_harness(Path(spec))
-    return builtin_harness(spec)
+    from reviewbot.harness.saved import find_harness
+
+    found = find_harness(root, spec)
+    return load_harness(found) if found is not None else builtin_harness(spec)
 
 
 def _execute(
@@ -138,7 +142,7 @@ def run(
     if budget is not None and budget < 0:
         raise UsageError("--budget must be a dollar amount >= 0")
     root, config = root_and_config(repo, config_path)
-    harness = _pick_harness(harness_spec)
+    harness = _pick_harness(harness_spec, root)
     return _execute(
         harness, dict(parse_param_args(param_pairs)), config=config, repo=root, budget=budget,
         max_agents=max_agents, run_id=run_id, fmt=fmt, quiet=quiet, strict=strict,

@@ -103,7 +103,21 @@ The runtime API (`run`):
       ("confirmed"|"refuted"), .confirmed (bool), .votes, .escalated.
   with run.phase(name): ...      groups the agents started inside for progress and cost
   run.note(message: str)         a line for the run's report
-  run.stopped (bool), run.stop_reason, run.models_available (bool), run.params (dict)
+  run.skip_phase(name, why="")   record that a phase did not run, and why
+  run.stopped (bool), run.stop_reason, run.models_available (bool), run.params (dict),
+  run.concurrency (int), run.config (read-only copy of the configuration)
+  run.budget -> .total, .spent, .remaining (dollars; None: no cap)
+  run.failures -> list of .where, .error, .item (index in parallel/pipeline), .role, .phase
+  await run.edit(prompt, *, role="author", paths: list[str] = [], context=[], phase=None)
+      -> .passed, .commit, .branch, .files, .failed_gate, .reason. An agent that edits in
+      a worktree of its own (edit tools, no shell); its change is gated (only files
+      matching the `paths` globs, parses, tests not weakened, the configured verify
+      command) and, passing, committed on a task branch. The user's files are untouched.
+  await run.assemble(commits: list[str], branch: str) -> .branch, .head, .applied, .conflicts
+      Merge passing edit commits onto a new branch (or one under reviewbot/).
+  await run.workflow(name: str, **params) -> dict
+      Run a built-in harness ("review", "migrate") or a saved one as a step, on this run's
+      budget and repository (one level deep; no repo= parameter).
 
 Example in the style of the built-in harnesses (harnesses/review.py): closures as thunks,
 phases, a pipeline with no needless barrier, a pydantic result.
@@ -167,7 +181,11 @@ Rules (a checker enforces them; a draft that breaks one is refused):
 - Only run.* listed above. Agents get tools only as tools="repo" (read-only).
 - The repository (at HEAD, read-only): await run.repo.files(prefix="") -> list[str],
   await run.repo.read(path) -> str, await run.repo.grep(pattern, prefix="") ->
-  list[{"path", "line", "text"}] (RE2 syntax: no lookaround or backreferences).
+  list[{"path", "line", "text"}] (RE2 syntax: no lookaround or backreferences),
+  await run.repo.find_calls(symbol, prefix="") -> list[{"path", "line", "column",
+  "enclosing", "text", "uncertain"}], await run.repo.diff(base) -> list[{"path", "status",
+  "added_lines", "hunks", "patch"}] (the change from base to HEAD),
+  await run.repo.changed_symbols(base) -> the definitions the change touches, with callers.
 - META is a literal dict with name, description, phases, parameters, max_agents and
   budget_usd; `main` is `async def main(run, ...)` whose other arguments are META
   parameters (with defaults where not required).

@@ -62,8 +62,8 @@ from reviewbot.migrate.rules import MigrationSpec
 from reviewbot.migrate.store import TaskStore, task_key
 from reviewbot.migrate.tools import worktree_tools
 from reviewbot.models import data_block
-from reviewbot.runtime import AgentError, Run, RunStopped
-from reviewbot.runtime.events import Note
+from reviewbot.runtime import AgentError, RunStopped
+from reviewbot.runtime.api import HarnessRun
 
 MODEL_TIERS = tuple(Tier)  # the escalation order: fast -> balanced -> deep
 NO_MODEL = "no model configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"
@@ -115,7 +115,7 @@ class Tally:
 class MigrationJob:
     """Everything the per-file tasks of one migration share."""
 
-    run: Run
+    run: HarnessRun
     repo: Repo
     base: str
     spec: MigrationSpec
@@ -165,14 +165,9 @@ class MigrationJob:
         t = self.tally
         if not t.due(force):
             return
-        cost = self.run.stats.total.cost_usd
-        self.run.events.emit(
-            Note(
-                message=(
-                    f"files {t.done + t.failed}/{self.total_files} done ({t.failed} failed) · "
-                    f"{t.in_flight} in flight · ${cost:.2f} so far"
-                )
-            )
+        self.run.progress(
+            f"files {t.done + t.failed}/{self.total_files} done ({t.failed} failed) · "
+            f"{t.in_flight} in flight · ${self.run.budget.spent:.2f} so far"
         )
 
 

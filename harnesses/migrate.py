@@ -17,6 +17,7 @@ from typing import Annotated
 import anyio.to_thread
 from pydantic import ValidationError
 
+from reviewbot.config import Tier
 from reviewbot.errors import UsageError
 from reviewbot.git import Repo, RepoView, WorktreePool, delete_branches
 from reviewbot.migrate import (
@@ -46,6 +47,13 @@ META = {
     "phases": ["discover", "migrate", "skeptic", "assemble"],
     "max_agents": 5000,
 }
+
+
+# The tier ladder: the rule tier first when a template is given, then the author agent
+# on each of these tiers, one try each, every try shown the previous one's gate failure.
+LADDER = (Tier.FAST, Tier.BALANCED, Tier.DEEP)
+# The gates every change passes, cheapest first; the first failure ends that try.
+GATES = ("parse", "sites", "scope", "tests", "verify", "skeptic")
 
 
 def branch_name(prefix: str, instruction: str) -> str:
@@ -184,6 +192,8 @@ async def main(
                 task_branch_prefix=f"reviewbot/tasks/{target.rsplit('/', 1)[-1]}-{base_sha[:8]}",
                 total_files=len(order),
                 rules_in_memory=not run.config.migrate.rules_in_worktrees,
+                ladder=LADDER,
+                gates=GATES,
             )
             with run.phase("migrate"):
                 tasks = [task_for(job, path, found.by_file[path]) for path in order]

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from reviewbot.code.languages import language_for_path
 from reviewbot.code.parsing import parse, resolve_language
 from reviewbot.config import Tier
+from reviewbot.errors import UsageError
 from reviewbot.git import (
     Repo,
     RepoView,
@@ -66,6 +67,10 @@ from reviewbot.runtime import AgentError, RunStopped
 from reviewbot.runtime.api import HarnessRun
 
 MODEL_TIERS = tuple(Tier)  # the escalation order: fast -> balanced -> deep
+# Every gate a change passes, cheapest first. The harness states the order; verify (a
+# worktree) and skeptic (a model) come last because they cost the most.
+GATES = ("parse", "sites", "scope", "tests", "verify", "skeptic")
+_LAST_GATES = ("verify", "skeptic")
 NO_MODEL = "no model configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"
 
 
@@ -129,6 +134,10 @@ class MigrationJob:
     # rule-tier tasks without --verify run in memory; False sends them through worktrees
     # too (the same result, slower: kept to compare the two)
     rules_in_memory: bool = True
+    # The model tiers the author agent climbs after the rule tier, one try each.
+    ladder: tuple[Tier, ...] = MODEL_TIERS
+    # The gates in the order they run; the first failure ends the attempt.
+    gates: tuple[str, ...] = GATES
     tally: Tally = field(default_factory=Tally)
     # tasks queue here, not inside the pool, so worktree time measures handling, not waiting
     slots: anyio.Semaphore = field(init=False)
@@ -137,6 +146,11 @@ class MigrationJob:
     _sections: ImportSections | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        if sorted(self.gates) != sorted(GATES) or self.gates[-2:] != _LAST_GATES:
+            raise UsageError(f"migration gates must be an order of {', '.join(GATES)} ending "
+                             "with verify, skeptic (every gate runs; those two cost the most)")
+        if not self.ladder:
+            raise UsageError("the migration's tier ladder needs at least one model tier")
         self.slots = anyio.Semaphore(self.pool.size)
         # rewrites and gates hold the GIL: more files at once than cores only interleave
         # them, and a file that goes through alone has its commit (and its verify) sooner
@@ -361,7 +375,7 @@ async def _tiers(
     attempts = tried.attempts
     failure = tried.failure
     stopped = False
-    for tier in MODEL_TIERS:
+    for tier in job.ladder:
         if job.run.stopped:
             stopped = True
             break
@@ -708,15 +722,15 @@ def _deterministic_gates(
     """parse, sites, scope, tests: up to the first that fails (in one worker thread)."""
     target = next((c for c in changes if c.path == path), None)
     site_lines = {n for s in sites for n in range(s.line, s.end_line + 1)}
-    gates: list[Callable[[], GateResult]] = [
-        partial(parse_gate, changes),
-        partial(_sites_gate, job, path, sites, target, kept),
-        partial(scope_gate, path, changes, site_lines, justification=justification),
-        partial(weakened_tests_gate, changes),
-    ]
+    by_name: dict[str, Callable[[], GateResult]] = {
+        "parse": partial(parse_gate, changes),
+        "sites": partial(_sites_gate, job, path, sites, target, kept),
+        "scope": partial(scope_gate, path, changes, site_lines, justification=justification),
+        "tests": partial(weakened_tests_gate, changes),
+    }
     results: list[GateResult] = []
-    for gate in gates:
-        results.append(gate())
+    for name in job.gates[: -len(_LAST_GATES)]:
+        results.append(by_name[name]())
         if not results[-1].passed:
             break
     return results

@@ -25,10 +25,9 @@ from pydantic import BaseModel, Field
 
 from reviewbot.config import Tier
 from reviewbot.errors import ReviewbotError, UsageError
-from reviewbot.git import Repo, RepoView, WorktreePool, assemble, commit_worktree
-from reviewbot.git.gitcli import status as git_status
+from reviewbot.git import Repo, WorktreePool, assemble, commit_worktree
+from reviewbot.migrate.engine import worktree_changes
 from reviewbot.migrate.gates import (
-    FileChange,
     GateResult,
     parse_gate,
     verify_gate,
@@ -91,17 +90,15 @@ class Editing:
                 prompt + EDIT_TASK_SUFFIX, schema=EditAnswer, role=role,
                 tools=worktree_tools(wt.path), context=context, tier=tier, phase=phase,
             )
-            changed = sorted(
-                path for path, code in (await anyio.to_thread.run_sync(git_status, wt.path)).items()
-                if code != "!!" and not path.endswith("/")
-            )
+            changes = await anyio.to_thread.run_sync(worktree_changes, repo, wt)
+            changed = [c.path for c in changes]
             if not changed:
                 return WorktreeChange(failed_gate="empty", reason="the agent changed nothing")
-            outside = [p for p in changed if paths and not any(fnmatch.fnmatch(p, g) for g in paths)]
+            outside = [p for p in changed
+                       if paths and not any(fnmatch.fnmatch(p, g) for g in paths)]
             if outside:
                 return WorktreeChange(files=changed, failed_gate="scope",
                                       reason=f"changed files outside {list(paths)}: {outside}")
-            changes = await anyio.to_thread.run_sync(_file_changes, repo, base, wt.path, changed)
             gates: list[GateResult] = [parse_gate(changes), weakened_tests_gate(changes)]
             if command:
                 gates.append(await verify_gate(command, wt.path, timeout=self._verify_timeout))
@@ -128,20 +125,6 @@ class Editing:
         )
         return Assembly(branch=branch, head=result.head, applied=list(result.merged),
                         conflicts=sorted(result.conflicts))
-
-
-def _file_changes(repo: Repo, base: str, root: Path, paths: Sequence[str]) -> list[FileChange]:
-    view = RepoView.at(repo, base)
-    known = set(view.files())
-    out = []
-    for path in paths:
-        on_disk = root / path
-        out.append(FileChange(
-            path=path,
-            before=view.read_bytes(path) if path in known else None,
-            after=on_disk.read_bytes() if on_disk.is_file() else None,
-        ))
-    return out
 
 
 def _branch_exists(repo: Repo, branch: str) -> bool:

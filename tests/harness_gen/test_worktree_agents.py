@@ -5,6 +5,7 @@ a branch, and the user's working tree and branches are never touched."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pygit2
@@ -61,20 +62,26 @@ def _author(path: str) -> Any:
     return handler
 
 
-def _setup(git_repo: Any) -> None:
+def _setup(git_repo: Any) -> Path:
+    """A repository with one swallowed exception, and the fixer harness beside it."""
     git_repo.write("src/app.py", SOURCE)
     git_repo.commit("init")
+    harness = git_repo.path / "fixer.py"
+    harness.write_text(FIXER, encoding="utf-8")
+    return harness
+
+
+def _run(capsys: pytest.CaptureFixture[str], git_repo: Any, harness: Path,
+         *args: str) -> tuple[int, str, str]:
+    return cli(capsys, "run", str(harness), "--repo", str(git_repo.path), *args, "--quiet")
 
 
 def test_edit_in_a_worktree_then_assemble_onto_a_branch(
     git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _setup(git_repo)
+    harness = _setup(git_repo)
     model_env(_author("src/app.py"))
-    harness = git_repo.path / "fixer.py"
-    harness.write_text(FIXER, encoding="utf-8")
-    code, out, err = cli(capsys, "run", str(harness), "--repo", str(git_repo.path),
-                         "--format", "json", "--quiet")
+    code, out, err = _run(capsys, git_repo, harness, "--format", "json")
     assert code == 0, err
     result = json.loads(out)
     (change,) = result["changes"]
@@ -93,12 +100,10 @@ def test_edit_in_a_worktree_then_assemble_onto_a_branch(
 def test_a_change_outside_its_paths_fails_the_scope_gate(
     git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _setup(git_repo)
+    harness = _setup(git_repo)
     model_env(_author("src/app.py"))
-    harness = git_repo.path / "fixer.py"
-    harness.write_text(FIXER, encoding="utf-8")
-    code, out, err = cli(capsys, "run", str(harness), "--repo", str(git_repo.path),
-                         "--param", "scope=docs/*", "--format", "json", "--quiet")
+    code, out, err = _run(capsys, git_repo, harness, "--param", "scope=docs/*", "--format",
+                          "json")
     assert code == 0, err
     (change,) = json.loads(out)["changes"]
     assert not change["passed"] and change["failed_gate"] == "scope"
@@ -109,14 +114,11 @@ def test_a_change_outside_its_paths_fails_the_scope_gate(
 def test_assemble_will_not_move_a_users_branch(
     git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _setup(git_repo)
+    harness = _setup(git_repo)
     git_repo.git("branch", "release")
     model_env(_author("src/app.py"))
-    harness = git_repo.path / "fixer.py"
-    harness.write_text(FIXER, encoding="utf-8")
     before = pygit2.Repository(str(git_repo.path)).branches["release"].target
-    code, out, err = cli(capsys, "run", str(harness), "--repo", str(git_repo.path),
-                         "--param", "branch=release", "--quiet")
+    code, out, err = _run(capsys, git_repo, harness, "--param", "branch=release")
     assert code == 2
     assert "will not move your branch 'release'" in err
     assert pygit2.Repository(str(git_repo.path)).branches["release"].target == before
@@ -125,9 +127,7 @@ def test_assemble_will_not_move_a_users_branch(
 def test_dry_run_costs_edit_agents_without_a_worktree(
     git_repo: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _setup(git_repo)
-    harness = git_repo.path / "fixer.py"
-    harness.write_text(FIXER, encoding="utf-8")
+    harness = _setup(git_repo)
     code, out, err = cli(capsys, "harness", "dry-run", str(harness), "--repo",
                          str(git_repo.path), "--format", "json")
     assert code == 0, err

@@ -139,6 +139,17 @@ class Progress(BaseModel):
     generation: int = 0  # continue-as-new count
 
 
+class Files(BaseModel):
+    """The answer to the ``files`` query: the files finished from the client's cursor on (at
+    most a page), the files lost so far and the ledger (the client journals them)."""
+
+    done: list[Done] = Field(default_factory=list)
+    count: int = 0  # files finished in all: the cursor the client catches up to
+    lost: list[str] = Field(default_factory=list)
+    spent: Spent = Field(default_factory=Spent)
+    stopped: str | None = None
+
+
 class State(BaseModel):
     """What one workflow run hands the next on continue-as-new."""
 

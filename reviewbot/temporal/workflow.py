@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         AssembleOutput,
         BatchInput,
         BatchOutput,
+        Files,
         MigrationRequest,
         Outcome,
         Plan,
@@ -39,16 +40,33 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 # The least a batch is granted when a budget is set: a grant smaller than one model turn's
 # worst case would stop the batch's run before its first agent.
 MIN_GRANT_USD = 0.10
+FILES_PAGE = 2_000  # finished files one ``files`` query returns (well under 2 MB)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
 class MigrationWorkflow:
     def __init__(self) -> None:
         self._progress = Progress()
+        self._state: State | None = None
+        self._stop: str | None = None
 
     @workflow.query
     def progress(self) -> Progress:
         return self._progress
+
+    @workflow.query
+    def files(self, since: int) -> Files:
+        """The files finished from ``since`` on (a page), for the client's journal."""
+        state = self._state
+        if state is None:
+            return Files()
+        return Files(done=state.done[since:since + FILES_PAGE], count=len(state.done),
+                     lost=list(state.lost), spent=state.spent, stopped=state.stopped)
+
+    @workflow.signal
+    def stop(self, reason: str) -> None:
+        """No new batch starts; the running ones finish and what finished is assembled."""
+        self._stop = self._stop or reason
 
     @workflow.run
     async def run(self, request: MigrationRequest, state: State | None = None) -> Outcome:
@@ -97,6 +115,8 @@ class MigrationWorkflow:
         continue as new (False: nothing is in flight then)."""
         in_flight: dict[asyncio.Task[BatchOutput], BatchInput] = {}
         while True:
+            if self._stop is not None and state.stopped is None:
+                state.stopped = self._stop
             long_history = self._history_is_long(request)
             while (not long_history and state.pending and state.stopped is None
                    and len(in_flight) < request.max_in_flight):
@@ -176,6 +196,7 @@ class MigrationWorkflow:
                 or info.is_continue_as_new_suggested())
 
     def _show(self, request: MigrationRequest, state: State, phase: str, in_flight: int) -> None:
+        self._state = state
         failed = sum(1 for d in state.done if d.status in ("failed", "dropped"))
         self._progress = Progress(
             phase=phase, files=len(state.plan.paths), done=len(state.done) - failed, failed=failed,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from pydantic import BaseModel
@@ -112,8 +113,10 @@ def progress_line(p: Progress) -> str:
             f"{p.batches_in_flight} batches in flight · {spent} so far")
 
 
-async def follow(handle: WorkflowHandle[object, Outcome], stream: TextIO | None) -> Outcome:
-    """Wait for the workflow's result, printing its progress to ``stream`` as it changes."""
+async def follow(handle: WorkflowHandle[object, Outcome], stream: TextIO | None,
+                 watch: Callable[[Progress | None], Awaitable[None]] | None = None) -> Outcome:
+    """Wait for the workflow's result, printing its progress to ``stream`` as it changes;
+    ``watch`` is handed each answer of the progress query (None: no answer)."""
     result = asyncio.ensure_future(handle.result())
     last = ""
     try:
@@ -128,6 +131,8 @@ async def follow(handle: WorkflowHandle[object, Outcome], stream: TextIO | None)
                 if line != last:
                     print(f"reviewbot: {line}", file=stream, flush=True)
                     last = line
+            if watch is not None:
+                await watch(p)
             await asyncio.wait([result], timeout=POLL_SECONDS)
         return result.result()
     finally:

@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
-from typing import Annotated
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
 
 import anyio.to_thread
-from pydantic import ValidationError
-
 from reviewbot.config import Tier
 from reviewbot.errors import UsageError
 from reviewbot.git import Repo, RepoView, WorktreePool, delete_branches
@@ -36,8 +37,10 @@ from reviewbot.migrate import (
     order_files,
     rule_rewrite,
     sections_for_view,
+    spec_from_options,
     task_for,
 )
+from reviewbot.harness import Option
 from reviewbot.runtime.api import HarnessRun
 
 META = {
@@ -79,6 +82,24 @@ def plan_files(
     return plans
 
 
+def arguments(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``main``'s parameters as given, with its defaults for the rest."""
+    bound = inspect.signature(main).bind_partial(None, **params)
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items() if k != "run"}
+
+
+def spec_for(params: Mapping[str, Any]) -> MigrationSpec:
+    """What to find and how to rewrite it, from ``main``'s parameters (one UsageError line
+    when they do not add up): the command line checks its input with this before a run."""
+    a = arguments(params)
+    return spec_from_options(
+        find=a["find"], query=a["query"], language=a["language"], template=a["template"],
+        imports=a["imports"], rule_file=a["rule"], paths=a["paths"],
+        prune_imports=not a["keep_imports"], site_capture=a["site_capture"],
+    )
+
+
 def crashed(run: HarnessRun, index: int, path: str, found: Discovery) -> FileResult:
     """The result of a task that raised (the runtime recorded the error)."""
     error = next((f.error for f in run.failures if f.item == index), "")
@@ -104,40 +125,44 @@ def partial(run: HarnessRun, job: MigrationJob, result: MigrationResult, limit: 
 
 async def main(
     run: HarnessRun,
-    instruction: Annotated[str, "what to change, in words"],
-    repo: Annotated[str, "a path inside the repository"] = ".",
-    base: Annotated[str, "the commit to migrate from"] = "HEAD",
-    find: Annotated[str | None, "qualified symbol whose calls to migrate"] = None,
-    query: Annotated[str | None, "tree-sitter query source (instead of find)"] = None,
-    language: Annotated[str | None, "language of the query"] = None,
-    template: Annotated[str | None, "rewrite template for the rule tier"] = None,
-    imports: Annotated[list[str] | None, "imports the template needs"] = None,
-    site_capture: Annotated[str, "the query capture that marks a site"] = "site",
-    prune_imports: Annotated[bool, "drop Python imports the rewrite leaves unused"] = True,
-    paths: Annotated[list[str] | None, "glob patterns of files"] = None,
-    verify: Annotated[str | None, "shell command that must pass in the worktree"] = None,
-    verify_timeout: Annotated[float, "seconds the verify command may take"] = 600.0,
-    branch: Annotated[str | None, "result branch (default reviewbot/migrate-<slug>)"] = None,
-    limit: Annotated[int, "only the first N files (0: all)"] = 0,
-    jobs: Annotated[int, "worktrees in parallel"] = 4,
-    dry_run: Annotated[bool, "plan and estimate only"] = False,
+    instruction: Annotated[str, "what to change, in words", Option(comment=True)],
+    find: Annotated[str | None, "qualified name whose calls to migrate (requests.get)",
+                    Option(metavar="SYMBOL", comment=True)] = None,
+    query: Annotated[str | None, "a tree-sitter query instead of --find (needs --lang)",
+                     Option(metavar="FILE", from_file=True)] = None,
+    language: Annotated[str | None, "language of --query (python, javascript, ...)",
+                        Option("--lang", metavar="LANG")] = None,
+    template: Annotated[str | None, "deterministic rewrite: 'join({args})' ({args}, {callee}, "
+                        "{0}, {call}, query captures)",
+                        Option("--rewrite", metavar="TEMPLATE", comment=True)] = None,
+    imports: Annotated[list[str] | None, "import line the rewrite needs (repeatable), added "
+                       "when missing", Option("--add-import", metavar="LINE", comment=True)] = None,
+    keep_imports: Annotated[bool, "keep imports the rewrite leaves unused (by default Python "
+                            "files drop them)"] = False,
+    rule: Annotated[Path | None, "a rule file (TOML or YAML): find/query, template, imports",
+                    Option(metavar="FILE")] = None,
+    site_capture: Annotated[str, "the query capture that marks a site",
+                            Option(hidden=True)] = "site",
+    paths: Annotated[list[str] | None, "only files matching (repeatable)",
+                     Option(metavar="GLOB", comment=True, separator=",")] = None,
+    verify: Annotated[str | None, "shell command that must pass in each worktree and on the "
+                      "result", Option(metavar="CMD")] = None,
+    verify_timeout: Annotated[float, "seconds the verify command may take",
+                              Option(metavar="SECONDS", minimum=1)] = 600.0,
+    branch: Annotated[str | None, "result branch (default reviewbot/migrate-<slug>)",
+                      Option(metavar="NAME", comment=True)] = None,
+    limit: Annotated[int, "only the first N files; a later full run reuses what they finished",
+                     Option(metavar="N", minimum=0, comment=True)] = 0,
+    jobs: Annotated[int | None, "files in parallel, one worktree each (default migrate.jobs)",
+                    Option(metavar="N", minimum=1, maximum=256)] = None,
+    dry_run: Annotated[bool, "show sites, planned tasks, rule coverage and a cost range"] = False,
     keep_task_branches: Annotated[
-        bool, "keep reviewbot/tasks/... branches after a finished run"] = False,
+        bool, "keep the per-file reviewbot/tasks/... branches after a finished run"] = False,
+    base: Annotated[str, "commit to migrate from", Option(metavar="REV", comment=True)] = "HEAD",
+    repo: Annotated[str, "the repository (a path inside it)", Option(metavar="PATH")] = ".",
 ) -> MigrationResult:
+    spec = spec_for({k: v for k, v in locals().items() if k != "run"})  # main's parameters
     started = time.monotonic()
-    try:
-        spec = MigrationSpec(
-            find=find,
-            query=query,
-            language=language,
-            template=template,
-            imports=tuple(imports or ()),
-            site_capture=site_capture,
-            prune_imports=prune_imports,
-            paths=tuple(paths or ()),
-        )
-    except ValidationError as exc:
-        raise UsageError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
     repository = Repo.open(repo)
     base_sha = repository.resolve(base)
     view = RepoView.at(repository, base_sha)
@@ -178,7 +203,7 @@ async def main(
         run.skip_phase("migrate (model tier)", "no model configured; only the rule tier runs")
     store = TaskStore(repository.state_dir / "migrate.sqlite")
     try:
-        async with WorktreePool(repository, size=max(1, jobs)) as pool:
+        async with WorktreePool(repository, size=jobs or run.config.migrate.jobs) as pool:
             job = MigrationJob(
                 run=run,
                 repo=repository,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from reviewbot.cli.common import config_option
+from reviewbot.cli.params import harness_options, harness_values
 from reviewbot.config import load_config
 from reviewbot.errors import ExitCode, UsageError
 from reviewbot.harness import builtin_harness, run_harness
-from reviewbot.migrate import MigrationResult, spec_from_options
+from reviewbot.migrate import MigrationResult
 from reviewbot.migrate.uncommitted import uncommitted_site_files, uncommitted_warning
 from reviewbot.report.cost import cost_line, failed_phases
 from reviewbot.report.migration import render_json, render_text
@@ -23,78 +25,15 @@ if TYPE_CHECKING:
     from reviewbot.git import Repo
 
 
+HARNESS = builtin_harness("migrate")
+# The harness's parameters are the command's arguments and options (stated once, in main).
+PARAMS = HARNESS.meta.parameters
+
+
 @click.command()
-@click.argument("instruction")
-@click.option(
-    "--find", "find", metavar="SYMBOL", help="Qualified name whose calls to migrate (requests.get)."
-)
-@click.option(
-    "--query",
-    "query_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="A tree-sitter query file instead of --find (needs --lang).",
-)
-@click.option(
-    "--lang", "language", metavar="LANG", help="Language of --query (python, javascript, ...)."
-)
-@click.option(
-    "--rewrite",
-    metavar="TEMPLATE",
-    help="Deterministic rewrite: 'join({args})' ({args}, {callee}, {0}, {call}, query captures).",
-)
-@click.option(
-    "--add-import",
-    "add_imports",
-    multiple=True,
-    metavar="LINE",
-    help="Import line the rewrite needs (repeatable), added when missing.",
-)
-@click.option(
-    "--keep-imports",
-    is_flag=True,
-    help="Keep imports the rewrite leaves unused (by default Python files drop them).",
-)
-@click.option(
-    "--rule",
-    "rule_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="A rule file (TOML or YAML): find/query, template, imports.",
-)
-@click.option(
-    "--verify",
-    metavar="CMD",
-    help="Shell command that must pass in each worktree and on the result.",
-)
-@click.option(
-    "--verify-timeout",
-    type=click.FloatRange(min=1),
-    default=600.0,
-    show_default=True,
-    metavar="SECONDS",
-)
-@click.option("--branch", metavar="NAME", help="Result branch (default reviewbot/migrate-<slug>).")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=0,
-    metavar="N",
-    help="Only the first N files; a later full run reuses what they finished.",
-)
-@click.option("--paths", multiple=True, metavar="GLOB", help="Only files matching (repeatable).")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1, max=256),
-    default=None,
-    metavar="N",
-    help="Files in parallel, one worktree each (default migrate.jobs).",
-)
+@harness_options(PARAMS)
 @click.option("--budget", type=click.FloatRange(min=0), default=None, metavar="DOLLARS")
 @click.option("--max-agents", type=click.IntRange(min=1), default=None, metavar="N")
-@click.option(
-    "--dry-run", is_flag=True, help="Show sites, planned tasks, rule coverage and a cost range."
-)
 @click.option(
     "--resume",
     "resume_id",
@@ -102,19 +41,10 @@ if TYPE_CHECKING:
     help="Resume run RUN (finished files and agent calls reused).",
 )
 @click.option(
-    "--keep-task-branches",
-    is_flag=True,
-    help="Keep the per-file reviewbot/tasks/... branches after a finished run.",
-)
-@click.option("--base", default="HEAD", show_default=True, help="Commit to migrate from.")
-@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None)
+@config_option
 @click.option("--quiet", is_flag=True, help="No progress output (the report and cost line remain).")
-@click.option(
-    "--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True
-)
 @click.option(
     "--engine",
     type=click.Choice(["local", "temporal"]),
@@ -137,30 +67,12 @@ if TYPE_CHECKING:
 @click.option("--heartbeat-timeout", type=click.FloatRange(1, 600), default=20.0, hidden=True)
 @click.option("--history-limit", type=click.IntRange(100, 40_000), default=10_000, hidden=True)
 def migrate(
-    instruction: str,
-    find: str | None,
-    query_file: Path | None,
-    language: str | None,
-    rewrite: str | None,
-    add_imports: tuple[str, ...],
-    keep_imports: bool,
-    rule_file: Path | None,
-    verify: str | None,
-    verify_timeout: float,
-    branch: str | None,
-    limit: int,
-    paths: tuple[str, ...],
-    jobs: int | None,
     budget: float | None,
     max_agents: int | None,
-    dry_run: bool,
     resume_id: str | None,
-    keep_task_branches: bool,
-    base: str,
     fmt: str,
     config_path: Path | None,
     quiet: bool,
-    repo: Path,
     engine: str,
     temporal_address: str | None,
     namespace: str | None,
@@ -171,74 +83,41 @@ def migrate(
     max_in_flight: int,
     heartbeat_timeout: float,
     history_limit: int,
+    **given: Any,
 ) -> int:
     """Migrate every call site of something, one file per worktree, gated, onto one branch."""
     if resume_id is not None and (engine == "temporal" or attach_id is not None):
         raise UsageError("a workflow resumes by itself: follow it with --attach WORKFLOW_ID")
-    # a dry run reads the base and spends nothing: it runs here, whatever the engine
-    if (engine == "temporal" and not dry_run) or attach_id is not None:
-        from reviewbot.cli.migrate_temporal import migrate_on_temporal
-
-        return migrate_on_temporal(
-            instruction, repo=repo, config_path=config_path, attach_id=attach_id, fmt=fmt,
-            quiet=quiet, address=temporal_address, namespace=namespace, task_queue=task_queue,
-            submission=dict(
-                find=find, query_file=query_file, language=language, rewrite=rewrite,
-                add_imports=add_imports, rule_file=rule_file, paths=paths,
-                prune_imports=not keep_imports, base=base, remote=remote, branch=branch,
-                verify=verify, verify_timeout=verify_timeout, limit=limit, budget_usd=budget,
-                keep_task_branches=keep_task_branches, batch_size=batch_size,
-                max_in_flight=max_in_flight, heartbeat_seconds=heartbeat_timeout,
-                history_limit=history_limit,
-            ),
-        )
-    if not instruction.strip():
+    params = harness_values(PARAMS, given, require=False)
+    if not params.get("instruction", "").strip() and attach_id is None:
         raise UsageError(
             "say what to change, e.g. reviewbot migrate "
             '"use httpx instead of requests" --find requests.get'
         )
+    spec = None if attach_id is not None else HARNESS.function("spec_for")(params)
+    # a dry run reads the base and spends nothing: it runs here, whatever the engine
+    if (engine == "temporal" and not params.get("dry_run")) or attach_id is not None:
+        from reviewbot.cli.migrate_temporal import migrate_on_temporal
+
+        return migrate_on_temporal(
+            HARNESS.function("arguments")(params), spec, config_path=config_path,
+            attach_id=attach_id, fmt=fmt, quiet=quiet, address=temporal_address,
+            namespace=namespace, task_queue=task_queue,
+            submission=dict(
+                remote=remote, budget_usd=budget, max_agents=max_agents, batch_size=batch_size,
+                max_in_flight=max_in_flight, heartbeat_seconds=heartbeat_timeout,
+                history_limit=history_limit,
+            ),
+        )
     from reviewbot.git import Repo
 
-    repository = Repo.open(repo)
+    repository = Repo.open(Path(params.get("repo", ".")))
+    params["repo"] = str(repository.root)
     config = load_config(repository.root, config_path)
-    spec = spec_from_options(
-        find=find,
-        query_file=query_file,
-        language=language,
-        rewrite=rewrite,
-        add_imports=add_imports,
-        rule_file=rule_file,
-        paths=paths,
-        prune_imports=not keep_imports,
-    )
-    params: dict[str, object] = {
-        "instruction": instruction,
-        "repo": str(repository.root),
-        "base": base,
-        "imports": list(spec.imports),
-        "paths": list(spec.paths),
-        "site_capture": spec.site_capture,
-        "prune_imports": spec.prune_imports,
-        "verify_timeout": verify_timeout,
-        "limit": limit,
-        "jobs": jobs or config.migrate.jobs,
-        "dry_run": dry_run,
-        "keep_task_branches": keep_task_branches,
-    }
-    for name, value in (
-        ("find", spec.find),
-        ("query", spec.query),
-        ("language", spec.language),
-        ("template", spec.template),
-        ("verify", verify),
-        ("branch", branch),
-    ):
-        if value is not None:
-            params[name] = value
     progress = make_progress("quiet" if quiet else "auto", sys.stderr)
     try:
         outcome = run_harness(
-            builtin_harness("migrate"),
+            HARNESS,
             params,
             config=config,
             repo_path=repository.root,
@@ -261,7 +140,8 @@ def migrate(
         )
         return int(ExitCode.PARTIAL)
     result = MigrationResult.model_validate(outcome.result)
-    return report(repository, base, result, outcome.stats, fmt, f"run id: {outcome.run_id}")
+    return report(repository, params.get("base", "HEAD"), result, outcome.stats, fmt,
+                  f"run id: {outcome.run_id}")
 
 
 def report(

@@ -26,7 +26,6 @@ from reviewbot.github.feedback import collect_dismissals, permission_checker
 from reviewbot.github.fixes import fix_on_request, fix_report
 from reviewbot.github.inert import inert
 from reviewbot.github.jobs import (
-    MigrationRequest,
     ensure_commits,
     head_reader,
     is_ancestor,
@@ -593,9 +592,9 @@ def _migrate(
     options: ActionOptions,
     env_vars: Mapping[str, str],
 ) -> ActionOutcome:
-    request: MigrationRequest = migration_request(trigger)
+    request = migration_request(trigger)
     repo = gh.repository(*_owner_name(env.repository)) if gh is not None else None
-    base = request.base or trigger.base_ref or (repo.default_branch if repo is not None else None)
+    base = request.get("base") or trigger.base_ref or (repo.default_branch if repo is not None else None)
     if not base:
         raise UsageError("no base branch for the migration; pass `base` in the workflow inputs")
     job = run_migration_job(
@@ -625,7 +624,7 @@ def _migrate(
         repo,
         branch=job.branch,
         base=base,
-        title="reviewbot: " + inert(request.instruction, limit=238, inline=True),
+        title="reviewbot: " + inert(request["instruction"], limit=238, inline=True),
         body=job.report_markdown,
     )
     outcome.pull_number, outcome.pull_created = pr.number, pr.created

@@ -15,6 +15,7 @@ from reviewbot.errors import GitError, UsageError
 from reviewbot.github.events import Trigger
 from reviewbot.github.inert import code_span, inert
 from reviewbot.github.migration_pr import TokenCredentials
+from reviewbot.harness.loader import HarnessMeta, ParamSpec
 from reviewbot.migrate import MigrationResult
 from reviewbot.report.cost import cost_line
 from reviewbot.review.findings import ReviewResult
@@ -166,63 +167,80 @@ def is_ancestor(path: Path, older: str, newer: str) -> bool:
     return older == newer or bool(repo.descendant_of(newer, older))
 
 
-class MigrationRequest(BaseModel):
-    instruction: str
-    find: str
-    template: str | None = None  # the rule tier's rewrite template
-    imports: list[str] = []
-    paths: list[str] = []
-    branch: str | None = None
-    base: str | None = None
-    limit: int = 0
+def _comment_params() -> dict[str, ParamSpec]:
+    """The migrate harness's parameters a comment or a workflow_dispatch may set (its
+    ``Option(comment=True)`` ones): never a verify command or a file to read."""
+    from reviewbot.harness import builtin_harness
+
+    params = builtin_harness("migrate").meta.parameters
+    return {name: spec for name, spec in params.items() if spec.option.comment}
 
 
-_USAGE = (
-    'usage: /reviewbot migrate "INSTRUCTION" --find SYMBOL [--rewrite TEMPLATE] '
-    "[--add-import IMPORT] [--paths GLOB] [--branch NAME] [--limit N]"
-)
+def _usage(params: Mapping[str, ParamSpec]) -> str:
+    words = ["usage: /reviewbot migrate"]
+    for name, spec in params.items():
+        flag, metavar = spec.option.flag_for(name), spec.option.metavar or name.upper()
+        if spec.required:
+            words.append(f'"{name.upper()}"')
+        elif name == "find":  # a comment has no --query: the finder is the symbol
+            words.append(f"{flag} {metavar}")
+        else:
+            words.append(f"[{flag} {metavar}]")
+    return " ".join(words)
 
 
 class _NoExitParser(argparse.ArgumentParser):
+    usage_line = ""
+
     def error(self, message: str) -> Any:  # argparse would exit the process
-        raise UsageError(f"/reviewbot migrate: {message}; {_USAGE}")
+        raise UsageError(f"/reviewbot migrate: {message}; {self.usage_line}")
 
 
-def migration_request(trigger: Trigger) -> MigrationRequest:
-    """From a comment command's words or workflow_dispatch inputs.
+def migration_request(trigger: Trigger) -> dict[str, Any]:
+    """The migrate harness's parameters from a comment command's words or workflow_dispatch
+    inputs, parsed by what the harness declares (``Option(comment=True)``).
 
     There is no way to pass a verify command here: it comes from the repository's
     configuration (``[tool.reviewbot.migrate] verify``) only, so a comment cannot make the
     job run a command of its choosing.
     """
+    params = _comment_params()
+    meta = HarnessMeta(name="migrate", parameters=params)
     if trigger.inputs:
-        i = trigger.inputs
-        if not i.get("instruction") or not i.get("find"):
+        given: dict[str, Any] = {}
+        for name, spec in params.items():
+            raw = (trigger.inputs.get(spec.option.input_for(name)) or "").strip()
+            if not raw:
+                continue
+            if spec.type.startswith("list["):
+                given[name] = [x.strip() for x in raw.split(spec.option.separator) if x.strip()]
+            else:
+                given[name] = raw
+        if not given.get("instruction") or not given.get("find"):
             raise UsageError(
                 "workflow_dispatch inputs `instruction` and `find` are required for a migration"
             )
-        return MigrationRequest(
-            instruction=i["instruction"],
-            find=i["find"],
-            template=i.get("rewrite") or None,
-            imports=[
-                x for x in (i.get("add-import") or i.get("imports") or "").split(";") if x.strip()
-            ],
-            paths=[x for x in (i.get("paths") or "").split(",") if x.strip()],
-            branch=i.get("branch") or None,
-            base=i.get("base") or None,
-            limit=int(i["limit"]) if i.get("limit", "").isdigit() else 0,
-        )
+        return _typed(meta, given)
     parser = _NoExitParser(prog="/reviewbot migrate", add_help=False)
-    parser.add_argument("instruction")
-    parser.add_argument("--find", required=True)
-    parser.add_argument("--rewrite", dest="template")
-    parser.add_argument("--add-import", dest="imports", action="append", default=[])
-    parser.add_argument("--paths", action="append", default=[])
-    parser.add_argument("--branch")
-    parser.add_argument("--limit", type=int, default=0)
+    parser.usage_line = _usage(params)
+    for name, spec in params.items():
+        if spec.required:
+            parser.add_argument(name)
+            continue
+        kind = {"int": int, "float": float, "list[int]": int}.get(spec.type, str)
+        many = spec.type.startswith("list[")
+        parser.add_argument(spec.option.flag_for(name), dest=name, type=kind,
+                            action="append" if many else "store", required=name == "find")
     ns = parser.parse_args(trigger.command_args)
-    return MigrationRequest(**vars(ns))
+    return _typed(meta, {k: v for k, v in vars(ns).items() if v is not None})
+
+
+def _typed(meta: HarnessMeta, given: dict[str, Any]) -> dict[str, Any]:
+    """What was given, typed; the rest is left to the harness's defaults (and the job's
+    base to the pull request's)."""
+    from reviewbot.harness import coerce_params
+
+    return {k: v for k, v in coerce_params(meta, given).items() if k in given}
 
 
 class MigrationJob(BaseModel):
@@ -244,7 +262,7 @@ def origin_url(path: Path) -> str | None:
 
 def run_migration_job(
     path: Path,
-    request: MigrationRequest,
+    request: Mapping[str, Any],
     *,
     base: str,
     config: Config,
@@ -254,20 +272,7 @@ def run_migration_job(
     """The built-in migrate harness; its result is a local branch and a report."""
     from reviewbot.harness import builtin_harness, run_harness
 
-    params: dict[str, Any] = {
-        "instruction": request.instruction,
-        "repo": str(path),
-        "base": base,
-        "find": request.find,
-        "imports": request.imports,
-        "paths": request.paths,
-        "limit": request.limit,
-        "jobs": config.migrate.jobs,
-    }
-    if request.template is not None:
-        params["template"] = request.template
-    if request.branch is not None:
-        params["branch"] = request.branch
+    params = {**request, "repo": str(path), "base": base}
     outcome = run_harness(
         builtin_harness("migrate"),
         params,

@@ -18,6 +18,7 @@ _WHERE = {
     "Harness": "loader",
     "HarnessMeta": "loader",
     "ParamSpec": "loader",
+    "Option": "options",
     "builtin_harness": "loader",
     "coerce_params": "loader",
     "load_harness": "loader",
@@ -41,6 +42,7 @@ __all__ = [
     "HarnessMeta",
     "HarnessOutcome",
     "MARKER",
+    "Option",
     "ParamSpec",
     "Problem",
     "SandboxViolation",
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
         load_harness,
         parse_param_args,
     )
+    from reviewbot.harness.options import Option
     from reviewbot.harness.runner import (
         HarnessFailed,
         HarnessOutcome,

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 import reviewbot
 from reviewbot.errors import ReviewbotError, UsageError
+from reviewbot.harness.options import Option
 
 ParamType = Literal["str", "int", "float", "bool", "list[str]", "list[int]", "path"]
 
@@ -58,6 +59,7 @@ class ParamSpec(BaseModel):
     default: Any = None
     required: bool = False
     description: str = ""
+    option: Option = Field(default_factory=Option)  # how surfaces spell it (CLI, comments)
 
     @field_validator("type", mode="before")
     @classmethod
@@ -107,6 +109,16 @@ class Harness:
     @property
     def name(self) -> str:
         return self.meta.name
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """A module-level function of a trusted harness file (never of a sandboxed one:
+        its code runs only in the sandbox process)."""
+        if self.sandboxed:
+            raise UsageError(f"harness {self.name} is sandboxed; its functions run only there")
+        found = self.main.__globals__.get(name)
+        if not callable(found):
+            raise UsageError(f"harness {self.name} has no function {name}")
+        return found
 
 
 def _one_line_validation(exc: ValidationError) -> str:
@@ -202,10 +214,11 @@ def parameters_from_signature(path: Path, main: Callable[..., Any]) -> dict[str,
     for p in list(inspect.signature(main).parameters.values())[1:]:
         if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
             continue
-        hint, description = hints.get(p.name, str), ""
+        hint, description, option = hints.get(p.name, str), "", Option()
         if typing.get_origin(hint) is typing.Annotated:
             hint, *extras = typing.get_args(hint)
             description = " ".join(e for e in extras if isinstance(e, str))
+            option = next((e for e in extras if isinstance(e, Option)), option)
         if typing.get_origin(hint) in (typing.Union, types.UnionType):  # `T | None`
             options = [a for a in typing.get_args(hint) if a is not type(None)]
             hint = options[0] if len(options) == 1 else hint
@@ -216,7 +229,7 @@ def parameters_from_signature(path: Path, main: Callable[..., Any]) -> dict[str,
                              f"of {allowed}")
         required = p.default is inspect.Parameter.empty
         out[p.name] = ParamSpec(type=kind, required=required, description=description,
-                                default=None if required else p.default)
+                                default=None if required else p.default, option=option)
     return out
 
 

@@ -20,13 +20,14 @@ from reviewbot.runtime.run import Run
 
 _inside: ContextVar[str | None] = ContextVar("reviewbot_workflow", default=None)
 
-# What a sandboxed harness may not hand a step: a shell command runs unsandboxed here.
-SANDBOX_REFUSED_PARAMS = frozenset({"repo", "verify"})
+# What a sandboxed harness may not hand a step: a shell command runs unsandboxed here, and
+# a rule file would be read from the user's file system.
+SANDBOX_REFUSED_PARAMS = frozenset({"repo", "verify", "rule"})
 
 
 def check_sandboxed_step(run: Run, name: str, params: dict[str, Any]) -> None:
     """Refuse what a generated harness's ``run.workflow`` call could use to act outside its
-    sandbox: a verify command, another repository, a branch of the user's, or a step that
+    sandbox: a verify command, a rule file, another repository, a branch of the user's, or a step that
     is a plain Python file of the repository (only built-ins and generated harnesses, which
     run sandboxed again, may be steps of a generated harness)."""
     refused = sorted(SANDBOX_REFUSED_PARAMS & set(params))

@@ -129,46 +129,50 @@ def load_rule(path: Path) -> MigrationSpec:
 def spec_from_options(
     *,
     find: str | None,
-    query_file: Path | None,
+    query: str | None,
     language: str | None,
-    rewrite: str | None,
-    add_imports: tuple[str, ...] | list[str],
-    rule_file: Path | None,
-    paths: tuple[str, ...] | list[str] = (),
+    template: str | None,
+    imports: tuple[str, ...] | list[str] | None,
+    rule_file: Path | str | None,
+    paths: tuple[str, ...] | list[str] | None = (),
     prune_imports: bool = True,
+    site_capture: str = "site",
 ) -> MigrationSpec:
-    """The spec the command line describes; one-line UsageError when it does not add up."""
+    """The spec the migrate parameters describe (``query`` is the query's text); one-line
+    UsageError when they do not add up. A rule file gives the defaults; the finder, language,
+    imports and paths given alongside it win over (or add to) the rule's."""
+    imports, paths = tuple(imports or ()), tuple(paths or ())
     if rule_file is not None:
-        if rewrite is not None:
+        if template is not None:
             raise UsageError("give either --rewrite TEMPLATE or --rule FILE, not both")
-        spec = load_rule(rule_file)
+        rule_path = Path(rule_file)
+        if not rule_path.is_file():
+            raise UsageError(f"rule file {rule_path} does not exist")
+        spec = load_rule(rule_path)
         updates: dict[str, object] = {}
-        if find is not None or query_file is not None:
-            # the command line's finder wins over the rule's
+        if find is not None or query is not None:
             updates["find"] = find
-            updates["query"] = query_file.read_text(encoding="utf-8") if query_file else None
+            updates["query"] = query
         if language is not None:
             updates["language"] = language
-        if add_imports:
-            updates["imports"] = tuple(spec.imports) + tuple(add_imports)
+        if imports:
+            updates["imports"] = tuple(spec.imports) + imports
         if paths:
-            updates["paths"] = tuple(paths)
+            updates["paths"] = paths
         if not prune_imports:
             updates["prune_imports"] = False
-        data = spec.model_dump() | updates
-        return _validate(data, source=str(rule_file))
-    if find is None and query_file is None:
+        return _validate(spec.model_dump() | updates, source=str(rule_path))
+    if find is None and query is None:
         raise UsageError("say what to migrate: --find SYMBOL, --query FILE or --rule FILE")
-    if query_file is not None and not query_file.is_file():
-        raise UsageError(f"query file {query_file} does not exist")
-    data = {
+    data: dict[str, object] = {
         "find": find,
-        "query": query_file.read_text(encoding="utf-8") if query_file is not None else None,
+        "query": query,
         "language": language,
-        "template": rewrite,
-        "imports": tuple(add_imports),
-        "paths": tuple(paths),
+        "template": template,
+        "imports": imports,
+        "paths": paths,
         "prune_imports": prune_imports,
+        "site_capture": site_capture,
     }
     return _validate(data, source="command line")
 

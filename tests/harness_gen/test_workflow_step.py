@@ -85,6 +85,7 @@ def test_a_budget_stop_inside_the_step_stops_the_parent(
         ('run.workflow("nope")', "no harness named 'nope'"),
         ('run.workflow("migrate", instruction="x", find="a.b", verify="touch /tmp/pwned")',
          "cannot pass verify="),
+        ('run.workflow("migrate", instruction="x", rule="/etc/passwd")', "cannot pass rule="),
         ('run.workflow("migrate", instruction="x", find="a.b", branch="main")',
          "branch= must start with reviewbot/"),
         ('run.workflow("plain")', "plain.py is not a generated harness"),

@@ -125,7 +125,8 @@ template = "logging.warning({args})"
     assert load_rule(yml).imports == ("from os.path import join",)
     with pytest.raises(UsageError, match="exactly one of find"):
         spec_from_options(
-            find="a.b", query_file=toml, language=None, rewrite=None, add_imports=(), rule_file=None
+            find="a.b", query=toml.read_text(), language=None, template=None, imports=(),
+            rule_file=None
         )
     bad = tmp_path / "bad.toml"
     bad.write_text("find = 'x.y'\ntemplate = 'f({args'\n")
@@ -151,11 +152,11 @@ def test_a_template_naming_what_no_site_offers_is_refused_up_front() -> None:
     from reviewbot.errors import UsageError
     from reviewbot.migrate import spec_from_options
 
-    common = {"query_file": None, "language": None, "add_imports": (), "rule_file": None}
+    common = {"query": None, "language": None, "imports": (), "rule_file": None}
     with pytest.raises(UsageError, match=r"uses \{nope\}.*use \{args\}, \{call\}, \{callee\}"):
-        spec_from_options(find="os.path.join", rewrite="join({nope})", **common)
+        spec_from_options(find="os.path.join", template="join({nope})", **common)
     ok = spec_from_options(
-        find="os.path.join", rewrite="join({0}, {args.inner}) or {call}", **common
+        find="os.path.join", template="join({0}, {args.inner}) or {call}", **common
     )
     assert ok.has_rule
 
@@ -168,14 +169,14 @@ def test_query_templates_may_name_only_the_query_captures(tmp_path) -> None:
     query.write_text("(call function: (identifier) @fn arguments: (argument_list) @args) @site")
     common = {
         "find": None,
-        "query_file": query,
+        "query": query.read_text(),
         "language": "python",
-        "add_imports": (),
+        "imports": (),
         "rule_file": None,
     }
-    assert spec_from_options(rewrite="{fn}2({args.inner})", **common).has_rule
+    assert spec_from_options(template="{fn}2({args.inner})", **common).has_rule
     with pytest.raises(UsageError, match=r"\{callee\}"):
-        spec_from_options(rewrite="{callee}({args})", **common)
+        spec_from_options(template="{callee}({args})", **common)
 
 
 # --- imports the rewrite left unused ----------------------------------------------------
@@ -320,8 +321,8 @@ def test_imports_in_a_package_init_are_kept_as_possible_re_exports() -> None:
     from reviewbot.migrate.discover import sites_in_source
     from reviewbot.migrate.engine import RuleRewrite, rule_rewrite
 
-    spec = spec_from_options(find="os.path.join", query_file=None, language=None,
-                             rewrite="join({args})", add_imports=("from os.path import join",),
+    spec = spec_from_options(find="os.path.join", query=None, language=None,
+                             template="join({args})", imports=("from os.path import join",),
                              rule_file=None)
     source = b"import os\n\nBASE = os.path.join('a', 'b')\n"
     for path, keeps_os in (("pkg/__init__.py", True), ("pkg/mod.py", False)):

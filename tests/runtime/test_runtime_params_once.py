@@ -49,5 +49,6 @@ def test_the_built_in_migrate_states_its_parameters_once() -> None:
     assert '"parameters"' not in source  # not in META: the signature is the one statement
     params = harness.meta.parameters
     assert params["instruction"].required
-    assert params["jobs"].type == "int" and params["jobs"].default == 4
+    assert params["jobs"].type == "int" and params["jobs"].default is None  # migrate.jobs
+    assert params["template"].option.flag_for("template") == "--rewrite"
     assert params["verify"].description.startswith("shell command")

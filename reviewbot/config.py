@@ -163,6 +163,10 @@ class MigrateConfig(_Section):
     # Rule-tier tasks without a verify command run in memory, straight on git objects; true
     # sends them through worktrees as well (the same branch, slower).
     rules_in_worktrees: bool = False
+    # Who the task commits and the result branch's commits are by. Dated at the base
+    # commit, not the clock: a task's commit is the same on every machine and every run.
+    commit_name: str = "reviewbot"
+    commit_email: str = "reviewbot@users.noreply.github.com"
 
 
 class GitHubConfig(_Section):

@@ -22,6 +22,7 @@ _WHERE = {
     "FileStatus": "changes",
     "Hunk": "changes",
     "SkippedFile": "changes",
+    "Identity": "objects",
     "commit_files": "objects",
     "set_branch": "objects",
     "SHALLOW_FIX": "repo",
@@ -44,6 +45,7 @@ __all__ = [
     "FileStatus",
     "GrepHit",
     "Hunk",
+    "Identity",
     "NotTextError",
     "Repo",
     "RepoView",
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
         Hunk,
         SkippedFile,
     )
-    from reviewbot.git.objects import commit_files, set_branch
+    from reviewbot.git.objects import Identity, commit_files, set_branch
     from reviewbot.git.repo import SHALLOW_FIX, Repo
     from reviewbot.git.view import GrepHit, NotTextError, RepoView
     from reviewbot.git.worktrees import Worktree, WorktreePool, prune_stale, restore

@@ -13,7 +13,14 @@ from pydantic import BaseModel, Field
 
 from reviewbot.errors import GitError
 from reviewbot.git.gitcli import status as git_status
-from reviewbot.git.objects import commit_tree, parent_dirs, signature, tree_changes, tree_with
+from reviewbot.git.objects import (
+    Identity,
+    commit_tree,
+    parent_dirs,
+    signed,
+    tree_changes,
+    tree_with,
+)
 from reviewbot.git.repo import Repo
 from reviewbot.git.worktrees import Worktree
 
@@ -45,7 +52,11 @@ def _entry(repository: pygit2.Repository, root: Path, path: str) -> pygit2.Index
 
 
 def commit_worktree(
-    wt: Worktree, message: str, branch: str, paths: Sequence[str] | None = None
+    wt: Worktree,
+    message: str,
+    branch: str,
+    paths: Sequence[str] | None = None,
+    identity: Identity | None = None,
 ) -> str | None:
     """Commit what changed in ``wt`` on ``refs/heads/<branch>`` with parent ``wt.commit``;
     None when nothing changed.
@@ -54,6 +65,7 @@ def commit_worktree(
     anything else in the worktree, such as what a verify command built, stays out. Without
     it, every change is committed (tracked edits, deletions, new non-ignored files).
     The worktree's own index and HEAD are left alone (the pool restores files on release).
+    ``identity``: see :func:`reviewbot.git.objects.commit_tree`.
     """
     w = wt.repository
     head = w[wt.commit].peel(pygit2.Commit)
@@ -70,7 +82,7 @@ def commit_worktree(
                 index.remove(path)
         else:
             index.add(entry)
-    return commit_tree(w, head, index.write_tree(w), message, branch)
+    return commit_tree(w, head, index.write_tree(w), message, branch, identity)
 
 
 def _checked_out_branches(repo: Repo) -> set[str]:
@@ -107,13 +119,20 @@ class _Touched:
 
 
 def assemble(
-    repo: Repo, base: str, commits: Sequence[tuple[str, str]], target_branch: str
+    repo: Repo,
+    base: str,
+    commits: Sequence[tuple[str, str]],
+    target_branch: str,
+    identity: Identity | None = None,
 ) -> AssemblyResult:
     """Combine task commits onto ``base`` in order and point ``target_branch`` at the result.
 
     Each task is merged at tree level against what is assembled so far; a task whose merge
     conflicts is left out and its conflicting paths are reported, the others still land.
     History is linear: one commit per task (a fast-forward when nothing came before it).
+    Each keeps its task commit's author; ``identity`` commits them dated at the base (the
+    same task commits in the same order: the same branch head on any machine), None as the
+    configured user, now.
     """
     refname = f"refs/heads/{target_branch}"
     with repo.lock:
@@ -129,7 +148,7 @@ def assemble(
     main = pygit2.Repository(str(repo.git_dir))
     base_oid = pygit2.Oid(hex=base_sha)
     current = base_oid
-    committer = signature(main)
+    committer = signed(main, identity, main[base_sha].peel(pygit2.Commit))
     result = AssemblyResult(branch=target_branch, base=base_sha, head=base_sha)
     base_tree = main[base_sha].peel(pygit2.Tree)
     assembled = _Touched()  # the paths the assembled commits changed since the base

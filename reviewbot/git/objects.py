@@ -9,6 +9,7 @@ level), so a commit costs the same on a 7k-file repository as on a tiny one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pygit2
 
@@ -32,6 +33,27 @@ def signature(repository: pygit2.Repository) -> pygit2.Signature:
         return repository.default_signature
     except (KeyError, pygit2.GitError):
         return pygit2.Signature(*_FALLBACK_SIGNATURE)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A fixed author and committer for commits that must not depend on the machine or the
+    moment they are made: signed at their base commit's committer time (offset 0), such a
+    commit is a function of its tree, parents and message alone, so the same change made
+    on another machine, or made again, is the same commit."""
+
+    name: str
+    email: str
+
+    def at(self, base: pygit2.Commit) -> pygit2.Signature:
+        return pygit2.Signature(self.name, self.email, base.commit_time, 0)
+
+
+def signed(
+    repository: pygit2.Repository, identity: Identity | None, base: pygit2.Commit
+) -> pygit2.Signature:
+    """``identity`` dated at ``base``, or (None) the configured user, now."""
+    return identity.at(base) if identity is not None else signature(repository)
 
 
 # What goes at a path: new content (the file keeps its mode), an exact entry (blob id and
@@ -95,18 +117,23 @@ def tree_changes(
 
 
 def commit_files(
-    repo: Repo, parent: str, files: Mapping[str, Entry], message: str, branch: str | None
+    repo: Repo,
+    parent: str,
+    files: Mapping[str, Entry],
+    message: str,
+    branch: str | None,
+    identity: Identity | None = None,
 ) -> str | None:
     """Commit ``files`` (path -> content, None: deleted) onto ``parent`` and point
     ``refs/heads/<branch>`` at it; None (and no branch) when that changes nothing.
 
     ``branch=None`` leaves the commit unnamed (to be checked before :func:`set_branch`
-    names it; an unnamed one is garbage for git's gc)."""
+    names it; an unnamed one is garbage for git's gc). ``identity``: see :func:`commit_tree`."""
     with repo.lock:
         repository = repo.main
         head = repository[parent].peel(pygit2.Commit)
         return commit_tree(
-            repository, head, tree_with(repository, head.tree, files), message, branch
+            repository, head, tree_with(repository, head.tree, files), message, branch, identity
         )
 
 
@@ -116,12 +143,16 @@ def commit_tree(
     tree: pygit2.Oid,
     message: str,
     branch: str | None,
+    identity: Identity | None = None,
 ) -> str | None:
     """A commit of ``tree`` onto ``parent`` on ``refs/heads/<branch>``; None when ``tree`` is
-    the parent's (an empty task commit would only hide that nothing changed)."""
+    the parent's (an empty task commit would only hide that nothing changed).
+
+    ``identity`` signs it at the parent's time (the same inputs, the same commit id on any
+    machine); None: the configured user, now."""
     if tree == parent.tree_id:
         return None
-    sig = signature(repository)
+    sig = signed(repository, identity, parent)
     oid = repository.create_commit(None, sig, sig, message, tree, [parent.id])
     if branch is not None:
         repository.references.create(f"refs/heads/{branch}", oid, force=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import anyio.to_thread
 import pygit2
 
-from reviewbot.git import assemble
+from reviewbot.git import AssemblyResult, assemble
 from reviewbot.migrate.engine import MigrationJob
 from reviewbot.migrate.gates import GateResult, verify_gate
 from reviewbot.migrate.result import Assembly, FileResult
@@ -34,9 +34,18 @@ def _delete_branch(job: MigrationJob, branch: str) -> None:
         pass  # never created
 
 
-async def _probe(job: MigrationJob, commits: Sequence[tuple[str, str]], scratch: str) -> GateResult:
+async def _assemble(
+    job: MigrationJob, commits: Sequence[tuple[str, str]], branch: str
+) -> AssemblyResult:
+    """The task commits onto ``branch`` from the base, committed as the job's identity."""
     with job.tally.timed("assembly"):
-        probe = await anyio.to_thread.run_sync(assemble, job.repo, job.base, list(commits), scratch)
+        return await anyio.to_thread.run_sync(
+            assemble, job.repo, job.base, list(commits), branch, job.identity
+        )
+
+
+async def _probe(job: MigrationJob, commits: Sequence[tuple[str, str]], scratch: str) -> GateResult:
+    probe = await _assemble(job, commits, scratch)
     return await _verify_at(job, probe.head)
 
 
@@ -47,8 +56,7 @@ async def assemble_results(job: MigrationJob, files: list[FileResult], branch: s
     commits = [(f.path, f.commit) for f in files if f.status == "migrated" and f.commit]
     if not commits:
         return Assembly()
-    with job.tally.timed("assembly"):
-        result = await anyio.to_thread.run_sync(assemble, job.repo, job.base, commits, branch)
+    result = await _assemble(job, commits, branch)
     out = Assembly(head=result.head, conflicts=dict(result.conflicts))
     for path, conflicting in result.conflicts.items():
         by_path[path].status = "dropped"
@@ -83,8 +91,7 @@ async def assemble_results(job: MigrationJob, files: list[FileResult], branch: s
             job.run.note(
                 f"migrate: dropped {culprit}: the assembled branch failed --verify with it"
             )
-            with job.tally.timed("assembly"):
-                result = await anyio.to_thread.run_sync(assemble, job.repo, job.base, kept, branch)
+            result = await _assemble(job, kept, branch)
             out.head = result.head
             out.verify = await _verify_at(job, result.head)
             if out.verify.passed:

@@ -32,6 +32,7 @@ from reviewbot.code.parsing import parse, resolve_language
 from reviewbot.config import Tier
 from reviewbot.errors import UsageError
 from reviewbot.git import (
+    Identity,
     Repo,
     RepoView,
     Worktree,
@@ -139,6 +140,9 @@ class MigrationJob:
     # The gates in the order they run; the first failure ends the attempt.
     gates: tuple[str, ...] = GATES
     tally: Tally = field(default_factory=Tally)
+    # who task and assembly commits are by (None: ``migrate.commit_name/commit_email`` of
+    # the run's config); dated at the base, so a task's commit id depends on its inputs alone
+    identity: Identity | None = None
     # tasks queue here, not inside the pool, so worktree time measures handling, not waiting
     slots: anyio.Semaphore = field(init=False)
     cpu: anyio.Semaphore = field(init=False)
@@ -151,6 +155,9 @@ class MigrationJob:
                              "with verify, skeptic (every gate runs; those two cost the most)")
         if not self.ladder:
             raise UsageError("the migration's tier ladder needs at least one model tier")
+        if self.identity is None:
+            conf = self.run.config.migrate
+            self.identity = Identity(conf.commit_name, conf.commit_email)
         self.slots = anyio.Semaphore(self.pool.size)
         # rewrites and gates hold the GIL: more files at once than cores only interleave
         # them, and a file that goes through alone has its commit (and its verify) sooner
@@ -307,9 +314,9 @@ async def _rule_tier(
             tried.failure = attempt
             return None
         if wt is not None:
-            write = partial(commit_worktree, wt, paths=[path])
+            write = partial(commit_worktree, wt, paths=[path], identity=job.identity)
         elif not job.verify:
-            write = partial(commit_files, job.repo, job.base, {path: after})
+            write = partial(commit_files, job.repo, job.base, {path: after}, identity=job.identity)
         else:
             # the commit exists before its check, and is named once that passed
             write = partial(_unnamed_commit, job, {path: after})
@@ -329,7 +336,7 @@ async def _rule_tier(
 def _unnamed_commit(
     job: MigrationJob, files: dict[str, bytes | None], message: str, branch: str
 ) -> str | None:
-    return commit_files(job.repo, job.base, files, message, None)
+    return commit_files(job.repo, job.base, files, message, None, job.identity)
 
 
 async def _verify_change(job: MigrationJob, files: dict[str, bytes | None]) -> GateResult:
@@ -389,7 +396,7 @@ async def _tiers(
         attempts.append(attempt)
         if attempt.passed and author is not None:
             kept = {k.line: k.reason for k in author.kept_sites}
-            write = partial(commit_worktree, wt, paths=edited)
+            write = partial(commit_worktree, wt, paths=edited, identity=job.identity)
             return await _commit(job, write, path, lines, attempts, tier.value, kept), True
         failure = attempt
         await _restore(job, wt)

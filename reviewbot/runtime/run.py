@@ -228,6 +228,11 @@ class Run(Composition):
         return self._scheduler.max_agents
 
     @property
+    def agents_started(self) -> int:
+        """Agents started or replayed so far: what the ``max_agents`` backstop counts."""
+        return self._scheduler.requested
+
+    @property
     def models_available(self) -> bool:
         """False when no model service is configured: harnesses skip model phases and say so."""
         return self._client is not None

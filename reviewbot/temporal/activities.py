@@ -7,9 +7,9 @@ the final report, as record commits under ``refs/reviewbot/runs/<workflow id>/``
 
 A batch runs its files with the same executor and task code as local mode
 (:class:`reviewbot.migrate.LocalExecutor`, :func:`reviewbot.migrate.run_task`), with a run
-whose budget is the workflow's grant. While it runs it pushes what finished and heartbeats
-the id of a record of those results: a retry of the batch (the worker died) fetches that
-record and reruns only the files it does not hold.
+whose budget and agent backstop are the workflow's grant. While it runs it pushes what
+finished and heartbeats the id of a record of those results: a retry of the batch (the
+worker died) fetches that record and reruns only the files it does not hold.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from temporalio import activity
 
 from reviewbot.config import Config
 from reviewbot.errors import GitError
-from reviewbot.git import Repo, RepoView, WorktreePool, delete_branches
+from reviewbot.git import Identity, Repo, RepoView, WorktreePool, delete_branches
 from reviewbot.git.records import read_record, write_record
 from reviewbot.git.remote import fetch, push
 from reviewbot.harness import Harness, builtin_harness
@@ -159,9 +159,12 @@ class Activities:
             self.s._plans[commit] = plan
         return plan
 
-    def _run(self, run_id: str, budget_usd: float | None, params: dict[str, Any]) -> Run:
+    def _run(self, run_id: str, budget_usd: float | None, params: dict[str, Any],
+             max_agents: int | None = None) -> Run:
         """A run of this worker's share of the migration, journaled in its clone like a local
-        run (so `reviewbot runs` and the dashboard there show it), with its own events."""
+        run (so `reviewbot runs` and the dashboard there show it), with its own events.
+        ``budget_usd``, ``max_agents``: the ledger's grant (None: no budget, the harness's
+        backstop)."""
         harness = migrate_harness()
         events = EventBus(self.s.repo.state_dir / "runs" / run_id / "events.jsonl")
         journal = self.s.journal
@@ -171,7 +174,8 @@ class Activities:
                               repo_path=self.s.repo.root)
         run = Run(run_id=run_id, config=self.s.config, client=self.s.client, events=events,
                   journal=journal, harness=harness.name, budget_usd=budget_usd,
-                  max_agents=harness.meta.max_agents, params=params)
+                  max_agents=max_agents if max_agents is not None else harness.meta.max_agents,
+                  params=params)
         events.emit(RunStarted(run_id=run_id, harness=harness.name, params=params,
                                models_available=self.s.client is not None,
                                budget_usd=run.budget_usd, max_agents=run.max_agents))
@@ -192,6 +196,7 @@ class Activities:
             verify_timeout=request.verify_timeout, pool=self.s.pool, store=self.s.store,
             task_branch_prefix=request.task_branch_prefix, total_files=total,
             rules_in_memory=not self.s.config.migrate.rules_in_worktrees,
+            identity=Identity(*request.identity) if request.identity is not None else None,
         )
 
     async def _record(self, request: MigrationRequest, ref: str, name: str, data: bytes,
@@ -234,7 +239,8 @@ class Activities:
         confirmed = await self._earlier_attempt(request, partial_ref)
         run = self._run(f"{batch.run}-b{batch.index}-a{activity.info().attempt}",
                         batch.allowance_usd, {"workflow": batch.run, "batch": batch.index,
-                                              "files": len(batch.paths)})
+                                              "files": len(batch.paths)},
+                        batch.allowance_agents)
         job = self._job(run, request, len(batch.paths))
         unpushed: list[FileResult] = []
         last = [""]
@@ -288,7 +294,7 @@ class Activities:
             index=batch.index, results_commit=commit,
             files=[Done(path=r.path, status=r.status, commit=r.commit,
                         final=not _unfinished(r)) for r in results],
-            spent=Spent.of(run.stats), executed=len(ran),
+            spent=Spent.of(run.stats), agents=run.agents_started, executed=len(ran),
             reused=len(results) - len(ran), stopped=run.stop_reason,
             worker=self.s.identity,
         )

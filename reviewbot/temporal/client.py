@@ -27,7 +27,7 @@ from reviewbot.git.records import read_record
 from reviewbot.git.remote import fetch, push, remote_url
 from reviewbot.migrate import MigrationResult, MigrationSpec
 from reviewbot.runtime.stats import RunStats
-from reviewbot.temporal.activities import base_ref, harness_function, run_ref
+from reviewbot.temporal.activities import base_ref, harness_function, migrate_harness, run_ref
 from reviewbot.temporal.messages import (
     WORKFLOW_NAME,
     MigrationRequest,
@@ -55,6 +55,7 @@ class Submission(BaseModel):
     verify_timeout: float = 600.0
     limit: int = 0
     budget_usd: float | None = None
+    max_agents: int | None = None
     keep_task_branches: bool = False
     batch_size: int = 25
     max_in_flight: int = 16
@@ -63,7 +64,8 @@ class Submission(BaseModel):
 
 
 def request_for(repo: Repo, config: Config, sub: Submission) -> MigrationRequest:
-    """The workflow input, with the same defaults as a local run (branch, verify)."""
+    """The workflow input, with the same defaults as a local run (branch, verify, the
+    agent backstop: --max-agents, else the harness's, else runtime.max_agents)."""
     base = repo.resolve(sub.base)
     branch = sub.branch or harness_function("branch_name")(config.migrate.branch_prefix,
                                                              sub.instruction)
@@ -73,6 +75,8 @@ def request_for(repo: Repo, config: Config, sub: Submission) -> MigrationRequest
         branch=branch, task_branch_prefix=f"reviewbot/tasks/{branch.rsplit('/', 1)[-1]}-{base[:8]}",
         verify=sub.verify or config.migrate.verify, verify_timeout=sub.verify_timeout,
         limit=sub.limit, budget_usd=sub.budget_usd, keep_task_branches=sub.keep_task_branches,
+        max_agents=sub.max_agents or migrate_harness().meta.max_agents or config.runtime.max_agents,
+        identity=(config.migrate.commit_name, config.migrate.commit_email),
         batch_size=sub.batch_size, max_in_flight=sub.max_in_flight,
         heartbeat_seconds=sub.heartbeat_seconds, history_limit=sub.history_limit,
     )

@@ -29,6 +29,10 @@ class MigrationRequest(BaseModel):
     verify_timeout: float = 600.0
     limit: int = 0
     budget_usd: float | None = None
+    max_agents: int | None = Field(default=None, ge=1)  # model agents across every worker
+    # who task and result commits are by (the submitter's ``migrate.commit_name/email``),
+    # the same on every worker: a task's commit id is the same wherever it runs
+    identity: tuple[str, str] | None = None
     keep_task_branches: bool = False
     batch_size: int = Field(default=25, ge=1, le=500)
     # batches running at once: far under Temporal's 2,000 pending activities
@@ -92,6 +96,7 @@ class BatchInput(BaseModel):
     index: int
     paths: list[str]
     allowance_usd: float | None = None  # what this batch may spend (the ledger's grant)
+    allowance_agents: int | None = None  # model agents this batch may start (the same)
 
 
 class BatchOutput(BaseModel):
@@ -99,6 +104,7 @@ class BatchOutput(BaseModel):
     results_commit: str  # a record commit holding the batch's full FileResults
     files: list[Done]
     spent: Spent = Field(default_factory=Spent)
+    agents: int = 0  # model agents the batch's run started (what its allowance counts)
     executed: int = 0  # tasks that ran (not reused from an earlier attempt or run)
     reused: int = 0
     stopped: str | None = None  # the batch's run stopped ("budget", ...)
@@ -134,6 +140,8 @@ class Progress(BaseModel):
     batches_in_flight: int = 0
     spent_usd: float = 0.0
     budget_usd: float | None = None
+    agents: int = 0
+    max_agents: int | None = None
     executed: int = 0
     reused: int = 0
     generation: int = 0  # continue-as-new count
@@ -160,6 +168,7 @@ class State(BaseModel):
     lost: list[str] = Field(default_factory=list)
     unstarted: list[str] = Field(default_factory=list)
     spent: Spent = Field(default_factory=Spent)
+    agents: int = 0  # model agents the batches started (the ledger's count)
     stopped: str | None = None
     executed: int = 0
     reused: int = 0

@@ -1,4 +1,5 @@
-"""The migration workflow: discover, batches of file tasks, assembly; the budget's ledger.
+"""The migration workflow: discover, batches of file tasks, assembly; the ledger of the
+budget and the agent backstop.
 
 Workflow code is replayed by Temporal to rebuild its state, so it must be deterministic:
 no I/O, no clocks but ``workflow.now()``, no randomness. Everything that touches git, the
@@ -40,6 +41,12 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 # The least a batch is granted when a budget is set: a grant smaller than one model turn's
 # worst case would stop the batch's run before its first agent.
 MIN_GRANT_USD = 0.10
+# The fewest agents a batch is granted under --max-agents: one model tier of one file (its
+# author and its skeptic), so that a grant can finish a file.
+MIN_GRANT_AGENTS = 2
+# A batch's grant: (dollars, agents) a batch may spend (None: that cap is not set), or the cap
+# ("budget", "max_agents") whose remainder cannot cover another batch.
+Grant = tuple[float | None, int | None] | str
 FILES_PAGE = 2_000  # finished files one ``files`` query returns (well under 2 MB)
 
 
@@ -73,7 +80,7 @@ class MigrationWorkflow:
         run_id = workflow.info().workflow_id
         started = workflow.now()
         if state is None:
-            self._progress = Progress(budget_usd=request.budget_usd)
+            self._progress = Progress(budget_usd=request.budget_usd, max_agents=request.max_agents)
             plan = await workflow.execute_activity(
                 "discover", args=[request, run_id], result_type=Plan,
                 start_to_close_timeout=timedelta(hours=2),
@@ -121,13 +128,13 @@ class MigrationWorkflow:
             while (not long_history and state.pending and state.stopped is None
                    and len(in_flight) < request.max_in_flight):
                 grant = self._grant(request, state, in_flight)
-                if grant is False:
+                if isinstance(grant, str):
                     if not in_flight:  # nothing will hand back an unspent grant
-                        state.stopped = "budget"
+                        state.stopped = grant
                     break
                 batch = BatchInput(request=request, run=run_id, plan_commit=state.plan.commit,
                                    index=state.next_index, paths=state.pending[:request.batch_size],
-                                   allowance_usd=grant if isinstance(grant, float) else None)
+                                   allowance_usd=grant[0], allowance_agents=grant[1])
                 state.pending = state.pending[request.batch_size:]
                 state.next_index += 1
                 task = asyncio.ensure_future(workflow.execute_activity(
@@ -156,34 +163,46 @@ class MigrationWorkflow:
     def _record(self, request: MigrationRequest, state: State, batch: BatchInput,
                 out: BatchOutput) -> None:
         state.spent.add(out.spent)
+        state.agents += out.agents
         state.executed += out.executed
         state.reused += out.reused
         state.results_commits.append(out.results_commit)
         finished = out.files
-        if out.stopped == "budget":
+        if out.stopped in ("budget", "max_agents"):
             unfinished = [d.path for d in out.files if not d.final]
-            progressed = len(unfinished) < len(batch.paths) or out.spent.total.cost_usd > 0
+            progressed = (len(unfinished) < len(batch.paths) or out.spent.total.cost_usd > 0
+                          or out.agents > 0)
             if unfinished and progressed:
-                # the batch's grant ran out, not the budget: its unfinished files go back in
-                # the queue, for grants from what the budget still holds
+                # the batch's grant ran out, not the cap: its unfinished files go back in the
+                # queue, for grants from what the budget and the agent cap still hold
                 state.pending = unfinished + state.pending
                 finished = [d for d in out.files if d.final]
             else:
-                state.stopped = "budget"  # a grant that could not buy one step: stop here
+                state.stopped = out.stopped  # a grant that could not buy one step: stop here
         state.done.extend(finished)
 
     def _grant(self, request: MigrationRequest, state: State,
-               in_flight: dict[asyncio.Task[BatchOutput], BatchInput]) -> float | bool:
-        """What the next batch may spend: True (no budget), a grant, or False (the remaining
-        budget cannot cover a batch: none starts)."""
-        if request.budget_usd is None:
-            return True
-        reserved = sum(b.allowance_usd or 0.0 for b in in_flight.values())
-        remaining = request.budget_usd - state.spent.total.cost_usd - reserved
-        if remaining < min(MIN_GRANT_USD, request.budget_usd) or remaining <= 0:
-            return False
+               in_flight: dict[asyncio.Task[BatchOutput], BatchInput]) -> Grant:
+        """What the next batch may spend and how many agents it may start: a share of what
+        the budget and the agent cap hold after what was spent and what the batches in
+        flight were granted (None: no such cap), or the cap that cannot cover a batch (none
+        starts)."""
         free = request.max_in_flight - len(in_flight)
-        return min(remaining, max(remaining / free, MIN_GRANT_USD))
+        usd: float | None = None
+        if request.budget_usd is not None:
+            reserved = sum(b.allowance_usd or 0.0 for b in in_flight.values())
+            remaining = request.budget_usd - state.spent.total.cost_usd - reserved
+            if remaining < min(MIN_GRANT_USD, request.budget_usd) or remaining <= 0:
+                return "budget"
+            usd = min(remaining, max(remaining / free, MIN_GRANT_USD))
+        agents: int | None = None
+        if request.max_agents is not None:
+            held = sum(b.allowance_agents or 0 for b in in_flight.values())
+            left = request.max_agents - state.agents - held
+            if left < min(MIN_GRANT_AGENTS, request.max_agents):
+                return "max_agents"
+            agents = min(left, max(left // free, MIN_GRANT_AGENTS))
+        return usd, agents
 
     def _partial(self, request: MigrationRequest, state: State) -> bool:
         sample = 0 < request.limit < state.plan.files_found
@@ -201,6 +220,7 @@ class MigrationWorkflow:
         self._progress = Progress(
             phase=phase, files=len(state.plan.paths), done=len(state.done) - failed, failed=failed,
             batches_in_flight=in_flight, spent_usd=state.spent.total.cost_usd,
-            budget_usd=request.budget_usd, executed=state.executed, reused=state.reused,
+            budget_usd=request.budget_usd, agents=state.agents, max_agents=request.max_agents,
+            executed=state.executed, reused=state.reused,
             generation=state.generation,
         )

@@ -51,17 +51,18 @@ class Author:
         return Reply.tool_use("write_file", {"path": path, "content": new})
 
 
-def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevServer,
-                                                   model_server) -> None:  # noqa: ANN001
-    setup = SharedRemote(tmp_path, 120, make=clients)
+def on_two_workers(tmp_path: Path, server: DevServer, model_server,  # noqa: ANN001
+                   files: int, *options: str) -> tuple[dict, str, ModelServer]:
+    """The model-tier migration of ``files`` files on two workers (one batch at a time each:
+    two batches in flight are on two workers): its report, its stderr and the model server."""
+    setup = SharedRemote(tmp_path, files, make=clients)
     model: ModelServer = model_server(Author(setup.source), api_key="test-key")
     keys = {"ANTHROPIC_BASE_URL": model.base_url, "ANTHROPIC_API_KEY": "test-key"}
     try:
-        # one batch at a time each: two batches in flight are on two workers
-        setup.start_worker(server, "w1", queue="q-budget", jobs=1, extra=keys)
-        setup.start_worker(server, "w2", queue="q-budget", jobs=1, extra=keys)
+        setup.start_worker(server, "w1", queue="q-model", jobs=1, extra=keys)
+        setup.start_worker(server, "w2", queue="q-model", jobs=1, extra=keys)
         proc = process.run(
-            setup.migrate_argv(server, "q-budget", "--budget", str(BUDGET), "--batch-size", "4",
+            setup.migrate_argv(server, "q-model", *options, "--batch-size", "4",
                                "--max-in-flight", "4", instruction="use httpx instead of requests",
                                rule=["--find", "requests.get"]),
             cwd=setup.user, timeout=300,
@@ -69,7 +70,13 @@ def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevSe
     finally:
         setup.stop()
     assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    return json.loads(proc.stdout), proc.stderr, model
+
+
+def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevServer,
+                                                   model_server) -> None:  # noqa: ANN001
+    data, stderr, model = on_two_workers(tmp_path, server, model_server, 120,
+                                         "--budget", str(BUDGET))
     statuses = [f["status"] for f in data["files"]]
     migrated = statuses.count("migrated")
     # what the model server billed, at the one tier every call used
@@ -83,7 +90,7 @@ def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevSe
     assert stopped and all("budget" in f["reason"] for f in stopped), stopped[:3]
     # and both workers spent part of it
     assert tasks_ran(tmp_path / "w1") > 0 and tasks_ran(tmp_path / "w2") > 0
-    assert "PARTIAL (budget" in proc.stderr
+    assert "PARTIAL (budget" in stderr
     # each worker's batches are runs in its clone's journal, with what each spent
     listed = process.run([sys.executable, "-m", "reviewbot", "runs", "--format", "json",
                           "--repo", str(tmp_path / "w1")], cwd=tmp_path, timeout=60)
@@ -92,3 +99,24 @@ def test_two_workers_spend_no_more_than_the_budget(tmp_path: Path, server: DevSe
     assert runs and all(r["harness"] == "migrate" for r in runs)
     assert 0 < sum(r["cost_usd"] for r in runs) < billed
     assert {r["status"] for r in runs} <= {"finished", "partial"}
+
+
+MAX_AGENTS = 15
+
+
+def test_two_workers_start_no_more_agents_than_max_agents(tmp_path: Path, server: DevServer,
+                                                          model_server) -> None:  # noqa: ANN001
+    data, stderr, model = on_two_workers(tmp_path, server, model_server, 40,
+                                         "--max-agents", str(MAX_AGENTS))
+    # an agent's first request carries no tool results (its later turns do)
+    agents = sum(1 for r in model.requests if not r.tool_results)
+    assert 0 < agents <= MAX_AGENTS
+    statuses = [f["status"] for f in data["files"]]
+    migrated = statuses.count("migrated")
+    assert 0 < migrated <= MAX_AGENTS // 2 < len(statuses)  # an author and a skeptic each
+    # the agent cap, not the files, ended the run, and the report says so
+    assert data["stopped"] == "max_agents"
+    stopped = [f for f in data["files"] if f["status"] == "skipped"]
+    assert stopped and all("max_agents" in f["reason"] for f in stopped), stopped[:3]
+    assert "PARTIAL (max_agents" in stderr
+    assert tasks_ran(tmp_path / "w1") > 0 and tasks_ran(tmp_path / "w2") > 0

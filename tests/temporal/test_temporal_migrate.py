@@ -44,6 +44,7 @@ def local_run(setup: SharedRemote, *more: str) -> dict:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     data["tree"] = git(clone, "rev-parse", f"{BRANCH}^{{tree}}")
+    data["head"] = git(clone, "rev-parse", BRANCH)
     return data
 
 
@@ -83,8 +84,13 @@ def scenario(tmp_path: Path, server: DevServer, files: int, batch: int, verify: 
     finally:
         setup.stop()
 
-    # the same branch as a local run, and the same outcome for every file
+    # the same branch as a local run, commit for commit (a task commit depends on its inputs
+    # alone: the files the killed worker had done and another redid are the same commits),
+    # and the same outcome for every file
     assert git(setup.user, "rev-parse", f"{BRANCH}^{{tree}}") == local["tree"]
+    assert git(setup.user, "rev-parse", BRANCH) == local["head"]
+    assert {f["path"]: f["commit"] for f in data["files"]} == {
+        f["path"]: f["commit"] for f in local["files"]}
     assert outcomes(data) == outcomes(local)
     migrated = sum(1 for f in data["files"] if f["status"] == "migrated")
     assert migrated == len(data["files"]) > 0

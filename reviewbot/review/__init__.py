@@ -36,6 +36,7 @@ from reviewbot.review.findings import (
     ranked,
 )
 from reviewbot.review.grounding import GroundingScope, Rejection, ground, locate_evidence
+from reviewbot.review.ledger import ReviewLedger
 from reviewbot.review.memory import MEMORY_FILE, Memory, Remembered, read_memory
 from reviewbot.review.plan import CostEstimate, ReviewPlan, Shard, finder_dimensions, plan_review
 from reviewbot.review.prompts import (
@@ -74,6 +75,7 @@ __all__ = [
     "Memory",
     "Rejection",
     "Remembered",
+    "ReviewLedger",
     "ReviewPlan",
     "ReviewResult",
     "ReviewRules",

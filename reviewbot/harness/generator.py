@@ -108,7 +108,8 @@ The runtime API (`run`):
   run.concurrency (int), run.config (read-only copy of the configuration)
   run.budget -> .total, .spent, .remaining (dollars; None: no cap)
   run.failures -> list of .where, .error, .item (index in parallel/pipeline), .role, .phase
-  await run.edit(prompt, *, role="author", paths: list[str] = [], context=[], phase=None)
+  await run.agent(prompt, *, isolation="worktree", role="author", paths: list[str] = [],
+                  context=[], phase=None)   (the same as run.edit(prompt, ...))
       -> .passed, .commit, .branch, .files, .failed_gate, .reason. An agent that edits in
       a worktree of its own (edit tools, no shell); its change is gated (only files
       matching the `paths` globs, parses, tests not weakened, the configured verify

@@ -130,15 +130,25 @@ def capability(run: Any) -> Any:
     async def agent(
         prompt: str,
         *,
-        schema: Any,
-        role: str,
+        schema: Any = None,
+        role: str | None = None,
         phase: str | None = None,
         context: Iterable[str] = (),
         system: str | None = None,
         tier: str | None = None,
         timeout: float | None = None,
         tools: str = "none",
+        isolation: str = "none",
+        paths: Iterable[str] = (),
     ) -> Any:
+        if isolation == "worktree":
+            if schema is not None or system is not None or timeout is not None or tools != "none":
+                raise SandboxViolation('an agent with isolation="worktree" takes no schema=, '
+                                       "tools=, system= or timeout=")
+            return await edit(prompt, role=role or "author", paths=paths, context=context,
+                              tier=tier, phase=phase)
+        if isolation != "none" or schema is None or role is None:
+            raise SandboxViolation('run.agent needs schema= and role=, or isolation="worktree"')
         return await run.agent(
             str(prompt), schema=_schema(schema), role=str(role), phase=phase,
             context=_texts(context, "context="), system=system,

@@ -206,7 +206,7 @@ class GuestRun(Composition):
     def repo(self) -> RepoReader:
         return self._repo
 
-    async def agent(
+    async def ask(
         self, prompt: str, *, schema: type[M], role: str,
         tools: Sequence[Tool] | ToolGrant = "none", phase: str | None = None,
         timeout: float | None = None, context: Sequence[str] = (), system: str | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -140,6 +140,7 @@ class HarnessRun(Protocol):
     @property
     def repo(self) -> RepoReader: ...
 
+    @overload
     async def agent(
         self,
         prompt: str,
@@ -152,7 +153,22 @@ class HarnessRun(Protocol):
         context: Sequence[str] = ...,
         system: str | None = ...,
         tier: Tier | str | None = ...,
+        isolation: Literal["none"] = ...,
     ) -> M: ...
+
+    @overload
+    async def agent(
+        self,
+        prompt: str,
+        *,
+        isolation: Literal["worktree"],
+        role: str = ...,
+        paths: Sequence[str] = ...,
+        verify: str | None = ...,
+        phase: str | None = ...,
+        context: Sequence[str] = ...,
+        tier: Tier | str | None = ...,
+    ) -> WorktreeChange: ...
 
     async def parallel(self, thunks: Iterable[Callable[[], Awaitable[T]]]) -> list[T | None]: ...
 

@@ -13,16 +13,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
+from pydantic import BaseModel
 
 from reviewbot.errors import ModelServiceError, UsageError
 from reviewbot.runtime.errors import ModelsUnavailable, RunInterrupted
 from reviewbot.runtime.scheduler import tail_items
 
+if TYPE_CHECKING:
+    from reviewbot.config import Tier
+    from reviewbot.models import Tool
+    from reviewbot.runtime.api import Isolation, ToolGrant, WorktreeChange
+
 T = TypeVar("T")
 V = TypeVar("V")
+M = TypeVar("M", bound=BaseModel)
 
 # Errors that end the whole run; every other failure of a branch ends only that branch.
 RUN_FATAL: tuple[type[BaseException], ...] = (ModelServiceError, ModelsUnavailable, RunInterrupted)
@@ -51,8 +58,60 @@ def at_pipeline_position(depth: int, tail: bool) -> Iterator[None]:
 
 
 class Composition:
-    """``parallel``, ``pipeline`` and ``until_dry`` over a subclass's ``stopped``,
-    ``concurrency`` and ``_branch_failed``."""
+    """``agent``'s two kinds, ``parallel``, ``pipeline`` and ``until_dry`` over a
+    subclass's ``ask``, ``edit``, ``stopped``, ``concurrency`` and ``_branch_failed``."""
+
+    @overload
+    async def agent(
+        self, prompt: str, *, schema: type[M], role: str,
+        tools: Sequence[Tool] | ToolGrant = ..., phase: str | None = ...,
+        timeout: float | None = ..., context: Sequence[str] = ..., system: str | None = ...,
+        tier: Tier | str | None = ..., isolation: Literal["none"] = ...,
+    ) -> M: ...
+
+    @overload
+    async def agent(
+        self, prompt: str, *, isolation: Literal["worktree"], role: str = ...,
+        paths: Sequence[str] = ..., verify: str | None = ..., phase: str | None = ...,
+        context: Sequence[str] = ..., tier: Tier | str | None = ...,
+    ) -> WorktreeChange: ...
+
+    async def agent(
+        self, prompt: str, *, schema: type[M] | None = None, role: str | None = None,
+        tools: Sequence[Tool] | ToolGrant = (), phase: str | None = None,
+        timeout: float | None = None, context: Sequence[str] = (), system: str | None = None,
+        tier: Tier | str | None = None, isolation: Isolation = "none",
+        paths: Sequence[str] = (), verify: str | None = None,
+    ) -> M | WorktreeChange:
+        """One sub-agent. By default it answers in ``schema`` (see ``ask``); with
+        ``isolation="worktree"`` it edits in a worktree of its own and the result is its
+        gated commit (see ``edit``)."""
+        if isolation == "worktree":
+            if schema is not None or tools or system is not None or timeout is not None:
+                raise UsageError('an agent with isolation="worktree" takes no schema=, '
+                                 "tools=, system= or timeout=: it answers with its commit")
+            return await self.edit(prompt, role=role or "author", paths=paths, verify=verify,
+                                   context=context, tier=tier, phase=phase)
+        if isolation != "none":
+            raise UsageError(f'isolation= is "none" or "worktree", not {isolation!r}')
+        if schema is None or role is None:
+            raise UsageError("run.agent needs schema= and role= (or isolation=\"worktree\")")
+        return await self.ask(prompt, schema=schema, role=role, tools=tools, phase=phase,
+                              timeout=timeout, context=context, system=system, tier=tier)
+
+    async def ask(
+        self, prompt: str, *, schema: type[M], role: str, tools: Sequence[Tool] | ToolGrant,
+        phase: str | None, timeout: float | None, context: Sequence[str], system: str | None,
+        tier: Tier | str | None,
+    ) -> M:
+        raise NotImplementedError
+
+    async def edit(
+        self, prompt: str, *, role: str = "author", paths: Sequence[str] = (),
+        verify: str | None = None, context: Sequence[str] = (), tier: Tier | str | None = None,
+        phase: str | None = None,
+    ) -> WorktreeChange:
+        raise NotImplementedError
 
     @property
     def stopped(self) -> bool:

@@ -295,7 +295,7 @@ class Run(Composition):
 
     # agents -------------------------------------------------------------
 
-    async def agent(
+    async def ask(
         self,
         prompt: str,
         *,
@@ -308,7 +308,8 @@ class Run(Composition):
         system: str | None = None,
         tier: Tier | str | None = None,
     ) -> M:
-        """One sub-agent; returns a validated ``schema`` instance.
+        """One sub-agent (``run.agent`` without isolation); returns a validated ``schema``
+        instance.
 
         Raises ``AgentError`` when this agent fails (invalid output after the retry,
         timeout, turn limit), ``RunStopped`` when the run is stopped (no model call

@@ -1,4 +1,4 @@
-"""``run.edit`` (an agent with isolation in a worktree) and ``run.assemble`` from a
+"""``run.agent(..., isolation="worktree")`` (alias ``run.edit``) and ``run.assemble`` from a
 generated harness: the change is gated and committed on a task branch, assembled onto
 a branch, and the user's working tree and branches are never touched."""
 
@@ -31,9 +31,9 @@ async def main(run, branch: str = "reviewbot/fix-swallowed", scope: str = "src/*
     with run.phase("find"):
         hits = await run.repo.grep(r"except Exception:")
     async def fix(hit):
-        return await run.edit(
+        return await run.agent(
             f"At {hit['path']}:{hit['line']} an exception is swallowed; log it instead.",
-            paths=[scope], phase="fix",
+            isolation="worktree", paths=[scope], phase="fix",
         )
     changes = await run.pipeline(hits[:5], fix)
     passed = [c for c in changes if c is not None and c.passed]
@@ -62,12 +62,13 @@ def _author(path: str) -> Any:
     return handler
 
 
-def _setup(git_repo: Any) -> Path:
-    """A repository with one swallowed exception, and the fixer harness beside it."""
+def _setup(git_repo: Any, *, generated: bool = True) -> Path:
+    """A repository with one swallowed exception, and the fixer harness beside it: as a
+    generated harness (sandboxed) or as a trusted file (run in process)."""
     git_repo.write("src/app.py", SOURCE)
     git_repo.commit("init")
     harness = git_repo.path / "fixer.py"
-    harness.write_text(FIXER, encoding="utf-8")
+    harness.write_text(FIXER if generated else FIXER.split("\n", 1)[1], encoding="utf-8")
     return harness
 
 
@@ -76,10 +77,11 @@ def _run(capsys: pytest.CaptureFixture[str], git_repo: Any, harness: Path,
     return cli(capsys, "run", str(harness), "--repo", str(git_repo.path), *args, "--quiet")
 
 
+@pytest.mark.parametrize("generated", [True, False], ids=["sandboxed", "in-process"])
 def test_edit_in_a_worktree_then_assemble_onto_a_branch(
-    git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str]
+    git_repo: Any, model_env: Any, capsys: pytest.CaptureFixture[str], generated: bool
 ) -> None:
-    harness = _setup(git_repo)
+    harness = _setup(git_repo, generated=generated)
     model_env(_author("src/app.py"))
     code, out, err = _run(capsys, git_repo, harness, "--format", "json")
     assert code == 0, err

@@ -183,7 +183,11 @@ def resume(
         journal.close()
     from reviewbot.config import load_config
     from reviewbot.harness.runner import resume_harness, run_dir
+    from reviewbot.runtime.history import temporal_of
 
+    if temporal_of(record) is not None:
+        raise UsageError(f"run {run_id} is a migration workflow on Temporal, which resumes by "
+                         f"itself: follow it with `reviewbot migrate --attach {run_id}`")
     if record.status == "running":
         # Its process is alive: never a second process on the same run.
         if read_control(run_dir(state, record.id)) != "pause":

@@ -85,10 +85,11 @@ def steer_run(repo: Path, run_id: str, action: str) -> None:
     from reviewbot.dashboard.data import ControlRefused, steer
 
     try:
-        steer(_state(repo), run_id, action, by="cli")
+        written = steer(_state(repo), run_id, action, by="cli")
     except ControlRefused as exc:
         raise UsageError(f"{exc}; list runs with `reviewbot runs`") from None
-    click.echo(f"run {run_id}: asked to {action} (picked up within a second)", err=True)
+    click.echo(f"run {run_id}: asked to {action} (picked up within a second): "
+               f"{written['means']}", err=True)
 
 
 def _steer_command(action: str, doc: str) -> click.Command:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reviewbot.runtime.control import write_control
+from reviewbot.runtime.control import meaning, write_control
 from reviewbot.runtime.history import (
     STATUSES,
     agent_detail,
@@ -19,6 +19,7 @@ from reviewbot.runtime.history import (
     run_dir,
     run_summary,
     run_view,
+    temporal_of,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "run_summary",
     "run_view",
     "steer",
+    "temporal_of",
 ]
 
 
@@ -46,6 +48,17 @@ def steer(state: Path, run_id: str, action: str, *, by: str = "dashboard") -> di
     record = get_record(state, run_id)
     if record is None:
         raise ControlRefused(f"no run {run_id!r}")
+    temporal = temporal_of(record)
     if record.status != "running":
+        if temporal is not None:
+            raise ControlRefused(
+                f"run {run_id} is {record.status}: no client follows its workflow now (follow "
+                f"it with `reviewbot migrate --attach {run_id}`, or cancel it on Temporal at "
+                f"{temporal.get('address')})")
         raise ControlRefused(f"run {run_id} is {record.status}, not running")
-    return write_control(run_dir(state, run_id), action, by=by)
+    if temporal is not None and action != "stop":
+        raise ControlRefused(f"run {run_id} is a migration workflow on Temporal: it can be "
+                             "stopped, not paused")
+    written = write_control(run_dir(state, run_id), action, by=by)
+    return {**written, "means": meaning(action, run_id if temporal is not None else None)}
+

@@ -28,8 +28,9 @@ def outcome_text(outcome: dict[str, Any]) -> str:
         return plural(int(outcome.get("confirmed") or 0), "finding")
     if kind == "migration":
         files = outcome.get("files") or {}
+        pending = f", {files['pending']} pending" if files.get("pending") else ""
         return (f"{files.get('migrated', 0)} migrated, {files.get('skipped', 0)} skipped, "
-                f"{files.get('failed', 0)} failed")
+                f"{files.get('failed', 0)} failed{pending}")
     return ""
 
 
@@ -51,9 +52,10 @@ def funnel_of(outcome: dict[str, Any]) -> str:
 
 
 def status_text(row: dict[str, Any]) -> str:
+    where = " on temporal" if row.get("temporal") else ""
     if row["status"] == "running" and row.get("control") in ("pause", "stop"):
-        return f"running ({'paused' if row['control'] == 'pause' else 'stopping'})"
-    return str(row["status"])
+        return f"running{where} ({'paused' if row['control'] == 'pause' else 'stopping'})"
+    return f"running{where}" if row["status"] == "running" else str(row["status"])
 
 
 def agents_text(row: dict[str, Any]) -> str:

@@ -9,6 +9,10 @@ each agent starts (a ``stat`` per agent, a read only when it changed).
 - ``pause``: agents about to start wait (polling every ``POLL_SECONDS``) until the
   file says ``continue`` (or ``stop``); running ones finish.
 - ``continue``: releases a pause. A stop is final.
+
+A distributed migration journaled by the client that follows its workflow
+(:mod:`reviewbot.temporal.journaled`) takes only ``stop``, which that client passes on to
+the workflow as a signal (no new batch starts; what finished is assembled).
 """
 
 from __future__ import annotations
@@ -28,6 +32,18 @@ POLL_SECONDS = 0.2
 ACTIONS = ("stop", "pause", "continue")
 
 Action = Literal["stop", "pause", "continue"]
+
+
+def meaning(action: str, workflow: str | None = None) -> str:
+    """What asking ``action`` of a run does; ``workflow``: of a distributed run, whose client
+    passes a stop on to its workflow on Temporal (the only action such a run takes)."""
+    if workflow is not None:
+        return (f"the client following workflow {workflow} signals it: no new batch starts, "
+                "the batches running finish, and what finished is assembled into a partial "
+                "result")
+    return {"stop": "no new agent starts, running ones finish, the result is partial",
+            "pause": "no new agent starts until it is continued",
+            "continue": "agents waiting to start go on"}[action]
 
 
 def control_path(run_dir: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import IO, Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from reviewbot.models.usage import Usage
+from reviewbot.runtime.stats import Spend
 
 
 class _Event(BaseModel):
@@ -106,6 +107,31 @@ class Note(_Event):
     message: str
 
 
+class FileDone(_Event):
+    """A file of a run whose tasks run elsewhere (a migration workflow's workers) finished."""
+
+    type: Literal["file_done"] = "file_done"
+    path: str
+    status: str
+    index: int | None = None  # its place in the coordinator's list of finished files
+
+
+class Progressed(_Event):
+    """Where a run whose agents run elsewhere stands, as its coordinator reports it (a
+    migration workflow on Temporal): the run view's phases, files and budget read it."""
+
+    type: Literal["progress"] = "progress"
+    phase: str
+    files: int = 0
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    lost: int = 0
+    total: Spend = Field(default_factory=Spend)
+    by_phase: dict[str, Spend] = Field(default_factory=dict)
+    budget_usd: float | None = None
+
+
 class RunFinished(_Event):
     type: Literal["run_finished"] = "run_finished"
     run_id: str
@@ -124,6 +150,8 @@ Event = Annotated[
     | Escalation
     | Stopped
     | Note
+    | FileDone
+    | Progressed
     | RunFinished,
     Field(discriminator="type"),
 ]

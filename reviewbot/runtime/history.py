@@ -110,8 +110,46 @@ def outcome_summary(result: Any) -> dict[str, Any]:
     return {}
 
 
+def temporal_of(record: RunRecord) -> dict[str, Any] | None:
+    """Where a distributed run's workflow is (workflow id, address, namespace, task queue);
+    None for a run of this machine."""
+    info = record.params.get("temporal") if record.params.get("engine") == "temporal" else None
+    return info if isinstance(info, dict) else None
+
+
+def _last(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    return next((e for e in reversed(events) if e.get("type") == kind), None)
+
+
+def _files_outcome(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A migration's files as far as a distributed run's log has them (it has no result
+    yet): each finished file's last status, and the files not finished yet as pending."""
+    status: dict[str, str] = {}
+    for e in events:
+        if e.get("type") == "file_done":
+            status[str(e.get("path"))] = str(e.get("status"))
+    if not status and _last(events, "progress") is None:
+        return {}
+    counts = Counter(status.values())
+    progress = _last(events, "progress") or {}
+    pending = int(progress.get("files") or 0) - len(status)
+    if pending > 0:
+        counts["pending"] = pending
+    return {
+        "kind": "migration",
+        "files": dict(counts),
+        "per_file": [{"path": p, "status": s, "reason": ""} for p, s in status.items()],
+    }
+
+
 def _live_totals(events: list[dict[str, Any]]) -> tuple[int, int, float]:
-    """Agents ended, of them failed, and dollars, counted from the event log."""
+    """Agents ended, of them failed, and dollars, counted from the event log (a distributed
+    run's from the last spend its workflow reported)."""
+    progress = _last(events, "progress")
+    if progress is not None:
+        total = progress.get("total") or {}
+        return (int(total.get("agents") or 0), int(total.get("failed") or 0),
+                float(total.get("cost_usd") or 0.0))
     agents = failed = 0
     cost = 0.0
     for e in events:
@@ -128,9 +166,14 @@ def run_summary(state: Path, record: RunRecord, now: float | None = None,
     now = time.time() if now is None else now
     stats = record.stats or {}
     total = stats.get("total") or {}
-    if record.status == "running" or not stats:
-        agents, failed, cost = _live_totals(read_events(state, record.id))
-    else:
+    outcome = outcome_summary(record.result)
+    temporal = temporal_of(record)
+    if record.status == "running" or not stats or (temporal is not None and not outcome):
+        events = read_events(state, record.id)
+        agents, failed, cost = _live_totals(events)
+        if temporal is not None and not outcome:
+            outcome = _files_outcome(events)
+    if record.status != "running" and stats:
         agents, failed = int(total.get("agents", 0)), int(total.get("failed", 0))
         cost = float(total.get("cost_usd", 0.0))
     return {
@@ -145,7 +188,8 @@ def run_summary(state: Path, record: RunRecord, now: float | None = None,
         "cost_usd": max(cost, spent),
         "stop_reason": stats.get("stop_reason"),
         "control": read_control(run_dir(state, record.id)),
-        "outcome": outcome_summary(record.result),
+        "outcome": outcome,
+        "temporal": temporal,
     }
 
 
@@ -248,6 +292,37 @@ def _phases(agents: list[dict[str, Any]], events: list[dict[str, Any]],
     return out
 
 
+def _remote_phases(events: list[dict[str, Any]], t0: float,
+                   now: float) -> list[dict[str, Any]]:
+    """A distributed run's phases: the workflow's phases as it entered them, and what the
+    agents of each phase spent on the workers (from the last spend it reported)."""
+    spans: dict[str, list[float | None]] = {}
+    for e in events:
+        kind, ts = e.get("type"), float(e.get("ts") or t0) - t0
+        if kind == "phase_started":
+            spans.setdefault(str(e.get("phase")), [ts, None])
+        elif kind == "phase_finished" and str(e.get("phase")) in spans:
+            spans[str(e.get("phase"))][1] = ts
+    by_phase = (_last(events, "progress") or {}).get("by_phase") or {}
+    out = []
+    for name in [*spans, *(p for p in by_phase if p not in spans)]:
+        spend = by_phase.get(name) or {}
+        inp, output, read, write = _usage_parts(spend.get("usage"))
+        prompt = inp + read + write
+        agents, failed = int(spend.get("agents") or 0), int(spend.get("failed") or 0)
+        replayed = int(spend.get("replayed") or 0)
+        start, end = spans.get(name, [None, None])
+        out.append({
+            "phase": name, "started": agents, "running": 0,
+            "finished": max(0, agents - failed - replayed), "failed": failed,
+            "replayed": replayed, "input_tokens": prompt, "output_tokens": output,
+            "cache_read_share": read / prompt if prompt else 0.0,
+            "cost_usd": float(spend.get("cost_usd") or 0.0),
+            "elapsed": ((end if end is not None else now) - start) if start is not None else 0.0,
+        })
+    return out
+
+
 def run_view(state: Path, run_id: str) -> dict[str, Any] | None:
     """Everything the run page shows (None: no such run)."""
     found = _records(state, run_id)
@@ -278,20 +353,22 @@ def run_view(state: Path, run_id: str) -> dict[str, Any] | None:
     done = [a for a in agents if a["status"] in ("finished", "failed")]
     running = sum(1 for a in agents if a["status"] == "running")
     per_agent = spent / len(done) if done else 0.0
+    projected = spent + running * per_agent  # the agents in flight at the average cost
+    phases = _phases(agents, events, now)
+    progress = _last(events, "progress")
+    if progress is not None:  # the agents ran on a workflow's workers: its ledger
+        spent = projected = float((progress.get("total") or {}).get("cost_usd") or 0.0)
+        budget = progress.get("budget_usd", budget)
+        phases = _remote_phases(events, t0, now)
     summary = run_summary(state, record, spent=all_spent)
     summary["cost_usd"] = max(summary["cost_usd"], spent)
     return {
         **summary,
         "params": record.params,
         "max_agents": started.get("max_agents"),
-        "budget": {
-            "budget_usd": budget,
-            "spent_usd": spent,
-            # what the agents in flight will likely add, at the average cost so far
-            "projected_usd": spent + running * per_agent,
-        },
+        "budget": {"budget_usd": budget, "spent_usd": spent, "projected_usd": projected},
         "elapsed": now,
-        "phases": _phases(agents, events, now),
+        "phases": phases,
         "calls": agents,  # one row per agent call ("agents" is the count)
         "notes": [e.get("message") for e in events if e.get("type") == "note"],
         "stops": [e.get("reason") for e in events if e.get("type") == "stopped"],

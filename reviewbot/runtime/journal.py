@@ -180,9 +180,16 @@ class Journal:
         harness_name: str,
         params: Mapping[str, Any],
         repo_path: Path | None,
+        restart: bool = False,
     ) -> bool:
-        """Record the run as running; returns True when the id already existed (a resume)."""
+        """Record the run as running; returns True when the id already existed (a resume).
+
+        ``restart``: a new run under an id used before (its start, result and stats are
+        replaced, not continued)."""
         existed = self.get_run(run_id) is not None
+        if restart:
+            self._db.execute("UPDATE runs SET started=?, result=NULL, stats=NULL WHERE id=?",
+                             (time.time(), run_id))
         self._db.execute(
             "INSERT INTO runs (id, harness_path, harness_hash, harness_name, params, repo_path,"
             " status, started, pid, host) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)"

@@ -21,7 +21,8 @@ function outcome(o) {
   if (!o || !o.kind) return '';
   if (o.kind === 'review') return `${o.confirmed} confirmed`;
   const f = o.files || {};
-  return `${f.migrated || 0} migrated / ${f.skipped || 0} skipped / ${f.failed || 0} failed`;
+  return `${f.migrated || 0} migrated / ${f.skipped || 0} skipped / ${f.failed || 0} failed`
+    + (f.pending ? ` / ${f.pending} pending` : '');
 }
 
 function renderRuns() {
@@ -34,7 +35,7 @@ function renderRuns() {
     connect(); };
   const rows = runs.map((r) => `<tr class="click" data-id="${esc(r.id)}">
     <td><a href="${q('/runs/' + encodeURIComponent(r.id))}">${esc(r.id)}</a></td>
-    <td>${esc(r.harness)}</td><td>${badge(r.status)}${r.control && r.status === 'running' ? ' <span class="meta">' + esc(r.control) + '</span>' : ''}</td>
+    <td>${esc(r.harness)}${r.temporal ? ' <span class="meta">on Temporal</span>' : ''}</td><td>${badge(r.status)}${r.control && r.status === 'running' ? ' <span class="meta">' + esc(r.control) + '</span>' : ''}</td>
     <td>${esc(when(r.started))}</td><td class="num">${secs(r.duration)}</td>
     <td class="num">${r.agents}</td><td class="num">${usd(r.cost_usd)}</td>
     <td>${esc(outcome(r.outcome))}${r.stop_reason ? ' <span class="meta">(' + esc(r.stop_reason) + ')</span>' : ''}</td></tr>`);
@@ -81,10 +82,13 @@ function renderRun() {
   $('meta').innerHTML = `<span class="meta">started <b>${esc(when(r.started))}</b> · elapsed <b>${secs(r.duration)}</b>
     · agents <b>${r.agents}</b> · cost <b>${usd(r.cost_usd)}</b>
     ${r.stop_reason ? ' · stopped: <b>' + esc(r.stop_reason) + '</b>' : ''}
-    ${r.control ? ' · control: <b>' + esc(r.control) + '</b>' : ''}</span>`;
-  $('steer').innerHTML = live ? `<button class="stop" data-a="stop">Stop</button>
+    ${r.control ? ' · control: <b>' + esc(r.control) + '</b>' : ''}</span>${temporal(r)}`;
+  $('steer').innerHTML = !live ? '' : r.temporal ? `<button class="stop" data-a="stop">Stop</button>
+    <span class="meta">stop: no new batch starts, the running ones finish, and what finished is
+    assembled into a partial result (the client following the workflow signals it)</span>
+    <span id="steer-msg" class="meta"></span>` : `<button class="stop" data-a="stop">Stop</button>
     <button data-a="pause">Pause</button><button data-a="continue">Continue</button>
-    <span id="steer-msg" class="meta"></span>` : '';
+    <span id="steer-msg" class="meta"></span>`;
   for (const b of $('steer').querySelectorAll('button')) b.onclick = () => steer(b.dataset.a);
   renderSave(r);
   const b = r.budget || {};
@@ -154,7 +158,20 @@ async function post(what, data) {  // a write: POST with the token in a header, 
 
 async function steer(action) {
   const [res, body] = await post('control', {action});
-  const msg = $('steer-msg'); if (msg) msg.textContent = res.ok ? `asked to ${action}` : body.error;
+  const msg = $('steer-msg');
+  if (msg) msg.textContent = res.ok ? `asked to ${action}: ${body.means}` : body.error;
+}
+
+function temporal(r) {  // a distributed run: where its workflow is, and who follows it
+  const t = r.temporal; if (!t) return '';
+  const attach = `<code>reviewbot migrate --attach ${esc(t.workflow_id)}</code>`;
+  const who = r.status === 'running' ? 'followed by the client that journals it here'
+    : r.status === 'killed' || r.status === 'interrupted'
+      ? `no client follows it now, so this run shows what was last seen; the workflow may still be running: ${attach} follows it and brings this run up to date`
+      : 'its outcome is journaled here';
+  return `<p class="meta" id="temporal">running on Temporal: workflow <b>${esc(t.workflow_id)}</b>
+    at <b>${esc(t.address)}</b> (namespace ${esc(t.namespace)}, task queue ${esc(t.task_queue)});
+    its batches run on <code>reviewbot worker</code>s · ${who}</p>`;
 }
 
 function renderSave(r) {

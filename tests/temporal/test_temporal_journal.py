@@ -144,6 +144,8 @@ def test_killed_client_then_attach_and_stop_through_control(setup: SharedRemote,
         assert live["status"] == "running" and live["temporal"]["workflow_id"] == workflow
         assert live["outcome"]["files"]["pending"] > 0
         assert "migrate" in [p["phase"] for p in live["phases"]]
+        table = reviewbot("runs", "--repo", str(setup.user), cwd=setup.user).stdout
+        assert re.search(rf"{workflow}\s+migrate\s+running on temporal", table), table
 
         # the client dies: the record is not left looking live or finished
         os.killpg(first.pid, signal.SIGKILL)

@@ -237,10 +237,17 @@ class Activities:
         sites = await self._sites(request, batch.run, batch.plan_commit)
         partial_ref = run_ref(batch.run, "partial", str(batch.index))
         confirmed = await self._earlier_attempt(request, partial_ref)
+        # An earlier attempt (its worker died) may have spent any part of the batch's grant,
+        # and what it spent is lost with it: it is charged the whole grant, and this attempt
+        # gets none. Files it must not spend on go back to the workflow, unfinished, for
+        # fresh grants; rule-tier files still finish here.
+        retried = activity.info().attempt > 1
+        lost_usd = batch.allowance_usd if retried and batch.allowance_usd is not None else 0.0
+        lost_agents = batch.allowance_agents if retried and batch.allowance_agents else 0
         run = self._run(f"{batch.run}-b{batch.index}-a{activity.info().attempt}",
-                        batch.allowance_usd, {"workflow": batch.run, "batch": batch.index,
-                                              "files": len(batch.paths)},
-                        batch.allowance_agents)
+                        0.0 if lost_usd else batch.allowance_usd,
+                        {"workflow": batch.run, "batch": batch.index, "files": len(batch.paths)},
+                        0 if lost_agents else batch.allowance_agents)
         job = self._job(run, request, len(batch.paths))
         unpushed: list[FileResult] = []
         last = [""]
@@ -294,7 +301,8 @@ class Activities:
             index=batch.index, results_commit=commit,
             files=[Done(path=r.path, status=r.status, commit=r.commit,
                         final=not _unfinished(r)) for r in results],
-            spent=Spent.of(run.stats), agents=run.agents_started, executed=len(ran),
+            spent=Spent.of(run.stats), agents=lost_agents + run.agents_started,
+            lost_usd=lost_usd, executed=len(ran),
             reused=len(results) - len(ran), stopped=run.stop_reason,
             worker=self.s.identity,
         )

@@ -104,7 +104,10 @@ class BatchOutput(BaseModel):
     results_commit: str  # a record commit holding the batch's full FileResults
     files: list[Done]
     spent: Spent = Field(default_factory=Spent)
-    agents: int = 0  # model agents the batch's run started (what its allowance counts)
+    # model agents the batch's run started (what its allowance counts), plus the whole
+    # agent grant of an earlier attempt that was lost with its worker
+    agents: int = 0
+    lost_usd: float = 0.0  # the dollar grant of such a lost attempt (its spend is unknown)
     executed: int = 0  # tasks that ran (not reused from an earlier attempt or run)
     reused: int = 0
     stopped: str | None = None  # the batch's run stopped ("budget", ...)
@@ -169,6 +172,7 @@ class State(BaseModel):
     unstarted: list[str] = Field(default_factory=list)
     spent: Spent = Field(default_factory=Spent)
     agents: int = 0  # model agents the batches started (the ledger's count)
+    lost_usd: float = 0.0  # grants of batch attempts lost with their worker (charged whole)
     stopped: str | None = None
     executed: int = 0
     reused: int = 0

@@ -164,6 +164,7 @@ class MigrationWorkflow:
                 out: BatchOutput) -> None:
         state.spent.add(out.spent)
         state.agents += out.agents
+        state.lost_usd += out.lost_usd
         state.executed += out.executed
         state.reused += out.reused
         state.results_commits.append(out.results_commit)
@@ -171,7 +172,7 @@ class MigrationWorkflow:
         if out.stopped in ("budget", "max_agents"):
             unfinished = [d.path for d in out.files if not d.final]
             progressed = (len(unfinished) < len(batch.paths) or out.spent.total.cost_usd > 0
-                          or out.agents > 0)
+                          or out.agents > 0 or out.lost_usd > 0)
             if unfinished and progressed:
                 # the batch's grant ran out, not the cap: its unfinished files go back in the
                 # queue, for grants from what the budget and the agent cap still hold
@@ -191,7 +192,8 @@ class MigrationWorkflow:
         usd: float | None = None
         if request.budget_usd is not None:
             reserved = sum(b.allowance_usd or 0.0 for b in in_flight.values())
-            remaining = request.budget_usd - state.spent.total.cost_usd - reserved
+            remaining = (request.budget_usd - state.spent.total.cost_usd - state.lost_usd
+                         - reserved)
             if remaining < min(MIN_GRANT_USD, request.budget_usd) or remaining <= 0:
                 return "budget"
             usd = min(remaining, max(remaining / free, MIN_GRANT_USD))

@@ -1,14 +1,19 @@
-"""The budget is global: two workers with a model tier on the loopback model server spend,
-together, no more than the migration's budget, and the files it could not cover are
-reported as stopped by it."""
+"""The budget and the agent backstop are global: two workers with a model tier on the
+loopback model server spend, together, no more than the migration's budget and start no
+more than --max-agents agents (also when one dies mid-batch), and the files a cap could
+not cover are reported as stopped by it."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from conftest import wait_for
 from test_temporal_migrate import tasks_ran
 
 from reviewbot import process
@@ -52,21 +57,29 @@ class Author:
 
 
 def on_two_workers(tmp_path: Path, server: DevServer, model_server,  # noqa: ANN001
-                   files: int, *options: str) -> tuple[dict, str, ModelServer]:
+                   files: int, *options: str, in_flight: int = 4, latency: float = 0.0,
+                   kill_w1_after: int | None = None) -> tuple[dict, str, ModelServer]:
     """The model-tier migration of ``files`` files on two workers (one batch at a time each:
-    two batches in flight are on two workers): its report, its stderr and the model server."""
+    two batches in flight are on two workers): its report, its stderr and the model server.
+
+    ``kill_w1_after``: SIGKILL the first worker once it has finished that many files."""
     setup = SharedRemote(tmp_path, files, make=clients)
-    model: ModelServer = model_server(Author(setup.source), api_key="test-key")
+    model: ModelServer = model_server(Author(setup.source), api_key="test-key", latency=latency)
     keys = {"ANTHROPIC_BASE_URL": model.base_url, "ANTHROPIC_API_KEY": "test-key"}
+    argv = setup.migrate_argv(server, "q-model", *options, "--batch-size", "4",
+                              "--max-in-flight", str(in_flight), "--heartbeat-timeout", "5",
+                              instruction="use httpx instead of requests",
+                              rule=["--find", "requests.get"])
     try:
-        setup.start_worker(server, "w1", queue="q-model", jobs=1, extra=keys)
+        w1 = setup.start_worker(server, "w1", queue="q-model", jobs=1, extra=keys)
         setup.start_worker(server, "w2", queue="q-model", jobs=1, extra=keys)
-        proc = process.run(
-            setup.migrate_argv(server, "q-model", *options, "--batch-size", "4",
-                               "--max-in-flight", "4", instruction="use httpx instead of requests",
-                               rule=["--find", "requests.get"]),
-            cwd=setup.user, timeout=300,
-        )
+        with ThreadPoolExecutor(1) as pool:
+            client = pool.submit(process.run, argv, cwd=setup.user, timeout=300)
+            if kill_w1_after is not None:
+                wait_for(lambda: tasks_ran(tmp_path / "w1") >= kill_w1_after, 120,
+                         "w1 to finish files")
+                os.killpg(w1.pid, signal.SIGKILL)
+            proc = client.result()
     finally:
         setup.stop()
     assert proc.returncode == 0, proc.stderr
@@ -120,3 +133,19 @@ def test_two_workers_start_no_more_agents_than_max_agents(tmp_path: Path, server
     assert stopped and all("max_agents" in f["reason"] for f in stopped), stopped[:3]
     assert "PARTIAL (max_agents" in stderr
     assert tasks_ran(tmp_path / "w1") > 0 and tasks_ran(tmp_path / "w2") > 0
+
+
+def test_a_worker_lost_mid_batch_does_not_stretch_the_agent_cap(
+        tmp_path: Path, server: DevServer, model_server) -> None:  # noqa: ANN001
+    # two batches in flight: grants of 7 and 8 agents, several files' worth each, so the
+    # first worker dies with agents of its grant started and its batch unfinished
+    data, stderr, model = on_two_workers(tmp_path, server, model_server, 24,
+                                         "--max-agents", str(MAX_AGENTS), in_flight=2,
+                                         latency=0.3, kill_w1_after=1)
+    agents = sum(1 for r in model.requests if not r.tool_results)
+    # what the lost attempt started is charged with its whole grant: the retry gets none
+    assert 0 < agents <= MAX_AGENTS
+    assert data["stopped"] == "max_agents" and "PARTIAL (max_agents" in stderr
+    retried = [d.name for d in (tmp_path / "w2" / ".git" / "reviewbot" / "runs").iterdir()
+               if re.search(r"-b\d+-a[2-9]$", d.name)]
+    assert retried, "the killed worker's batch was not retried"

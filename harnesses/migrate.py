@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
+
 from reviewbot.config import Tier
 from reviewbot.errors import UsageError
 from reviewbot.git import Repo, RepoView, WorktreePool, delete_branches
+from reviewbot.harness import Option
 from reviewbot.migrate import (
     ALL_ALREADY,
     Discovery,
@@ -40,7 +42,6 @@ from reviewbot.migrate import (
     spec_from_options,
     task_for,
 )
-from reviewbot.harness import Option
 from reviewbot.runtime.api import HarnessRun
 
 META = {

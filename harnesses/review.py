@@ -14,6 +14,7 @@ from typing import Annotated
 import anyio
 
 from reviewbot.config import DimensionConfig
+from reviewbot.harness import Option
 from reviewbot.review import (
     FINDER_SYSTEM,
     FinderReport,
@@ -57,23 +58,26 @@ MODEL_PHASES = ("find", "verify", "synthesize")
 
 async def main(
     run: HarnessRun,
-    repo: Annotated[str, "a path inside the repository"] = ".",
-    base: Annotated[str, "the base to compare against (empty: the merge-base with the "
-                    "default branch)"] = "",
-    head: Annotated[str, "the head commit (empty: HEAD and, with uncommitted, the "
-                    "uncommitted changes)"] = "",
-    uncommitted: Annotated[bool, "with an empty head, review the uncommitted changes on top "
-                           "of HEAD"] = True,
-    dimensions: Annotated[str, "comma-separated review dimensions (empty: the configured "
-                          "ones)"] = "",
+    repo: Annotated[str, "a path inside the repository",
+                    Option(argument=True, metavar="PATH")] = ".",
+    base: Annotated[str, "base to compare against (default: the merge-base with the default "
+                    "branch)", Option(metavar="REF")] = "",
+    head: Annotated[str, "head commit (default: HEAD plus uncommitted changes)",
+                    Option(metavar="REF")] = "",
+    uncommitted: Annotated[bool, "with no head given, include the uncommitted changes "
+                           "(--no-uncommitted: review HEAD only)"] = True,
+    dimensions: Annotated[str, "review dimensions to run, comma-separated (default: all "
+                          "configured)", Option(metavar="A,B")] = "",
     description: Annotated[str, "PR title and body (or commit messages): untrusted, shown "
-                           "to finders as data"] = "",
+                           "to finders as data", Option(cli=False)] = "",
     rules_at: Annotated[str, "where the repository's review rules are read (REVIEW.md, "
                         "review keys): the pull request's base branch; empty: the review's "
-                        "base"] = "",
-    mode: Annotated[str, "\"thorough\": finder rounds until dry (empty: review.mode)"] = "",
-    reproduce: Annotated[str, "which correctness findings a test run at head may decide: "
-                         "off, high, all (empty: review.reproduce)"] = "",
+                        "base", Option(cli=False)] = "",
+    mode: Annotated[str, "finder rounds until two in a row find nothing new (default: "
+                    "review.mode)", Option("--thorough", flag_value="thorough")] = "",
+    reproduce: Annotated[str, "which correctness findings a test run at head may decide "
+                         "(default: review.reproduce)",
+                         Option(choices=("off", "high", "all"))] = "",
 ) -> ReviewResult:
     config = run.config
     target = await anyio.to_thread.run_sync(lambda: open_target(

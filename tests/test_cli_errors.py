@@ -51,7 +51,8 @@ def change(git_repo: Any) -> Any:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("review", "/no/such/dir"), "Invalid value for '[PATH]'"),
+        (("review", "/no/such/dir"), "/no/such/dir is not a directory"),
+        (("review", "--reproduce", "some"), "Invalid value for '--reproduce'"),
         (("review", "--bogus"), "No such option '--bogus'"),
         (("review", "--format", "xml"), "Invalid value for '--format'"),
         (("no-such-command",), "No such command"),

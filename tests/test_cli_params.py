@@ -11,6 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from reviewbot.cli import review as review_cli
 from reviewbot.cli.migrate import PARAMS
 from reviewbot.cli.migrate import migrate as migrate_command
 from reviewbot.cli.params import harness_options, harness_values
@@ -47,6 +48,34 @@ def test_every_migrate_parameter_is_an_option_of_the_command() -> None:
         assert spec.description[1:30] in " ".join(help_text.split()), name
     assert "INSTRUCTION" in help_text
     assert "--rewrite TEMPLATE" in help_text and "--lang LANG" in help_text
+
+
+def test_the_review_command_is_the_review_harness_parameters() -> None:
+    params = review_cli.PARAMS
+    help_text = " ".join(CliRunner().invoke(review_cli.review, ["--help"],
+                                            terminal_width=200).output.split())
+    assert "[PATH]" in help_text  # repo, the optional argument
+    for flag in ("--base REF", "--head REF", "--no-uncommitted", "--dimensions A,B",
+                 "--thorough", "--reproduce [off|high|all]"):
+        assert flag in help_text, flag
+    # what only the GitHub job sets is no option
+    assert not params["description"].option.cli and "--description" not in help_text
+    assert "--rules-at" not in help_text
+    seen: dict[str, Any] = {}
+
+    @click.command()
+    @harness_options(params)
+    def command(**given: Any) -> None:
+        seen.update(harness_values(params, given))
+
+    result = CliRunner().invoke(command, ["src", "--thorough", "--no-uncommitted",
+                                          "--reproduce", "high"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"repo": "src", "mode": "thorough", "uncommitted": False,
+                    "reproduce": "high"}
+    seen.clear()
+    CliRunner().invoke(command, [])
+    assert seen == {}  # nothing given: the harness's defaults and the configuration decide
 
 
 def test_a_new_harness_parameter_becomes_an_option(tmp_path: Path) -> None:

@@ -25,13 +25,16 @@ _SCALARS: dict[str, Any] = {"str": str, "int": int, "float": float, "path": str,
 
 def _click_type(spec: ParamSpec) -> Any:
     low, high = spec.option.minimum, spec.option.maximum
+    if spec.option.choices is not None:
+        return click.Choice(spec.option.choices)
     if spec.option.from_file:
         return click.Path(path_type=Path, dir_okay=False)
     base = _SCALARS[spec.type]
     if low is None and high is None:
         return base
     if base is int:
-        return click.IntRange(None if low is None else int(low), None if high is None else int(high))
+        return click.IntRange(None if low is None else int(low),
+                              None if high is None else int(high))
     if base is float:
         return click.FloatRange(low, high)
     return base
@@ -39,16 +42,26 @@ def _click_type(spec: ParamSpec) -> Any:
 
 def _decorator(name: str, spec: ParamSpec) -> Callable[[F], F]:
     opt = spec.option
-    if spec.required:
-        # checked by harness_values: a command may do without it (migrate --attach)
-        return click.argument(name, type=_click_type(spec), metavar=name.upper(), required=False)
-    flag = opt.flag_for(name)
+    if spec.required or opt.argument:
+        # a required one is checked by harness_values: a command may do without it
+        # (migrate --attach)
+        metavar = opt.metavar or name.upper()
+        return click.argument(name, type=_click_type(spec), required=False,
+                              metavar=metavar if spec.required else f"[{metavar}]")
     text = spec.description[:1].upper() + spec.description[1:] + "."
     if spec.type == "bool":
-        return click.option(flag, name, is_flag=True, default=bool(spec.default), help=text,
+        # the flag says the opposite of a true default: --no-uncommitted
+        return click.option(opt.flag_for(name, negated=bool(spec.default)), name, is_flag=True,
+                            flag_value=not spec.default, default=bool(spec.default), help=text,
+                            hidden=opt.hidden)
+    flag = opt.flag_for(name)
+    if opt.flag_value is not None:
+        return click.option(flag, name, flag_value=opt.flag_value, default=None, help=text,
                             hidden=opt.hidden)
     many = spec.type.startswith("list[")
-    default = spec.default if not many else tuple(spec.default or ())
+    # an empty default means "the configuration's": left unset, the harness decides
+    default = (tuple(spec.default or ()) if many
+               else None if spec.default == "" else spec.default)
     return click.option(
         flag, name, type=_click_type(spec), multiple=many, default=default, metavar=opt.metavar,
         show_default=spec.default not in (None, [], ""), hidden=opt.hidden, help=text,
@@ -60,7 +73,8 @@ def harness_options(params: Mapping[str, ParamSpec]) -> Callable[[F], F]:
 
     def apply(fn: F) -> F:
         for name, spec in reversed(list(params.items())):
-            fn = _decorator(name, spec)(fn)
+            if spec.option.cli:
+                fn = _decorator(name, spec)(fn)
         return fn
 
     return apply

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
 from reviewbot.cli.common import KeepFinish, silence_stdout, stdout_console
+from reviewbot.cli.params import harness_options, harness_values
 from reviewbot.config import Config, Severity, load_config
-from reviewbot.errors import ExitCode, ReviewbotError
+from reviewbot.errors import ExitCode, ReviewbotError, UsageError
 from reviewbot.git import Repo
 from reviewbot.harness import HarnessOutcome, builtin_harness, run_harness
 from reviewbot.report.cost import cost_line, dollars, failed_message
@@ -104,15 +106,13 @@ def _deeper_lines(config: Config) -> str:
     return "".join("\n" + line for line in lines)
 
 
+HARNESS = builtin_harness("review")
+# The harness's parameters are the command's argument and options (stated once, in main).
+PARAMS = HARNESS.meta.parameters
+
+
 @click.command("review")
-@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--base", default=None, metavar="REF",
-              help="Base to compare against (default: merge-base with the default branch).")
-@click.option("--head", default=None, metavar="REF",
-              help="Head commit (default: HEAD plus uncommitted changes).")
-@click.option("--no-uncommitted", is_flag=True, help="Review HEAD only, not uncommitted changes.")
-@click.option("--dimensions", default=None, metavar="A,B",
-              help="Review dimensions to run (default: all configured).")
+@harness_options(PARAMS)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Write the report to FILE instead of stdout.")
@@ -125,34 +125,31 @@ def _deeper_lines(config: Config) -> str:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               metavar="FILE", help="Configuration file (default: .reviewbot.toml or pyproject).")
 @click.option("--quiet", is_flag=True, help="No progress output (the cost line remains).")
-@click.option("--thorough", is_flag=True,
-              help="Finder rounds until two in a row find nothing new (review.mode).")
-@click.option("--reproduce", type=click.Choice(["off", "high", "all"]), default=None,
-              help="Correctness findings a test run at head may decide (review.reproduce).")
 def review(
-    path: Path, base: str | None, head: str | None, no_uncommitted: bool, dimensions: str | None,
     fmt: str, output: Path | None, fail_on: str | None, budget: float | None, dry_run: bool,
-    config_file: Path | None, quiet: bool, thorough: bool, reproduce: str | None,
+    config_file: Path | None, quiet: bool, **given: Any,
 ) -> int:
     """Review a change and report verified findings."""
+    params = harness_values(PARAMS, given)
+    path = Path(params.get("repo", "."))
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a directory; pass a path inside a git repository")
     repo = Repo.open(path)
     config = load_config(repo.root, config_file)
-    names = _dimension_names(dimensions)
+    names = _dimension_names(params.get("dimensions"))
     select_dimensions(config.review, names)  # a bad name is a usage error before any work
     if dry_run:
-        deeper = {"mode": "thorough"} if thorough else {}
-        deeper |= {"reproduce": reproduce} if reproduce else {}
+        deeper: dict[str, Any] = {k: params[k] for k in ("mode", "reproduce") if k in params}
         config = config.model_copy(update={"review": config.review.model_copy(update=deeper)})
-        return _dry_run(path, config, base, head, not no_uncommitted, names, fmt)
+        return _dry_run(path, config, params.get("base"), params.get("head"),
+                        params.get("uncommitted", True), names, fmt)
 
-    params = {"repo": str(path.resolve()), "base": base or "", "head": head or "",
-              "uncommitted": not no_uncommitted, "dimensions": ",".join(names),
-              "mode": "thorough" if thorough else "", "reproduce": reproduce or ""}
+    params["repo"] = str(path.resolve())
     progress = KeepFinish(make_progress("quiet" if quiet else "auto", sys.stderr))
     try:
         outcome = run_harness(
-            builtin_harness("review"), params, config=config, repo_path=repo.root,
-            budget_usd=budget, progress=progress,
+            HARNESS, params, config=config, repo_path=repo.root, budget_usd=budget,
+            progress=progress,
         )
     except ReviewbotError:
         # Interrupted or failed after it started: the run still ends with its cost line.

@@ -594,7 +594,8 @@ def _migrate(
 ) -> ActionOutcome:
     request = migration_request(trigger)
     repo = gh.repository(*_owner_name(env.repository)) if gh is not None else None
-    base = request.get("base") or trigger.base_ref or (repo.default_branch if repo is not None else None)
+    default = repo.default_branch if repo is not None else None
+    base = request.get("base") or trigger.base_ref or default
     if not base:
         raise UsageError("no base branch for the migration; pass `base` in the workflow inputs")
     job = run_migration_job(

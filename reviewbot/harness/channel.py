@@ -162,8 +162,8 @@ class AssembleCall(_Placed):
 
 
 FromGuest = Annotated[
-    AgentCall | VoteCall | RepoCall | WorkflowCall | EditCall | AssembleCall | PhaseEdge | NoteMessage | BranchFailure
-    | SkipPhase | Done | Failed | Ready,
+    AgentCall | VoteCall | RepoCall | WorkflowCall | EditCall | AssembleCall | PhaseEdge
+    | NoteMessage | BranchFailure | SkipPhase | Done | Failed | Ready,
     Field(discriminator="op"),
 ]
 

@@ -29,13 +29,20 @@ class Option(BaseModel):
     separator: str = ";"
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    # A flag that sets the parameter to this value (``--thorough`` for mode="thorough").
+    flag_value: str | None = None
+    # An optional positional argument on the command line (a path), not an option.
+    argument: bool = False
     hidden: bool = False
+    cli: bool = True  # False: not on the command line (set by the job that runs it)
 
     def __init__(self, flag: str | None = None, /, **data: object) -> None:
         super().__init__(flag=flag, **data)
 
-    def flag_for(self, name: str) -> str:
-        return self.flag or "--" + name.replace("_", "-")
+    def flag_for(self, name: str, *, negated: bool = False) -> str:
+        """The option's spelling; a bool whose default is true is spelled ``--no-name``."""
+        return self.flag or ("--no-" if negated else "--") + name.replace("_", "-")
 
     def input_for(self, name: str) -> str:
         """The workflow_dispatch input's name: the flag without its dashes."""

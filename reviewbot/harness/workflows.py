@@ -27,9 +27,9 @@ SANDBOX_REFUSED_PARAMS = frozenset({"repo", "verify", "rule"})
 
 def check_sandboxed_step(run: Run, name: str, params: dict[str, Any]) -> None:
     """Refuse what a generated harness's ``run.workflow`` call could use to act outside its
-    sandbox: a verify command, a rule file, another repository, a branch of the user's, or a step that
-    is a plain Python file of the repository (only built-ins and generated harnesses, which
-    run sandboxed again, may be steps of a generated harness)."""
+    sandbox: a verify command, a rule file, another repository, a branch of the user's, or a
+    step that is a plain Python file of the repository (only built-ins and generated
+    harnesses, which run sandboxed again, may be steps of a generated harness)."""
     refused = sorted(SANDBOX_REFUSED_PARAMS & set(params))
     if refused:
         raise UsageError(f"run.workflow({name!r}): a generated harness cannot pass "

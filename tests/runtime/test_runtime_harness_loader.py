@@ -67,7 +67,8 @@ def test_load_and_coerce(tmp_path: Path) -> None:
         ("async def main(run):\n    return 1\n", "has no META"),
         ("META = {'description': 'x'}\nasync def main(run):\n    pass\n", "bad META: name"),
         ("META = {'name': 'x'}\ndef main(run):\n    pass\n", "needs `async def main"),
-        ("META = {'name': 'x', 'parameters': {}}\nasync def main(run, k):\n    pass\n", "'k' has no default"),
+        ("META = {'name': 'x', 'parameters': {}}\nasync def main(run, k):\n    pass\n",
+         "'k' has no default"),
         (
             "META = {'name': 'x', 'parameters': {'k': int}}\nasync def main(run):\n    pass\n",
             "'k' is not an argument",

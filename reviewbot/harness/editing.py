@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from reviewbot.config import Tier
 from reviewbot.errors import ReviewbotError, UsageError
-from reviewbot.git import Repo, WorktreePool, assemble, commit_worktree
+from reviewbot.git import Identity, Repo, WorktreePool, assemble, commit_worktree
 from reviewbot.migrate.engine import worktree_changes
 from reviewbot.migrate.gates import (
     GateResult,
@@ -53,8 +53,10 @@ class Editing:
     """Worktree agents of one run on one repository (the pool opens on first use)."""
 
     def __init__(self, workspace: Path, *, jobs: int, verify: str | None,
-                 verify_timeout: float) -> None:
+                 verify_timeout: float, identity: Identity | None = None) -> None:
         self._workspace = workspace
+        # as the migration's task commits: the same edit is the same commit anywhere
+        self._identity = identity
         self._jobs = max(1, jobs)
         self._verify = verify
         self._verify_timeout = verify_timeout
@@ -108,7 +110,7 @@ class Editing:
                                       reason=failed.output[:2_000])
             commit = await anyio.to_thread.run_sync(
                 lambda: commit_worktree(wt, answer.summary[:200] or "reviewbot edit", branch,
-                                        paths=changed)
+                                        paths=changed, identity=self._identity)
             )
         return WorktreeChange(commit=commit, branch=branch, files=changed, passed=True,
                               reason=answer.summary)
@@ -121,7 +123,8 @@ class Editing:
             raise UsageError(f"run.assemble will not move your branch {branch!r}; assemble onto "
                              "a new branch or one under reviewbot/")
         result = await anyio.to_thread.run_sync(
-            lambda: assemble(repo, base, [(c, c) for c in commits], branch)
+            lambda: assemble(repo, base, [(c, c) for c in commits], branch,
+                             identity=self._identity)
         )
         return Assembly(branch=branch, head=result.head, applied=list(result.merged),
                         conflicts=sorted(result.conflicts))

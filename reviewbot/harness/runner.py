@@ -24,6 +24,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from reviewbot.config import Config
 from reviewbot.errors import ReviewbotError, UsageError
+from reviewbot.git import Identity
 from reviewbot.harness.capabilities import RepoAccess
 from reviewbot.harness.editing import Editing
 from reviewbot.harness.loader import (
@@ -190,8 +191,11 @@ def _run(
     async def main() -> Any:
         access = model_access(env)
         client = make_client(access, config.models) if access is not None else None
-        editor = Editing(workspace, jobs=config.runtime.concurrency, verify=config.migrate.verify,
-                         verify_timeout=config.runtime.agent_timeout) if workspace else None
+        editor = Editing(
+            workspace, jobs=config.runtime.concurrency, verify=config.migrate.verify,
+            verify_timeout=config.runtime.agent_timeout,
+            identity=Identity(config.migrate.commit_name, config.migrate.commit_email),
+        ) if workspace else None
         run = Run(
             run_id=run_id, config=config, params=values, client=client, journal=journal,
             events=events, harness=harness.name, max_agents=max_agents, budget_usd=budget_usd,

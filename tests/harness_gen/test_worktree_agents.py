@@ -97,6 +97,13 @@ def test_edit_in_a_worktree_then_assemble_onto_a_branch(
     assert repo.head.shorthand == "main"
     assert (git_repo.path / "src" / "app.py").read_text() == SOURCE
     assert {p: s for p, s in repo.status().items() if p != "fixer.py"} == {}
+    # signed by the configured identity at the base's time: the same edit, made again by
+    # another run, is the same commit
+    made = repo[change["commit"]]
+    assert made.author.name == "reviewbot" and made.commit_time == repo.head.peel().commit_time
+    code, again, err = _run(capsys, git_repo, harness, "--format", "json")
+    assert code == 0, err
+    assert json.loads(again)["changes"][0]["commit"] == change["commit"]
 
 
 def test_a_change_outside_its_paths_fails_the_scope_gate(

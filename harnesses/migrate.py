@@ -169,12 +169,7 @@ async def main(
     view = RepoView.at(repository, base_sha)
     target = branch or branch_name(run.config.migrate.branch_prefix, instruction)
     verify = verify or run.config.migrate.verify
-    head = repository.pygit2
-    if (
-        not head.head_is_unborn
-        and not head.head_is_detached
-        and head.head.name == f"refs/heads/{target}"
-    ):
+    if repository.checked_out_branch() == target:
         raise UsageError(f"branch {target} is checked out in your working tree; pass --branch NAME")
 
     with run.phase("discover"):

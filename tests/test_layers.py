@@ -34,16 +34,20 @@ def _layer_of(part: str) -> int | None:
     return None
 
 
+def _imported_modules(node: ast.AST) -> list[str]:
+    """The absolute module names an import statement names (none for other nodes)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return [node.module]
+    return []
+
+
 def _imported_reviewbot_parts(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     parts: set[str] = set()
     for node in ast.walk(tree):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        for name in names:
+        for name in _imported_modules(node):
             pieces = name.split(".")
             if pieces[0] == "reviewbot" and len(pieces) > 1:
                 parts.add(pieces[1])
@@ -69,4 +73,33 @@ def test_no_module_imports_a_higher_layer() -> None:
             other = _layer_of(part)
             if other is not None and other > own:
                 violations.append(f"{rel} imports reviewbot.{part} (a higher layer)")
+    assert not violations, "\n".join(violations)
+
+
+HARNESSES = PACKAGE.parent / "harnesses"
+GIT_PACKAGE = PACKAGE / "git"
+
+
+def _pygit2_uses(path: Path) -> list[str]:
+    """Where ``path`` imports pygit2 or reaches a raw repository through ``.pygit2``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    uses: list[str] = []
+    for node in ast.walk(tree):
+        if any(name.split(".")[0] == "pygit2" for name in _imported_modules(node)):
+            uses.append(f"line {node.lineno}: imports pygit2")
+        if isinstance(node, ast.Attribute) and node.attr == "pygit2":
+            uses.append(f"line {node.lineno}: uses .pygit2")
+    return uses
+
+
+def test_only_the_git_package_uses_pygit2() -> None:
+    """pygit2 stays behind reviewbot.git's typed functions; its errors are GitError there."""
+    modules = sorted(PACKAGE.rglob("*.py")) + sorted(HARNESSES.rglob("*.py"))
+    assert any(path.is_relative_to(HARNESSES) for path in modules), "no harnesses found"
+    violations = [
+        f"{path.relative_to(PACKAGE.parent)} {use}"
+        for path in modules
+        if not path.is_relative_to(GIT_PACKAGE)
+        for use in _pygit2_uses(path)
+    ]
     assert not violations, "\n".join(violations)

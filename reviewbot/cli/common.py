@@ -9,10 +9,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import click
-import pygit2
 
 from reviewbot.errors import ExitCode
-from reviewbot.git.repo import open_repository
+from reviewbot.git import working_tree_root
 
 # Imported where used: a command that only lists (`resume --list`, `runs`) must not pay for
 # the configuration models, the progress renderer or rich.
@@ -35,12 +34,7 @@ config_option = click.option(
 
 def repo_root(path: Path) -> Path:
     """The working tree root of the repository containing ``path`` (else ``path``)."""
-    found = pygit2.discover_repository(str(path))
-    if found is not None:
-        workdir = open_repository(found).workdir
-        if workdir:
-            return Path(workdir)
-    return path
+    return working_tree_root(path) or path
 
 
 def root_and_config(repo: Path, config_path: Path | None) -> tuple[Path, Config]:

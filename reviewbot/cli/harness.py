@@ -15,7 +15,6 @@ from typing import Any
 
 import anyio
 import click
-import pygit2
 
 from reviewbot.cli.common import (
     config_option,
@@ -33,6 +32,7 @@ from reviewbot.cli.harness_check import (  # verdict_line, warning_lines: for cl
 )
 from reviewbot.config import Config
 from reviewbot.errors import ExitCode, UsageError
+from reviewbot.git import shared_git_dir
 from reviewbot.harness import parse_param_args, run_harness
 from reviewbot.harness.checker import check_harness_file
 from reviewbot.harness.dryrun import (
@@ -128,7 +128,7 @@ def generate(task: str, output: Path | None, budget: float | None, repo: Path,
     access = model_access(os.environ)
     if access is None:
         raise ModelsUnavailable(NO_MODELS_MESSAGE)
-    if output is None and pygit2.discover_repository(str(root)) is None:
+    if output is None and shared_git_dir(root) is None:
         # fail before spending anything when there is nowhere to write
         raise UsageError(f"{root} is not inside a git repository; pass -o FILE")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pygit2
 from rich.console import Console
 from rich.syntax import Syntax
 
@@ -32,6 +31,7 @@ from reviewbot.cli.harness import confirmed, estimate, run_within_estimate, writ
 from reviewbot.cli.harness_check import verdict_line, warning_lines
 from reviewbot.config import Config
 from reviewbot.errors import ExitCode, UsageError
+from reviewbot.git import shared_git_dir
 from reviewbot.harness import builtin_harness, parse_param_args, run_harness
 from reviewbot.harness.closest import closest_builtin
 from reviewbot.harness.generator import KINDS, GeneratedHarness, default_output, write_generated
@@ -71,7 +71,7 @@ def plan(task: str, kind: str | None, run_it: bool, yes: bool, param_pairs: tupl
     if budget is not None and budget <= 0:
         raise UsageError("--budget must be a dollar amount > 0")
     root, config = root_and_config(repo, config_path)
-    if pygit2.discover_repository(str(root)) is None:
+    if shared_git_dir(root) is None:
         # before anything is spent: the summary and the saved harness need a repository
         raise UsageError(f"{root} is not inside a git repository; pass --repo PATH")
     params = dict(parse_param_args(param_pairs))

@@ -24,9 +24,15 @@ _WHERE = {
     "SkippedFile": "changes",
     "Identity": "objects",
     "commit_files": "objects",
+    "delete_branch": "objects",
     "set_branch": "objects",
+    "FilePatch": "plain",
+    "PlainRepo": "plain",
+    "TokenCredentials": "plain",
     "SHALLOW_FIX": "repo",
     "Repo": "repo",
+    "shared_git_dir": "repo",
+    "working_tree_root": "repo",
     "GrepHit": "view",
     "NotTextError": "view",
     "RepoView": "view",
@@ -42,23 +48,29 @@ __all__ = [
     "AssemblyResult",
     "ChangeSet",
     "FileChange",
+    "FilePatch",
     "FileStatus",
     "GrepHit",
     "Hunk",
     "Identity",
     "NotTextError",
+    "PlainRepo",
     "Repo",
     "RepoView",
     "SkippedFile",
+    "TokenCredentials",
     "Worktree",
     "WorktreePool",
     "assemble",
     "commit_files",
     "commit_worktree",
+    "delete_branch",
     "delete_branches",
     "prune_stale",
     "restore",
     "set_branch",
+    "shared_git_dir",
+    "working_tree_root",
 ]
 
 if TYPE_CHECKING:
@@ -71,8 +83,9 @@ if TYPE_CHECKING:
         Hunk,
         SkippedFile,
     )
-    from reviewbot.git.objects import Identity, commit_files, set_branch
-    from reviewbot.git.repo import SHALLOW_FIX, Repo
+    from reviewbot.git.objects import Identity, commit_files, delete_branch, set_branch
+    from reviewbot.git.plain import FilePatch, PlainRepo, TokenCredentials
+    from reviewbot.git.repo import SHALLOW_FIX, Repo, shared_git_dir, working_tree_root
     from reviewbot.git.view import GrepHit, NotTextError, RepoView
     from reviewbot.git.worktrees import Worktree, WorktreePool, prune_stale, restore
 

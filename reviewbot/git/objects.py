@@ -163,3 +163,12 @@ def set_branch(repo: Repo, branch: str, sha: str) -> None:
     """Point ``refs/heads/<branch>`` at ``sha`` (created or moved)."""
     with repo.lock:
         repo.main.references.create(f"refs/heads/{branch}", pygit2.Oid(hex=sha), force=True)
+
+
+def delete_branch(repo: Repo, branch: str) -> None:
+    """Delete ``refs/heads/<branch>``; a branch never created (or not deletable) is left be."""
+    with repo.lock:
+        try:
+            repo.main.references.delete(f"refs/heads/{branch}")
+        except (KeyError, pygit2.GitError):
+            pass

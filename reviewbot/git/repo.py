@@ -152,6 +152,16 @@ class Repo:
                 return False
             return isinstance(obj, pygit2.Commit)
 
+    def checked_out_branch(self) -> str | None:
+        """The branch checked out in this working tree; None when HEAD is detached or unborn."""
+        with self.lock:
+            head = self.pygit2
+            if head.head_is_unborn or head.head_is_detached:
+                return None
+            name = str(head.head.name)
+        prefix = "refs/heads/"
+        return name[len(prefix):] if name.startswith(prefix) else None
+
     def default_branch(self) -> str | None:
         """The remote's default branch (``origin/HEAD``), else a local or remote main/master."""
         with self.lock:
@@ -236,6 +246,23 @@ class Repo:
     def main(self) -> pygit2.Repository:
         """The main repository object (differs from ``pygit2`` inside a linked worktree)."""
         return self._main
+
+
+def shared_git_dir(path: str | Path) -> Path | None:
+    """The git directory of the repository containing ``path``, shared by all its worktrees
+    (the main repository's for a linked worktree); None outside a repository."""
+    found = pygit2.discover_repository(str(path))
+    return _common_dir(Path(found)) if found is not None else None
+
+
+def working_tree_root(path: str | Path) -> Path | None:
+    """The root of the working tree containing ``path``; None outside one (or in a bare
+    repository)."""
+    found = pygit2.discover_repository(str(path))
+    if found is None:
+        return None
+    workdir = open_repository(found).workdir
+    return Path(workdir) if workdir else None
 
 
 def tree_paths(repository: pygit2.Repository, tree: pygit2.Tree) -> list[str]:

@@ -42,6 +42,7 @@ import anyio
 import anyio.to_thread
 import pygit2
 
+from reviewbot.errors import GitError
 from reviewbot.git.gitcli import git
 from reviewbot.git.gitcli import status as git_status
 from reviewbot.git.objects import parent_dirs
@@ -71,6 +72,13 @@ class Worktree:
     _index_stamp: tuple[int, int, int] | None = field(default=None, repr=False)
     # how its returns found the touched paths: from the watch, or by a status scan
     restores: dict[str, int] = field(default_factory=lambda: {"watch": 0, "scan": 0})
+
+    def changed_paths(self) -> list[str]:
+        """Paths that differ from the worktree's commit (in the index or on disk) or are
+        untracked, sorted; ignored files are not among them."""
+        status = self.repository.status(untracked_files="all")
+        return sorted(p for p, flags in status.items()
+                      if not flags & pygit2.enums.FileStatus.IGNORED)
 
 
 def _worktrees_dir(repo: Repo) -> Path:
@@ -183,10 +191,11 @@ class WorktreePool:
         async with self._slots:
             wt = self._take(sha)
             try:
-                if wt is None:
-                    wt = await anyio.to_thread.run_sync(self._create, sha)
-                else:
-                    await anyio.to_thread.run_sync(_prepare, wt, sha)
+                with _git_errors():
+                    if wt is None:
+                        wt = await anyio.to_thread.run_sync(self._create, sha)
+                    else:
+                        await anyio.to_thread.run_sync(_prepare, wt, sha)
             except BaseException:
                 if wt is not None:
                     await anyio.to_thread.run_sync(_discard, self.repo, wt)
@@ -225,7 +234,8 @@ class WorktreePool:
 
     async def _release(self, wt: Worktree) -> None:
         try:
-            await anyio.to_thread.run_sync(restore, wt)
+            with _git_errors():
+                await anyio.to_thread.run_sync(restore, wt)
         except BaseException:
             await anyio.to_thread.run_sync(_discard, self.repo, wt)
             raise
@@ -276,6 +286,15 @@ class WorktreePool:
         wt = Worktree(name=name, path=path, commit=sha, repository=repository, _lock=lock)
         _watch(wt)
         return wt
+
+
+@contextmanager
+def _git_errors() -> Iterator[None]:
+    """libgit2's failures as our GitError, with its message."""
+    try:
+        yield
+    except pygit2.GitError as exc:
+        raise GitError(str(exc)) from exc
 
 
 def _prepare(wt: Worktree, sha: str) -> None:

@@ -13,23 +13,21 @@ A fork's branch is never pushed to.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
 import github3
-import pygit2
 from pydantic import BaseModel
 
 from reviewbot.config import Config
-from reviewbot.errors import GitHubError
+from reviewbot.errors import GitError, GitHubError
+from reviewbot.git import PlainRepo, TokenCredentials
 from reviewbot.github.client import raw_json
 from reviewbot.github.events import Trigger
 from reviewbot.github.inert import inert
 from reviewbot.github.jobs import ensure_commits, origin_url
-from reviewbot.github.migration_pr import TokenCredentials
 from reviewbot.github.publish import previous_state
 from reviewbot.github.threads import resolve_fixed_threads
 from reviewbot.github.tracking import TrackingState, TrackStatus, fingerprints_in
@@ -139,24 +137,6 @@ def _apply(text: str, fixes: list[Fix]) -> tuple[str, list[Fix], list[Skipped]]:
     return "".join(lines), applied, skipped
 
 
-def _with_blobs(repo: pygit2.Repository, tree: pygit2.Tree, files: dict[str, bytes]) -> Any:
-    """``tree`` with each ``path -> data`` written, at any depth."""
-    builder = repo.TreeBuilder(tree)
-    here: dict[str, dict[str, bytes]] = {}
-    for path, data in files.items():
-        head, _, rest = path.partition("/")
-        if rest:
-            here.setdefault(head, {})[rest] = data
-        else:
-            mode = tree[head].filemode if head in tree else pygit2.GIT_FILEMODE_BLOB
-            builder.insert(head, repo.create_blob(data), mode)
-    for folder, inner in here.items():
-        sub = (tree[folder] if folder in tree else repo[repo.TreeBuilder().write()]).peel(
-            pygit2.Tree)
-        builder.insert(folder, _with_blobs(repo, sub, inner), pygit2.GIT_FILEMODE_TREE)
-    return builder.write()
-
-
 async def _verify(workspace: Path, head: str, after: dict[str, bytes], command: str) -> GateResult:
     from reviewbot.git import Repo, WorktreePool
 
@@ -181,8 +161,7 @@ def apply_fixes(
     token: str,
 ) -> FixOutcome:
     """Gate ``fixes`` and push them as one commit on ``head_ref``; nothing on a failed gate."""
-    repo = pygit2.Repository(str(workspace))
-    commit = repo[head].peel(pygit2.Commit)
+    repo = PlainRepo(workspace)
     by_path: dict[str, list[Fix]] = {}
     for fix in fixes:
         by_path.setdefault(fix.path, []).append(fix)
@@ -190,17 +169,15 @@ def apply_fixes(
     before: dict[str, bytes] = {}
     after: dict[str, bytes] = {}
     for path, group in by_path.items():
-        try:
-            blob = repo[commit.tree[path].id]
-        except KeyError:
+        data = repo.read_file(head, path)
+        if data is None:
             out.skipped += [Skipped(fingerprint=f.fingerprint, path=path,
                                     reason="the file is gone at the head") for f in group]
             continue
-        assert isinstance(blob, pygit2.Blob)
-        text, applied, left = _apply(blob.data.decode("utf-8"), group)
+        text, applied, left = _apply(data.decode("utf-8"), group)
         out.skipped += left
         if applied:
-            before[path], after[path] = blob.data, text.encode("utf-8")
+            before[path], after[path] = data, text.encode("utf-8")
             out.fixed += applied
     if not out.fixed:
         return out
@@ -214,24 +191,20 @@ def apply_fixes(
         out.gates.append(anyio.run(_verify, workspace, head, after, config.migrate.verify))
     if not all(g.passed for g in out.gates):
         return out
-    tree = _with_blobs(repo, commit.tree, after)
-    who = pygit2.Signature(*COMMITTER, int(time.time()), 0)
     listed = "\n".join(f"- {f.path}:{f.start_line} {f.title or 'suggested fix'} "
                        f"({f.fingerprint[:8]})" for f in sorted(out.fixed, key=lambda f: f.path))
     message = (f"reviewbot: apply {len(out.fixed)} suggested fix"
                f"{'es' if len(out.fixed) != 1 else ''}\n\n{listed}\n")
-    new = repo.create_commit(None, who, who, message, tree, [commit.id])
     local = f"reviewbot/fix-{head[:12]}"
-    repo.branches.local.create(local, repo[new].peel(pygit2.Commit), force=True)
-    remote = repo.remotes.create_anonymous(remote_url)
+    new = repo.commit_files(head, after, message, local, COMMITTER)
     try:
         # No force: if the branch moved since the head we fixed, the push is refused.
-        remote.push([f"refs/heads/{local}:refs/heads/{head_ref}"],
-                    callbacks=TokenCredentials(token, max_attempts=2))
-    except pygit2.GitError as exc:
+        repo.push(remote_url, [f"refs/heads/{local}:refs/heads/{head_ref}"],
+                  TokenCredentials(token, max_attempts=2))
+    except GitError as exc:
         raise GitHubError(f"pushing the fixes to {head_ref} failed: {exc}; the branch may "
                           "have moved (run the command again) or the token may not push") from None
-    out.pushed = str(new)
+    out.pushed = new
     return out
 
 

@@ -7,14 +7,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pygit2
 from pydantic import BaseModel
 
 from reviewbot.config import Config
 from reviewbot.errors import GitError, UsageError
+from reviewbot.git import PlainRepo, TokenCredentials
 from reviewbot.github.events import Trigger
 from reviewbot.github.inert import code_span, inert
-from reviewbot.github.migration_pr import TokenCredentials
 from reviewbot.harness.loader import HarnessMeta, ParamSpec
 from reviewbot.migrate import MigrationResult
 from reviewbot.report.cost import cost_line
@@ -25,42 +24,33 @@ MAX_FILE_ROWS = 300
 SHALLOW_HINT = "set `fetch-depth: 0` on actions/checkout"
 
 
-def _repository(path: Path) -> pygit2.Repository:
+def _repository(path: Path) -> PlainRepo:
     try:
-        return pygit2.Repository(str(path))
-    except pygit2.GitError:
+        return PlainRepo(path)
+    except GitError:
         raise GitError(
             f"{path} is not a git checkout; run actions/checkout before reviewbot"
         ) from None
 
 
-def _has(repo: pygit2.Repository, sha: str) -> bool:
-    try:
-        return isinstance(repo.get(sha), pygit2.Commit)
-    except (ValueError, pygit2.GitError):
-        return False
+def _fetch_credentials(token: str) -> TokenCredentials | None:
+    return TokenCredentials(token, max_attempts=2, purpose="fetch") if token else None
 
 
 def ensure_commits(path: Path, shas: Iterable[str], *, token: str) -> None:
     """Fetch commits a shallow checkout lacks, or fail with one line saying how to fix it."""
     repo = _repository(path)
-    missing = [s for s in shas if not _has(repo, s)]
+    missing = [s for s in shas if not repo.has_commit(s)]
     if not missing:
         return
-    origin = repo.remotes["origin"] if "origin" in [r.name for r in repo.remotes] else None
-    if origin is not None:
+    if repo.remote_url("origin") is not None:
         try:
             # Full history of those commits: the review needs their merge base too.
-            origin.fetch(
-                missing,
-                callbacks=(
-                    TokenCredentials(token, max_attempts=2, purpose="fetch") if token else None
-                ),
-            )
-        except (pygit2.GitError, KeyError):
+            repo.fetch(missing, remote="origin", credentials=_fetch_credentials(token))
+        except (GitError, KeyError):
             pass
         repo = _repository(path)
-    still = [s for s in missing if not _has(repo, s)]
+    still = [s for s in missing if not repo.has_commit(s)]
     if still:
         raise GitError(
             f"commit {still[0][:12]} is not in the checkout and could not be fetched; "
@@ -82,44 +72,29 @@ def pull_base(path: Path, base: str, head: str, *, token: str) -> str:
     Falls back to ``base`` for unrelated histories.
     """
     repo = _repository(path)
-    found = _merge_base(repo, base, head)
-    if found is None and repo.is_shallow and "origin" in [r.name for r in repo.remotes]:
-        callbacks = TokenCredentials(token, max_attempts=2, purpose="fetch") if token else None
+    found = repo.merge_base(base, head)
+    if found is None and repo.is_shallow and repo.remote_url("origin") is not None:
         try:
-            repo.remotes["origin"].fetch([head], callbacks=callbacks, depth=_UNSHALLOW)
-        except pygit2.GitError:
+            repo.fetch([head], remote="origin", credentials=_fetch_credentials(token),
+                       depth=_UNSHALLOW)
+        except GitError:
             return base  # no history to be had: review the two commits' diff as before
-        found = _merge_base(_repository(path), base, head)
+        found = _repository(path).merge_base(base, head)
     return found or base
-
-
-def _merge_base(repo: pygit2.Repository, a: str, b: str) -> str | None:
-    try:
-        found = repo.merge_base(a, b)
-    except (KeyError, ValueError, pygit2.GitError):
-        return None
-    return str(found) if found is not None else None
 
 
 def head_reader(path: Path, head: str) -> Callable[[str], str | None] | None:
     """Reads files at ``head`` straight from the object store (no checkout of untrusted code)."""
     try:
-        repo = pygit2.Repository(str(path))
-    except pygit2.GitError:
+        repo = PlainRepo(path)
+    except GitError:
         return None
-    if not _has(repo, head):
+    if not repo.has_commit(head):
         return None
-    tree = repo[head].peel(pygit2.Commit).tree
 
     def read(rel: str) -> str | None:
-        try:
-            entry = tree[rel]
-        except KeyError:
-            return None
-        blob = repo[entry.id]
-        if not isinstance(blob, pygit2.Blob):
-            return None
-        return blob.data.decode("utf-8", errors="replace")
+        data = repo.read_file(head, rel)
+        return data.decode("utf-8", errors="replace") if data is not None else None
 
     return read
 
@@ -161,10 +136,7 @@ def run_review_job(
 
 def is_ancestor(path: Path, older: str, newer: str) -> bool:
     """False after a force-push, when the old head is not in the new history."""
-    repo = _repository(path)
-    if not (_has(repo, older) and _has(repo, newer)):
-        return False
-    return older == newer or bool(repo.descendant_of(newer, older))
+    return _repository(path).is_ancestor(older, newer)
 
 
 def _comment_params() -> dict[str, ParamSpec]:
@@ -253,11 +225,7 @@ class MigrationJob(BaseModel):
 
 
 def origin_url(path: Path) -> str | None:
-    repo = _repository(path)
-    for remote in repo.remotes:
-        if remote.name == "origin":
-            return str(remote.url)
-    return None
+    return _repository(path).remote_url("origin")
 
 
 def run_migration_job(

@@ -9,20 +9,15 @@ built from git objects.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import github3
-import pygit2
 from pydantic import BaseModel
 
+from reviewbot.errors import GitError
+from reviewbot.git import PlainRepo, TokenCredentials
 from reviewbot.github.inert import code_span, inert
-from reviewbot.github.migration_pr import (
-    MigrationPR,
-    TokenCredentials,
-    open_or_update_pr,
-    push_branch,
-)
+from reviewbot.github.migration_pr import MigrationPR, open_or_update_pr, push_branch
 from reviewbot.review.memory import MEMORY_FILE, Memory, Remembered, parse_memory
 
 MEMORY_BRANCH = "reviewbot/memory"
@@ -34,37 +29,22 @@ class MemoryUpdate(BaseModel):
     pull: MigrationPR | None = None
 
 
-def _memory_at(repo: pygit2.Repository, commit: pygit2.Commit) -> Memory:
-    try:
-        entry = commit.tree[MEMORY_FILE]
-    except KeyError:
+def _memory_at(repo: PlainRepo, commit: str) -> Memory:
+    data = repo.read_file(commit, MEMORY_FILE)
+    if data is None:
         return Memory()
-    blob = repo[entry.id]
-    if not isinstance(blob, pygit2.Blob):
-        return Memory()
-    return parse_memory(blob.data.decode("utf-8", errors="replace"), where=MEMORY_FILE)[0]
+    return parse_memory(data.decode("utf-8", errors="replace"), where=MEMORY_FILE)[0]
 
 
-def _with_file(repo: pygit2.Repository, tree: pygit2.Tree, path: str, data: bytes) -> pygit2.Oid:
-    """``tree`` with ``path`` (one level of directory) set to ``data``."""
-    folder, name = path.split("/", 1)
-    sub = repo.TreeBuilder(tree[folder].peel(pygit2.Tree)) if folder in tree else repo.TreeBuilder()
-    sub.insert(name, repo.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
-    root = repo.TreeBuilder(tree)
-    root.insert(folder, sub.write(), pygit2.GIT_FILEMODE_TREE)
-    return root.write()
-
-
-def _fetch_branch(repo: pygit2.Repository, remote_url: str, token: str) -> pygit2.Commit | None:
+def _fetch_branch(repo: PlainRepo, remote_url: str, token: str) -> str | None:
     """The memory branch as the remote has it now (an earlier, unmerged proposal), if any."""
-    remote = repo.remotes.create_anonymous(remote_url)
     ref = f"refs/reviewbot/{MEMORY_BRANCH}"
     try:
-        remote.fetch([f"+refs/heads/{MEMORY_BRANCH}:{ref}"],
-                     callbacks=TokenCredentials(token, max_attempts=2, purpose="fetch"))
-        return repo.revparse_single(ref).peel(pygit2.Commit)
-    except (pygit2.GitError, KeyError):
+        repo.fetch([f"+refs/heads/{MEMORY_BRANCH}:{ref}"], url=remote_url,
+                   credentials=TokenCredentials(token, max_attempts=2, purpose="fetch"))
+    except (GitError, KeyError):
         return None
+    return repo.resolve(ref)
 
 
 def propose_memory(
@@ -80,20 +60,17 @@ def propose_memory(
 ) -> MemoryUpdate:
     """Commit the memory with ``entries`` on the memory branch and open or update its pull
     request; nothing is pushed when the base or the open proposal remembers them all."""
-    repo = pygit2.Repository(str(workspace))
-    base = repo[base_sha].peel(pygit2.Commit)
-    memory = _memory_at(repo, base)
+    repo = PlainRepo(workspace)
+    memory = _memory_at(repo, base_sha)
     proposed = _fetch_branch(repo, remote_url, token)
     if proposed is not None:
         memory.add(_memory_at(repo, proposed).dismissed)  # keep what is still unmerged
     added = memory.add(entries)
     if not added:  # the base or the open proposal has them all
         return MemoryUpdate(added=[])
-    tree = _with_file(repo, base.tree, MEMORY_FILE, memory.dumps().encode("utf-8"))
-    who = pygit2.Signature(*COMMITTER, int(time.time()), 0)
     message = f"reviewbot: remember {len(memory.dismissed)} dismissed findings\n"
-    commit = repo.create_commit(None, who, who, message, tree, [base.id])
-    repo.branches.local.create(MEMORY_BRANCH, repo[commit].peel(pygit2.Commit), force=True)
+    repo.commit_files(base_sha, {MEMORY_FILE: memory.dumps().encode("utf-8")}, message,
+                      MEMORY_BRANCH, COMMITTER)
     push_branch(workspace, MEMORY_BRANCH, remote_url, token, max_attempts=push_attempts)
     rows = [
         f"- {code_span(r.path[:120])}: {inert(r.title, limit=160, inline=True)}, dismissed by "

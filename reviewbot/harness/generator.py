@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pygit2
 from pydantic import BaseModel, Field
 
 from reviewbot.errors import ReviewbotError, UsageError
+from reviewbot.git import shared_git_dir
 from reviewbot.harness.checker import (
     ALLOWED_IMPORTS,
     MARKER,
@@ -300,7 +300,7 @@ def slug(name: str) -> str:
 
 def default_output(name: str, repo_path: Path) -> Path:
     """``<git dir>/reviewbot/harnesses/<name>.py`` of the repository at ``repo_path``."""
-    if pygit2.discover_repository(str(repo_path)) is None:
+    if shared_git_dir(repo_path) is None:
         raise UsageError(f"{repo_path} is not inside a git repository; pass -o FILE")
     # state_dir: the common git dir's reviewbot/, shared by linked worktrees
     return state_dir(repo_path) / "harnesses" / f"{slug(name)}.py"

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import anyio.to_thread
-import pygit2
 
-from reviewbot.git import AssemblyResult, assemble
+from reviewbot.git import AssemblyResult, assemble, delete_branch
 from reviewbot.migrate.engine import MigrationJob
 from reviewbot.migrate.gates import GateResult, verify_gate
 from reviewbot.migrate.result import Assembly, FileResult
@@ -25,13 +24,6 @@ async def _verify_at(job: MigrationJob, commit: str) -> GateResult:
     async with job.pool.checkout(commit) as wt:
         with job.tally.timed("verify"):
             return await verify_gate(job.verify, wt.path, timeout=job.verify_timeout)
-
-
-def _delete_branch(job: MigrationJob, branch: str) -> None:
-    try:
-        job.repo.main.references.delete(f"refs/heads/{branch}")
-    except (KeyError, pygit2.GitError):
-        pass  # never created
 
 
 async def _assemble(
@@ -97,5 +89,5 @@ async def assemble_results(job: MigrationJob, files: list[FileResult], branch: s
             if out.verify.passed:
                 break
     finally:
-        await anyio.to_thread.run_sync(_delete_branch, job, scratch)
+        await anyio.to_thread.run_sync(delete_branch, job.repo, scratch)
     return out

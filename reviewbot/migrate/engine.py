@@ -24,7 +24,6 @@ from pathlib import Path, PurePosixPath
 
 import anyio
 import anyio.to_thread
-import pygit2
 from pydantic import BaseModel, Field
 
 from reviewbot.code.languages import language_for_path
@@ -667,9 +666,7 @@ def _apply_files(root: Path, files: dict[str, bytes | None]) -> None:
 def worktree_changes(repo: Repo, wt: Worktree) -> list[FileChange]:
     """Every file the task changed in its worktree, with content before and after."""
     out: list[FileChange] = []
-    for rel, flags in sorted(wt.repository.status(untracked_files="all").items()):
-        if flags & pygit2.enums.FileStatus.IGNORED:
-            continue
+    for rel in wt.changed_paths():
         before: bytes | None
         try:
             before = repo.read_blob(wt.commit, rel)

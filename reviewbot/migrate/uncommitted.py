@@ -18,7 +18,7 @@ def uncommitted_site_files(repo: Repo, base: str, paths: Iterable[str]) -> list[
     """Those of ``paths`` with staged or unstaged edits in the working tree, when ``base``
     is the checked-out HEAD commit (otherwise the working tree is not what was asked for)."""
     try:
-        if repo.pygit2.is_bare or repo.resolve(base) != repo.head_sha():
+        if repo.resolve(base) != repo.head_sha():  # a Repo is never bare
             return []
         changed = status(repo.root)
     except GitError:

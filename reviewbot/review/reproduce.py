@@ -25,7 +25,6 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
-import pygit2
 from pydantic import BaseModel, Field
 
 from reviewbot import process
@@ -182,7 +181,7 @@ class Reproducer:
             self._pool = WorktreePool(self._target.repo, size=2)
         try:
             proof = await self._attempt(f, self._command)
-        except (GitError, OSError, pygit2.GitError) as exc:
+        except (GitError, OSError) as exc:
             # No worktree, no test run: the vote still decides, and the finding says why.
             proof = Reproduction(outcome=Outcome.INCONCLUSIVE,
                                  reason=f"could not prepare a worktree of the head: {exc}")

@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pygit2
 from pydantic import BaseModel
 
 from reviewbot.errors import UsageError
+from reviewbot.git import shared_git_dir
 from reviewbot.models.usage import Usage
 
 _SCHEMA = """
@@ -73,12 +73,8 @@ def state_dir(repo_path: Path | None, env: Mapping[str, str] = os.environ) -> Pa
     ``$XDG_STATE_HOME/reviewbot`` or ``~/.local/state/reviewbot``.
     """
     if repo_path is not None:
-        found = pygit2.discover_repository(str(repo_path))
-        if found is not None:
-            gitdir = Path(found)
-            commondir = gitdir / "commondir"
-            if commondir.is_file():
-                gitdir = (gitdir / commondir.read_text().strip()).resolve()
+        gitdir = shared_git_dir(repo_path)
+        if gitdir is not None:
             return gitdir / "reviewbot"
     base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "reviewbot"

@@ -83,9 +83,7 @@ def request_for(repo: Repo, config: Config, sub: Submission) -> MigrationRequest
 
 
 def refuse_checked_out(repo: Repo, branch: str) -> None:
-    head = repo.pygit2
-    if (not head.head_is_unborn and not head.head_is_detached
-            and head.head.name == f"refs/heads/{branch}"):
+    if repo.checked_out_branch() == branch:
         raise UsageError(f"branch {branch} is checked out in your working tree; pass --branch NAME")
 
 

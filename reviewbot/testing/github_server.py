@@ -101,10 +101,9 @@ class RepoState:
 
     def branch_sha(self, ref: str) -> str | None:
         if self.git_dir is not None:
-            import pygit2
+            from reviewbot.git import PlainRepo
 
-            branch = pygit2.Repository(str(self.git_dir)).branches.get(ref)
-            return str(branch.target) if branch is not None else None
+            return PlainRepo(self.git_dir).branch_target(ref)
         return self.branches.get(ref)
 
     @property
@@ -150,33 +149,22 @@ def diff_lines(patch: str | None) -> list[tuple[set[int], set[int]]]:
 
 def files_from_git(repo_path: str | Path, base: str, head: str) -> list[PullFile]:
     """The pull-request files of ``base...head`` in a local repository, as GitHub lists them."""
-    import pygit2
+    from reviewbot.git import PlainRepo
 
-    repo = pygit2.Repository(str(repo_path))
-    base_commit = repo.revparse_single(base).peel(pygit2.Commit)
-    head_commit = repo.revparse_single(head).peel(pygit2.Commit)
-    merge_base = repo.merge_base(base_commit.id, head_commit.id) or base_commit.id
-    diff = repo.diff(repo[merge_base].peel(pygit2.Commit), head_commit, context_lines=3)
-    diff.find_similar()
     status_names = {"A": "added", "D": "removed", "M": "modified", "R": "renamed"}
     out: list[PullFile] = []
-    for patch in diff:
-        if patch is None:
-            continue
-        delta = patch.delta
-        text = patch.text or ""
+    for patch in PlainRepo(repo_path).three_dot_diff(base, head):
         # GitHub's `patch` field starts at the first hunk header.
-        start = text.find("\n@@")
-        body = text[start + 1 :] if start >= 0 else None
-        _, adds, dels = patch.line_stats
+        start = patch.text.find("\n@@")
+        body = patch.text[start + 1 :] if start >= 0 else None
         out.append(
             PullFile(
-                filename=delta.new_file.path,
-                status=status_names.get(delta.status_char(), "modified"),
+                filename=patch.path,
+                status=status_names.get(patch.status, "modified"),
                 patch=body.rstrip("\n") if body else None,
-                previous_filename=delta.old_file.path if delta.status_char() == "R" else None,
-                additions=adds,
-                deletions=dels,
+                previous_filename=patch.old_path if patch.status == "R" else None,
+                additions=patch.additions,
+                deletions=patch.deletions,
             )
         )
     return out

@@ -102,12 +102,28 @@ def outcome_summary(result: Any) -> dict[str, Any]:
         return {
             "kind": "migration",
             "files": dict(counts),
-            "per_file": [
+            **_shown_files([
                 {"path": f.get("path"), "status": f.get("status"), "reason": f.get("reason", "")}
                 for f in files
-            ],
+            ]),
         }
     return {}
+
+
+# A 20,000-file migration's view is polled several times a second: its file table shows
+# this many rows, every file that did not migrate first, then the latest migrated ones.
+FILES_SHOWN = 500
+
+
+def _shown_files(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``per_file`` (at most FILES_SHOWN rows) and ``per_file_total`` (all of them)."""
+    total = len(rows)
+    if total > FILES_SHOWN:
+        others = [r for r in rows if r["status"] != "migrated"][:FILES_SHOWN]
+        room = FILES_SHOWN - len(others)
+        migrated = [r for r in rows if r["status"] == "migrated"]
+        rows = others + (migrated[-room:] if room else [])
+    return {"per_file": rows, "per_file_total": total}
 
 
 def temporal_of(record: RunRecord) -> dict[str, Any] | None:
@@ -138,7 +154,7 @@ def _files_outcome(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "kind": "migration",
         "files": dict(counts),
-        "per_file": [{"path": p, "status": s, "reason": ""} for p, s in status.items()],
+        **_shown_files([{"path": p, "status": s, "reason": ""} for p, s in status.items()]),
     }
 
 

@@ -268,6 +268,21 @@ def test_outcome_of_reviews_and_migrations() -> None:
     assert outcome_summary({"answers": []}) == {} and outcome_summary(None) == {}
 
 
+def test_a_large_migration_shows_its_failures_and_the_latest_files() -> None:
+    from reviewbot.dashboard.data import outcome_summary
+    from reviewbot.runtime.history import FILES_SHOWN
+
+    files = [{"path": f"m{i}.py", "status": "migrated"} for i in range(20_000)]
+    files[123] = {"path": "bad.py", "status": "failed", "reason": "parse"}
+    files[9_000] = {"path": "kept.py", "status": "skipped", "reason": "already"}
+    summary = outcome_summary({"files": files})
+    shown = summary["per_file"]
+    assert len(shown) == FILES_SHOWN and summary["per_file_total"] == 20_000
+    assert [f["path"] for f in shown[:2]] == ["bad.py", "kept.py"]  # what did not migrate
+    assert shown[-1]["path"] == "m19999.py"  # then the latest
+    assert summary["files"] == {"migrated": 19_998, "failed": 1, "skipped": 1}
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 def test_stop_from_the_page_in_a_browser(model_env, git_repo, harness_file: Path,
                                          dashboard: Dashboard, tmp_path: Path,

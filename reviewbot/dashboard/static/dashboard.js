@@ -118,7 +118,10 @@ function renderRun() {
       ${f.escalated ? ' · ' + f.escalated + ' escalated to the judge' : ''}
       ${f.deterministic ? ' · ' + f.deterministic + ' deterministic' : ''}</div>`;
   } else if (o.kind === 'migration') {
-    extra = `<h2>Files</h2><div class="card"><table><tbody>${o.per_file.map((f) =>
+    const shown = o.per_file.length, total = o.per_file_total ?? shown;
+    const more = total > shown ? `<div class="meta">showing ${shown} of ${total} files: every file
+      that did not migrate, then the latest migrated</div>` : '';
+    extra = `<h2>Files</h2><div class="card">${more}<table><tbody>${o.per_file.map((f) =>
       `<tr><td>${esc(f.path)}</td><td>${badge(f.status)}</td>
       <td class="meta">${esc(f.reason)}</td></tr>`).join('')}</tbody></table></div>`;
   }

@@ -141,3 +141,18 @@ def test_dispatch_inputs_are_named_as_the_flags() -> None:
     assert got == {"instruction": "use join", "find": "os.path.join",
                    "template": "join({args})", "imports": ["from a import b, c", "import os"],
                    "paths": ["src/*.py", "lib/*.py"], "limit": 4, "base": "main"}
+
+
+def test_harness_show_params_says_how_to_pass_each(tmp_path: Path) -> None:
+    from reviewbot.cli.harness_saved import parameter_table
+
+    migrate_path = Path(review_cli.HARNESS.path).with_name("migrate.py")
+    table = parameter_table("migrate", migrate_path).splitlines()
+    template = next(line for line in table if line.startswith("template "))
+    assert "--rewrite" in template and "deterministic rewrite" in template
+    assert next(line for line in table if line.startswith("instruction ")).split()[2] \
+        == "(required)"
+    path = tmp_path / "extra.py"
+    path.write_text(EXTRA)
+    extra = parameter_table("extra", path)  # not a command of its own: --param
+    assert "--param depth=..." in extra and "how deep" in extra

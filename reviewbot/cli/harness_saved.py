@@ -55,12 +55,17 @@ def list_command(fmt: str, repo: Path) -> int:
 
 @click.command()
 @click.argument("name")
+@click.option("--params", "params_only", is_flag=True,
+              help="Its parameters (type, default, how to pass each) instead of the source.")
 @_repo_option
-def show(name: str, repo: Path) -> int:
+def show(name: str, params_only: bool, repo: Path) -> int:
     """Print the source of harness NAME (highlighted on a terminal)."""
     path = find_harness(repo_root(repo.resolve()), name)
     if path is None:
         raise UsageError(f"no harness '{name}'; list them with `reviewbot harness list`")
+    if params_only:
+        click.echo(parameter_table(name, path))
+        return int(ExitCode.OK)
     source = path.read_text(encoding="utf-8", errors="replace")
     if sys.stdout.isatty():
         from rich.syntax import Syntax
@@ -72,3 +77,26 @@ def show(name: str, repo: Path) -> int:
     else:
         click.echo(source, nl=False)
     return int(ExitCode.OK)
+
+
+def parameter_table(name: str, path: Path) -> str:
+    """One line per parameter: name, type, default, and how to pass it (``--param``, and the
+    built-in command's own option where it has one)."""
+    from reviewbot.harness import load_harness
+
+    params = load_harness(path).meta.parameters
+    if not params:
+        return f"harness {name} takes no parameters"
+    command = name if name in ("migrate", "review") else None
+    rows = [("NAME", "TYPE", "DEFAULT", "PASS AS", "DESCRIPTION")]
+    for key, spec in params.items():
+        default = "(required)" if spec.required else repr(spec.default)
+        how = f"--param {key}=..."
+        if command is not None and spec.option.cli:
+            how = (spec.option.metavar or key.upper() if spec.required or spec.option.argument
+                   else spec.option.flag_for(key, negated=spec.type == "bool"
+                                             and bool(spec.default)))
+        rows.append((key, spec.type, default, how, spec.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True))
+                     + "  " + r[4] for r in rows).rstrip()

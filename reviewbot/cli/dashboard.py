@@ -59,6 +59,8 @@ def control(run_id: str, action: str, repo: Path) -> None:
 
     stop: no new agent starts, running ones finish, the result is partial.
     pause: no new agent starts until `continue`.
+    Of a distributed migration its client follows: no new batch starts; batches in flight
+    finish first.
     """
     from reviewbot.cli.runs import steer_run
 

@@ -185,12 +185,14 @@ def resume(
     from reviewbot.harness.runner import resume_harness, run_dir
     from reviewbot.runtime.history import temporal_of
 
-    if temporal_of(record) is not None:
+    paused = read_control(run_dir(state, record.id)) == "pause"
+    if temporal_of(record) is not None and not (record.status == "running" and paused):
+        # a paused workflow its client follows continues, as a paused local run does
         raise UsageError(f"run {run_id} is a migration workflow on Temporal, which resumes by "
                          f"itself: follow it with `reviewbot migrate --attach {run_id}`")
     if record.status == "running":
         # Its process is alive: never a second process on the same run.
-        if read_control(run_dir(state, record.id)) != "pause":
+        if not paused:
             raise UsageError(f"run {run_id} is running and not paused; nothing to resume "
                              f"(`reviewbot stop {run_id}` ends it)")
         steer_run(root, record.id, "continue")

@@ -107,5 +107,5 @@ stop = _steer_command(
     "stop", "Stop the live run RUN: no new agent starts, running ones finish, and the result "
     "is kept as partial.")
 pause = _steer_command(
-    "pause", "Pause the live run RUN: no new agent starts until `reviewbot resume RUN`; "
-    "running ones finish.")
+    "pause", "Pause the live run RUN: no new agent (of a distributed migration: no new batch) "
+    "starts until `reviewbot resume RUN`; running ones finish.")

@@ -56,9 +56,6 @@ def steer(state: Path, run_id: str, action: str, *, by: str = "dashboard") -> di
                 f"it with `reviewbot migrate --attach {run_id}`, or cancel it on Temporal at "
                 f"{temporal.get('address')})")
         raise ControlRefused(f"run {run_id} is {record.status}, not running")
-    if temporal is not None and action != "stop":
-        raise ControlRefused(f"run {run_id} is a migration workflow on Temporal: it can be "
-                             "stopped, not paused")
     written = write_control(run_dir(state, run_id), action, by=by)
     return {**written, "means": meaning(action, run_id if temporal is not None else None)}
 

@@ -53,8 +53,12 @@ def funnel_of(outcome: dict[str, Any]) -> str:
 
 def status_text(row: dict[str, Any]) -> str:
     where = " on temporal" if row.get("temporal") else ""
-    if row["status"] == "running" and row.get("control") in ("pause", "stop"):
-        return f"running{where} ({'paused' if row['control'] == 'pause' else 'stopping'})"
+    if row["status"] == "running":
+        # a distributed run is paused once its workflow says so (pausing until then)
+        state = ("paused" if row.get("paused") else
+                 {"stop": "stopping", "pause": "pausing"}.get(str(row.get("control"))))
+        if state:
+            return f"running{where} ({state})"
     return f"running{where}" if row["status"] == "running" else str(row["status"])
 
 

@@ -11,8 +11,9 @@ each agent starts (a ``stat`` per agent, a read only when it changed).
 - ``continue``: releases a pause. A stop is final.
 
 A distributed migration journaled by the client that follows its workflow
-(:mod:`reviewbot.temporal.journaled`) takes only ``stop``, which that client passes on to
-the workflow as a signal (no new batch starts; what finished is assembled).
+(:mod:`reviewbot.temporal.journaled`) takes the same three, which that client passes on to
+the workflow as its signals: a stop (no new batch starts; what finished is assembled), a
+pause (no new batch starts; the batches in flight finish first) and a continue.
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ Action = Literal["stop", "pause", "continue"]
 
 def meaning(action: str, workflow: str | None = None) -> str:
     """What asking ``action`` of a run does; ``workflow``: of a distributed run, whose client
-    passes a stop on to its workflow on Temporal (the only action such a run takes)."""
+    passes the action on to its workflow on Temporal as a signal."""
     if workflow is not None:
-        return (f"the client following workflow {workflow} signals it: no new batch starts, "
-                "the batches running finish, and what finished is assembled into a partial "
-                "result")
+        return f"the client following workflow {workflow} signals it: " + {
+            "stop": "no new batch starts, the batches running finish, and what finished is "
+                    "assembled into a partial result",
+            "pause": "no new batch starts until it is continued; the batches in flight "
+                     "finish first",
+            "continue": "new batches start again"}[action]
     return {"stop": "no new agent starts, running ones finish, the result is partial",
             "pause": "no new agent starts until it is continued",
             "continue": "agents waiting to start go on"}[action]

@@ -130,6 +130,7 @@ class Progressed(_Event):
     total: Spend = Field(default_factory=Spend)
     by_phase: dict[str, Spend] = Field(default_factory=dict)
     budget_usd: float | None = None
+    paused: bool = False  # the coordinator starts no new work until continued
 
 
 class RunFinished(_Event):

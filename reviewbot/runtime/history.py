@@ -184,9 +184,15 @@ def run_summary(state: Path, record: RunRecord, now: float | None = None,
     total = stats.get("total") or {}
     outcome = outcome_summary(record.result)
     temporal = temporal_of(record)
+    control = read_control(run_dir(state, record.id))
+    paused = False
     if record.status == "running" or not stats or (temporal is not None and not outcome):
         events = read_events(state, record.id)
         agents, failed, cost = _live_totals(events)
+        if record.status == "running":
+            # a workflow is paused when it says so; a local run when its control file does
+            shown = _last(events, "progress") if temporal is not None else None
+            paused = bool(shown.get("paused")) if shown else control == "pause"
         if temporal is not None and not outcome:
             outcome = _files_outcome(events)
     if record.status != "running" and stats:
@@ -203,7 +209,8 @@ def run_summary(state: Path, record: RunRecord, now: float | None = None,
         "failed_agents": failed,
         "cost_usd": max(cost, spent),
         "stop_reason": stats.get("stop_reason"),
-        "control": read_control(run_dir(state, record.id)),
+        "control": control,
+        "paused": paused,
         "outcome": outcome,
         "temporal": temporal,
     }

@@ -7,7 +7,9 @@ workflow's phases, each finished file, and what the workers spent against the bu
 from the workflow's ``progress`` and ``files`` queries; at the end the report and stats from
 its outcome. So ``reviewbot runs`` and ``reviewbot dashboard`` show it as they show a local
 run. A stop asked through the run's control file (the dashboard, ``reviewbot control RUN
-stop``) is sent to the workflow as its ``stop`` signal.
+stop``) is sent to the workflow as its ``stop`` signal; a pause and a continue as its
+``pause`` and ``resume`` signals (once each change), and the log's progress says whether the
+workflow reports itself paused.
 
 The record says what the client saw, never more: a client that is killed leaves it
 ``running`` with its dead process, which the journal reports as ``killed`` (the files and
@@ -51,6 +53,8 @@ ENGINE = "temporal"
 QUERY_SECONDS = 5.0
 # the workflow's phases as the run view shows them ("done" ends the last one)
 PHASES = ("discover", "migrate", "assemble")
+# the control file's actions the client passes on as the workflow's signals of these names
+STEERING = {"pause": "pause", "continue": "resume"}
 
 
 async def first_request(client: Client, workflow: str, first_run: str) -> MigrationRequest | None:
@@ -95,6 +99,7 @@ class JournaledRun:
         self.files = Files()
         self.progress = Progress()
         self.signalled = False
+        self.steered: str | None = None  # the last pause or continue passed on
         self.control = RunControl(control_path(events_path(self.state, workflow).parent),
                                   stop=lambda _reason: None, stopped=lambda: self.signalled)
 
@@ -151,23 +156,35 @@ class JournaledRun:
                 self.phase = None
             elif kind == "stopped":
                 self.signalled = True
+            elif kind == "note":
+                self.steered = next((a for a in STEERING if str(e.get("message")).startswith(
+                    f"{a} sent:")), self.steered)
 
     def emit(self, event: Any) -> None:
         if self.events is not None:
             self.events.emit(event)
 
     async def watch(self, progress: Progress | None) -> None:
-        """One turn of the client's follow loop: log what changed; pass on a stop."""
+        """One turn of the client's follow loop: log what changed; pass on a stop, a pause
+        or a continue."""
         if progress is not None:
             self.progress = progress
             self._enter(progress.phase)
         await self._files()
         self._progressed()
-        if self.control.poll() == "stop" and not self.signalled and self.handle is not None:
+        action = self.control.poll()
+        if self.handle is None or self.signalled:
+            return
+        if action == "stop":
             await self.handle.signal("stop", STOP_REASON)
             self.signalled = True
             self.emit(Stopped(reason=STOP_REASON))
-            self.emit(Note(message=f"stop sent: {meaning('stop', self.workflow)}"))
+        elif action in STEERING and action != self.steered:
+            await self.handle.signal(STEERING[action])
+            self.steered = action
+        else:
+            return
+        self.emit(Note(message=f"{action} sent: {meaning(action, self.workflow)}"))
 
     def _enter(self, phase: str) -> None:
         """The workflow is in ``phase`` ("done": past the last): the phases it passed between
@@ -217,7 +234,7 @@ class JournaledRun:
             in_flight=p.batches_in_flight, lost=len(self.lost),
             total=stats.total if stats is not None else spent.total,
             by_phase=dict(stats.by_phase if stats is not None else spent.by_phase),
-            budget_usd=p.budget_usd,
+            budget_usd=p.budget_usd, paused=p.paused,
         )
         shown = event.model_dump(mode="json", exclude={"ts"})
         if shown != self.last:

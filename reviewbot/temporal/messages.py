@@ -148,6 +148,7 @@ class Progress(BaseModel):
     executed: int = 0
     reused: int = 0
     generation: int = 0  # continue-as-new count
+    paused: bool = False  # no new batch starts until the ``resume`` signal
 
 
 class Files(BaseModel):
@@ -174,6 +175,7 @@ class State(BaseModel):
     agents: int = 0  # model agents the batches started (the ledger's count)
     lost_usd: float = 0.0  # grants of batch attempts lost with their worker (charged whole)
     stopped: str | None = None
+    paused: bool = False  # by the ``pause`` signal, until ``resume``
     executed: int = 0
     reused: int = 0
     next_index: int = 0

@@ -10,11 +10,16 @@ Limits respected: at most ``max_in_flight`` batch activities pending (Temporal a
 2,000); each batch is one activity, so the history grows by a few events per batch and
 the workflow continues as new (carrying its :class:`State`) before ``history_limit``
 events; messages are paths, commit ids and short per-file records.
+
+Signals: ``stop`` (no new batch starts, what finished is assembled into a partial result),
+``pause`` (no new batch starts until ``resume``; the batches in flight finish and are
+recorded; carried across continue-as-new) and ``resume``.
 """
 
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -56,6 +61,7 @@ class MigrationWorkflow:
         self._progress = Progress()
         self._state: State | None = None
         self._stop: str | None = None
+        self._pause: bool | None = None  # the last pause (True) or resume (False) signal
 
     @workflow.query
     def progress(self) -> Progress:
@@ -75,6 +81,15 @@ class MigrationWorkflow:
         """No new batch starts; the running ones finish and what finished is assembled."""
         self._stop = self._stop or reason
 
+    @workflow.signal
+    def pause(self) -> None:
+        """No new batch starts until ``resume``; the running ones finish and are recorded."""
+        self._pause = self._progress.paused = True
+
+    @workflow.signal
+    def resume(self) -> None:
+        self._pause = self._progress.paused = False
+
     @workflow.run
     async def run(self, request: MigrationRequest, state: State | None = None) -> Outcome:
         run_id = workflow.info().workflow_id
@@ -90,6 +105,7 @@ class MigrationWorkflow:
         self._show(request, state, "migrate", 0)
         drained = await self._batches(request, run_id, state)
         if not drained:
+            state.paused = self._paused(state)
             state.wall_seconds += (workflow.now() - started).total_seconds()
             state.generation += 1
             workflow.continue_as_new(args=[request, state])
@@ -124,9 +140,10 @@ class MigrationWorkflow:
         while True:
             if self._stop is not None and state.stopped is None:
                 state.stopped = self._stop
+            state.paused = self._paused(state)
             long_history = self._history_is_long(request)
             while (not long_history and state.pending and state.stopped is None
-                   and len(in_flight) < request.max_in_flight):
+                   and not state.paused and len(in_flight) < request.max_in_flight):
                 grant = self._grant(request, state, in_flight)
                 if isinstance(grant, str):
                     if not in_flight:  # nothing will hand back an unspent grant
@@ -145,13 +162,22 @@ class MigrationWorkflow:
                 ))
                 in_flight[task] = batch
             self._show(request, state, "migrate", len(in_flight))
-            if not in_flight:
+            waiting = state.paused and state.stopped is None and bool(state.pending)
+            if not in_flight and not (waiting and not long_history):
                 if state.stopped is not None:
                     state.unstarted.extend(state.pending)
                     state.pending = []
                 return not state.pending
-            finished, _ = await workflow.wait(list(in_flight), return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
+            waits: list[asyncio.Future[Any]] = list(in_flight)
+            released: asyncio.Future[Any] | None = None
+            if waiting:  # a resume (or a stop) wakes the loop with batches in flight or not
+                released = asyncio.ensure_future(workflow.wait_condition(
+                    lambda: self._pause is False or self._stop is not None))
+                waits.append(released)
+            finished, _ = await workflow.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if released is not None and not released.done():
+                released.cancel()
+            for task in [t for t in in_flight if t in finished]:  # in the order started
                 batch = in_flight.pop(task)
                 try:
                     out = task.result()
@@ -159,6 +185,10 @@ class MigrationWorkflow:
                     state.lost.extend(batch.paths)  # failed on every try: reported per file
                     continue
                 self._record(request, state, batch, out)
+
+    def _paused(self, state: State) -> bool:
+        """Paused by the last signal, else as the run before continue-as-new was."""
+        return state.paused if self._pause is None else self._pause
 
     def _record(self, request: MigrationRequest, state: State, batch: BatchInput,
                 out: BatchOutput) -> None:
@@ -224,5 +254,5 @@ class MigrationWorkflow:
             batches_in_flight=in_flight, spent_usd=state.spent.total.cost_usd,
             budget_usd=request.budget_usd, agents=state.agents, max_agents=request.max_agents,
             executed=state.executed, reused=state.reused,
-            generation=state.generation,
+            generation=state.generation, paused=self._paused(state),
         )

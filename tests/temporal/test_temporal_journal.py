@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from conftest import wait_for
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_budget import FAST, Author, clients
 from test_temporal_client import status_of
 from test_temporal_migrate import VERIFY
@@ -30,6 +31,7 @@ from reviewbot.dashboard.server import Dashboard
 from reviewbot.models.pricing import cost_usd
 from reviewbot.runtime.control import STOP_REASON
 from reviewbot.runtime.journal import Journal, state_dir
+from reviewbot.temporal.messages import Progress
 from reviewbot.testing.distributed import SharedRemote
 from reviewbot.testing.model_server import ModelServer
 from reviewbot.testing.temporal_server import DevServer
@@ -168,9 +170,6 @@ def test_killed_client_then_attach_and_stop_through_control(setup: SharedRemote,
             wait_for(lambda: view(http, workflow)["status"] == "running"
                      and len(view(http, workflow)["outcome"]["per_file"]) > seen,
                      90, "the attached client to log more files")
-            paused = http.post(f"/api/runs/{workflow}/pause")
-            assert paused.status_code == 409, paused.text
-            assert "stopped, not paused" in paused.json()["error"]
             at_stop = len(view(http, workflow)["outcome"]["per_file"])
             asked = reviewbot("control", workflow, "stop", "--repo", str(setup.user),
                               cwd=setup.user)
@@ -209,6 +208,53 @@ def test_killed_client_then_attach_and_stop_through_control(setup: SharedRemote,
     late = {e["path"] for e in done if e["index"] is None}
     assert late >= {f["path"] for f in skipped} and not late & set(finished)
     assert {e["path"] for e in done} == {f["path"] for f in report["files"]}
+
+
+async def progress_of(address: str, workflow: str) -> Progress:
+    client = await Client.connect(address)
+    return await client.get_workflow_handle(workflow).query("progress", result_type=Progress)
+
+
+def test_pause_through_control_holds_new_batches_and_continue_finishes(
+        setup: SharedRemote, server: DevServer, tmp_path: Path) -> None:
+    setup.start_worker(server, "w1", queue="q-pause", jobs=1)
+    log = tmp_path / "client.log"
+    client = process.start(setup.migrate_argv(server, "q-pause", *VERIFY, "--batch-size", "2",
+                                              "--max-in-flight", "1"), cwd=setup.user, log=log)
+    with Dashboard(state_dir(setup.user)) as dash, dashboard_client(dash) as http:
+        wait_for(lambda: "reviewbot-migrate-" in log.read_text(), 60, "the workflow id")
+        workflow = workflow_in(log)
+        wait_for(lambda: http.get(f"/api/runs/{workflow}").status_code == 200
+                 and len(view(http, workflow)["outcome"].get("per_file") or []) >= 2,
+                 60, "two files in the journal")
+        asked = reviewbot("control", workflow, "pause", "--repo", str(setup.user),
+                          cwd=setup.user)
+        assert asked.returncode == 0, asked.stderr
+        assert "batches in flight finish first" in asked.stderr
+
+        def held() -> bool:
+            p = asyncio.run(progress_of(server.address, workflow))
+            return p.paused and p.batches_in_flight == 0 and view(http, workflow)["paused"]
+        wait_for(held, 30, "the workflow to pause with no batch in flight")
+        at_pause = asyncio.run(progress_of(server.address, workflow))
+        time.sleep(3)
+        still = asyncio.run(progress_of(server.address, workflow))
+        assert still == at_pause and still.done < 40, (at_pause, still)
+        shown = view(http, workflow)
+        assert shown["status"] == "running" and shown["paused"]
+        assert len(shown["outcome"]["per_file"]) == still.done
+        table = reviewbot("runs", "--repo", str(setup.user), cwd=setup.user).stdout
+        assert re.search(rf"{workflow}\s+migrate\s+running on temporal \(paused\)", table), table
+
+        resumed = reviewbot("resume", workflow, "--repo", str(setup.user), cwd=setup.user)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "new batches start again" in resumed.stderr
+        assert client.wait(timeout=60) == 0, log.read_text()
+        shown = view(http, workflow)
+    assert shown["status"] == "finished" and not shown["paused"] and not shown["stops"]
+    assert shown["outcome"]["files"] == {"migrated": 40}
+    notes = [n for n in shown["notes"] if n.split(":")[0] in ("pause sent", "continue sent")]
+    assert [n.split(":")[0] for n in notes] == ["pause sent", "continue sent"], notes
 
 
 def test_the_journal_has_what_the_workers_spent_against_the_budget(

@@ -83,11 +83,12 @@ function renderRun() {
     · agents <b>${r.agents}</b> · cost <b>${usd(r.cost_usd)}</b>
     ${r.stop_reason ? ' · stopped: <b>' + esc(r.stop_reason) + '</b>' : ''}
     ${r.control ? ' · control: <b>' + esc(r.control) + '</b>' : ''}</span>${temporal(r)}`;
-  $('steer').innerHTML = !live ? '' : r.temporal ? `<button class="stop" data-a="stop">Stop</button>
-    <span class="meta">stop: no new batch starts, the running ones finish, and what finished is
-    assembled into a partial result (the client following the workflow signals it)</span>
-    <span id="steer-msg" class="meta"></span>` : `<button class="stop" data-a="stop">Stop</button>
+  $('steer').innerHTML = !live ? '' : `<button class="stop" data-a="stop">Stop</button>
     <button data-a="pause">Pause</button><button data-a="continue">Continue</button>
+    ${r.paused ? '<b>paused</b>' : ''}
+    ${r.temporal ? `<span class="meta">stop: no new batch starts, the running ones finish, and
+    what finished is assembled into a partial result; pause: no new batch starts until Continue,
+    the batches in flight finish first (the client following the workflow signals it)</span>` : ''}
     <span id="steer-msg" class="meta"></span>`;
   for (const b of $('steer').querySelectorAll('button')) b.onclick = () => steer(b.dataset.a);
   renderSave(r);

@@ -3,8 +3,7 @@ directory); the shared remote, clones and workers come from reviewbot.testing.di
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,3 @@ from reviewbot.testing.temporal_server import DevServer  # noqa: E402
 def server(tmp_path: Path) -> Iterator[DevServer]:
     with DevServer(tmp_path, db=tmp_path / "temporal.sqlite") as s:
         yield s
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")

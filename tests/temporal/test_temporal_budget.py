@@ -13,7 +13,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import wait_for
+from temporal_wait import wait_for
 from test_temporal_migrate import tasks_ran
 
 from reviewbot import process

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from temporal_wait import wait_for
 from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_migrate import VERIFY
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from temporal_wait import wait_for
 from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_migrate import BRANCH, VERIFY, tasks_ran
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from conftest import wait_for
+from temporal_wait import wait_for
 from temporalio.client import Client, WorkflowExecutionStatus
 from test_temporal_budget import FAST, Author, clients
 from test_temporal_client import status_of
@@ -185,8 +185,10 @@ def test_killed_client_then_attach_and_stop_through_control(setup: SharedRemote,
     skipped = [f for f in report["files"] if f["status"] == "skipped"]
     migrated = [f for f in report["files"] if f["status"] == "migrated"]
     assert skipped and migrated and len(skipped) + len(migrated) == 40
-    # the batch running (two files) finishes, and one may have started as the stop was sent
-    assert len(migrated) <= at_stop + 4, (len(migrated), at_stop)
+    # the batch running (two files) finishes, and one may have started as the stop was sent;
+    # the view lags the workflow by up to one client poll (a batch, about a second) and the
+    # stop reaches the workflow at the client's next poll (one more): four batches at most
+    assert len(migrated) <= at_stop + 8, (len(migrated), at_stop)
     assert all(f["reason"] == f"run stopped ({STOP_REASON}) before this file" for f in skipped)
     assert asyncio.run(status_of(server.address, workflow)) == WorkflowExecutionStatus.COMPLETED
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from temporal_wait import wait_for
 
 from reviewbot import process
 from reviewbot.testing.distributed import JOIN, SharedRemote, git
